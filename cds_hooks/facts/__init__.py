@@ -1,0 +1,1 @@
+"""Patient facts: what the rules read, normalised from FHIR R4 resources."""
