@@ -1,0 +1,54 @@
+"""Command line: ``cds-hooks serve`` (and ``python -m cds_hooks serve``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .config import ConfigError, Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    try:
+        settings = Settings.from_env(**overrides)
+    except ConfigError as exc:
+        print(f"cds-hooks: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.dev:
+        from .app import create_app
+
+        create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
+        return 0
+    from .server import run_gunicorn
+
+    run_gunicorn(settings, workers=args.workers, threads=args.threads)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cds-hooks", description="CDS Hooks service for immune-mediated "
+                                     "insulin resistance.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service (gunicorn; --dev for Flask's server)")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1, or CDS_HOOKS_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8080, or CDS_HOOKS_PORT)")
+    serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    serve.add_argument("--dev", action="store_true", help="use Flask's development server instead")
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

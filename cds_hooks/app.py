@@ -1,0 +1,132 @@
+"""The Flask application factory: settings, knowledge, store, blueprints, CORS, errors, request log.
+
+``gunicorn "cds_hooks.app:create_app()"`` is the production entry point. Nothing is created at import
+time; every resource the app needs hangs off ``app.extensions["cds_hooks"]`` (a ``Runtime``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from flask import Flask, Response, current_app, g, request
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+
+from .config import Settings
+from .knowledge import Knowledge, load_knowledge
+from .log_config import configure_logging
+from .protocol import CdsError, operation_outcome
+from .services import ServiceDefinition, build_services
+from .fhir_client import build_session
+from .store import Store
+
+log = logging.getLogger("cds_hooks.request")
+
+
+@dataclass
+class Runtime:
+    """Long-lived objects shared by all requests of one worker process."""
+
+    settings: Settings
+    knowledge: Knowledge
+    services: dict[str, ServiceDefinition]
+    store: Store
+    session: requests.Session
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["cds_hooks"]
+
+
+def create_app(settings: Settings | None = None, *, knowledge: Knowledge | None = None,
+               store: Store | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    if knowledge is None:
+        from pathlib import Path
+
+        knowledge = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
+    app = Flask(__name__)
+    # Werkzeug enforces this while the body is read, with or without Content-Length (413).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["cds_hooks"] = Runtime(
+        settings=settings,
+        knowledge=knowledge,
+        services=build_services(knowledge),
+        store=store or Store(settings.resolved_database_url),
+        session=build_session(pool_size=max(10, settings.fhir_max_workers * 2), retries=settings.fhir_retries),
+    )
+
+    CORS(app, origins=settings.origins, methods=["GET", "POST", "OPTIONS"],
+         allow_headers=["Authorization", "Content-Type"], max_age=86400)
+
+    from .api.discovery import bp as discovery_bp
+    from .api.feedback import bp as feedback_bp
+    from .api.health import bp as health_bp
+    from .api.services import bp as services_bp
+    from .api.sources import bp as sources_bp
+
+    for bp in (discovery_bp, services_bp, feedback_bp, health_bp, sources_bp):
+        app.register_blueprint(bp)
+
+    _register_error_handlers(app)
+    _register_request_log(app)
+    return app
+
+
+def error_response(status: int, message: str, code: str | None = None,
+                   expression: list[str] | None = None) -> Response:
+    error = CdsError(status, message, code=code, expression=expression)
+    body = operation_outcome(error.message, code=error.code, expression=error.expression)
+    return Response(json.dumps(body), status=status, mimetype="application/fhir+json")
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CdsError)
+    def cds_error(exc: CdsError) -> Response:
+        return error_response(exc.status, exc.message, exc.code, exc.expression)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        messages = {
+            404: "No such endpoint. Service discovery is at GET /cds-services.",
+            405: f"Method {request.method} is not allowed on {request.path}.",
+            413: f"The request body is larger than the limit of {runtime().settings.max_body_bytes} bytes.",
+        }
+        response = error_response(status, messages.get(status, exc.description or exc.name))
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # The traceback goes to the server log only; the client sees a generic OperationOutcome.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "The service could not process the request because of an internal error.",
+                              "exception")
+
+
+def _register_request_log(app: Flask) -> None:
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1)
+        service = request.view_args.get("service_id") if request.view_args else None
+        hook_instance = g.get("hook_instance")
+        extra: dict[str, Any] = {"method": request.method, "path": request.path, "status": response.status_code,
+                                 "duration_ms": duration_ms, "service": service,
+                                 "hook_instance": hook_instance, "cards": g.get("card_count")}
+        log.info("%s %s %s %.1fms service=%s hookInstance=%s cards=%s", request.method, request.path,
+                 response.status_code, duration_ms, service or "-", hook_instance or "-",
+                 g.get("card_count", "-"), extra=extra)
+        return response

@@ -1,0 +1,163 @@
+"""Rule results → CDS Hooks 2.0 cards (O1–O6): uuid, summary, indicator, markdown detail with the
+evidence, source with topic, suggestions as draft FHIR resources, override reasons, links.
+
+No member is ever null or empty (J2): optional members are left out when there is nothing to say.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .facts.model import MedicationUse, PatientFacts
+from .findings import Findings
+from .knowledge import Coding, Knowledge
+from .rules import RuleResult
+
+RULE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/rules"
+OVERRIDE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/override-reason"
+SOURCE_PATH = "/sources/immune-insulin-resistance"
+
+
+
+@dataclass(frozen=True)
+class CardContext:
+    facts: PatientFacts
+    findings: Findings
+    knowledge: Knowledge
+    base_url: str  # absolute URL of this service, for source/links
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _concept(coding: Coding, text: str | None = None) -> dict[str, Any]:
+    concept: dict[str, Any] = {"coding": [coding.as_fhir()]}
+    if text:
+        concept["text"] = text
+    return concept
+
+
+def _service_request(ctx: CardContext, concept: dict[str, Any], category: dict[str, Any],
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "category": [category],
+        "code": concept,
+        "subject": {"reference": f"Patient/{ctx.facts.patient_id}"},
+    }
+    resource.update(extra or {})
+    return resource
+
+
+def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+    """One suggestion ordering every listed test that has no valid result in its window."""
+    k = ctx.knowledge
+    # A test is proposed only when no usable result of a kind that satisfies it is in its window.
+    tests = [k.workup[kind] for kind in kinds
+             if kind in k.workup and not any(ctx.facts.lab(s) for s in k.workup[kind].satisfied_by)]
+    if not tests:
+        return None
+    actions = [{"type": "create", "description": f"Order {t.text}",
+                "resource": _service_request(ctx, _concept(t.code, t.text), _concept(k.lab_category))}
+               for t in tests]
+    names = ", ".join(t.text for t in tests)
+    label = f"Order workup: {names}"
+    if len(label) > 120:
+        label = f"Order the suggested workup ({len(tests)} tests)"
+    return {"label": label, "uuid": _uuid(), "actions": actions}
+
+
+def referral_suggestion(ctx: CardContext) -> dict[str, Any]:
+    ref = ctx.knowledge.referral
+    resource = _service_request(ctx, {"text": ref.text}, _concept(ref.category),
+                                {"performerType": _concept(ref.performer_type)})
+    return {"label": "Refer to endocrinology", "uuid": _uuid(),
+            "actions": [{"type": "create", "description": "Create a referral to endocrinology",
+                         "resource": resource}]}
+
+
+def replacement_request(ctx: CardContext, med: MedicationUse, source: dict[str, Any] | None) -> dict[str, Any]:
+    """A draft MedicationRequest for recombinant human insulin of the same action profile, keeping the
+    dosage instructions and adding a note to re-titrate."""
+    wording = ctx.knowledge.wording
+    replacement = wording.replacements.get(med.insulin_profile or "unknown", wording.replacements["unknown"])
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "medicationCodeableConcept": replacement.concept(),
+        "subject": {"reference": f"Patient/{ctx.facts.patient_id}"},
+        "note": [{"text": wording.re_titrate_note.format(medication=med.name)}],
+    }
+    if source is not None:
+        dosage = source.get("dosageInstruction") or source.get("dosage")
+        if isinstance(dosage, list) and dosage:
+            resource["dosageInstruction"] = copy.deepcopy(dosage)
+    return resource
+
+
+def switch_suggestion(ctx: CardContext, meds: tuple[MedicationUse, ...],
+                      sources: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    if not meds:
+        return None
+    actions = [{"type": "create",
+                "description": f"Propose recombinant human insulin in place of {m.name}",
+                "resource": replacement_request(ctx, m, sources.get(m.evidence.reference))} for m in meds]
+    return {"label": "Switch to recombinant human insulin", "uuid": _uuid(), "actions": actions,
+            "isRecommended": True}
+
+
+def _detail(ctx: CardContext, result: RuleResult, template: str) -> str:
+    wording = ctx.knowledge.wording
+    meds = ", ".join(dict.fromkeys(m.name for m in ctx.facts.medications
+                                   if (m.animal_insulin if result.rule_id != "glucocorticoid-hyperglycemia"
+                                       else m.systemic_glucocorticoid and m.current))) or "see evidence"
+    parts = [template.replace("{medications}", meds)]
+    if result.evidence:
+        parts.append(f"**{wording.evidence_heading}**\n\n" +
+                     "\n".join(f"- {e.text}" for e in result.evidence))
+    shown = set(result.evidence)
+    others = [e for e in ctx.findings.other_causes if e not in shown]
+    if others:
+        parts.append(f"**{wording.other_causes_heading}**\n\n" + "\n".join(f"- {e.text}" for e in others))
+    if ctx.facts.unusable:
+        parts.append(f"**{wording.unusable_heading}**\n\n" +
+                     "\n".join(f"- {u.evidence.text} ({u.reason})" for u in ctx.facts.unusable[:10]))
+    parts.append(f"[{wording.source_link_label}]({ctx.base_url}{SOURCE_PATH})")
+    return "\n\n".join(parts)
+
+
+def render_card(ctx: CardContext, result: RuleResult, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    wording = ctx.knowledge.wording
+    card_wording = wording.cards[result.rule_id]
+    variant = card_wording.variants[result.variant]
+    card: dict[str, Any] = {
+        "uuid": _uuid(),
+        "summary": variant.summary,
+        "indicator": card_wording.indicator,
+        "detail": _detail(ctx, result, variant.detail),
+        "source": {
+            "label": wording.source_label,
+            "url": f"{ctx.base_url}{SOURCE_PATH}",
+            "topic": {"system": RULE_SYSTEM, "code": result.rule_id, "display": variant.summary},
+        },
+    }
+    suggestions = [s for s in (
+        switch_suggestion(ctx, result.switch_from, sources),
+        workup_suggestion(ctx, result.workup),
+        referral_suggestion(ctx) if result.referral else None,
+    ) if s is not None]
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "any"
+    card["overrideReasons"] = [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+                               for code, display in wording.override_reasons]
+    card["links"] = [{"label": wording.source_link_label, "url": f"{ctx.base_url}{SOURCE_PATH}",
+                      "type": "absolute"}]
+    return card

@@ -1,0 +1,27 @@
+"""Build ``PatientFacts`` from a resource index: labs, medications, conditions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..knowledge import Knowledge
+from ..resource_index import ResourceIndex
+from .conditions import collect_conditions
+from .labs import collect_labs
+from .medications import collect_medications
+from .model import PatientFacts
+
+
+def build_facts(index: ResourceIndex, knowledge: Knowledge, patient_id: str, now: datetime) -> PatientFacts:
+    labs, unusable, last = collect_labs(index.of_type("Observation"), knowledge, now)
+    weights = labs.get("body_weight", [])
+    return PatientFacts(
+        patient_id=patient_id,
+        now=now,
+        labs=labs,
+        unusable=unusable,
+        medications=collect_medications(index, knowledge),
+        conditions=collect_conditions(index, knowledge),
+        latest_weight_kg=weights[0] if weights else None,
+        last_result=last,
+    )

@@ -1,0 +1,60 @@
+"""Condition facts: active (or recurring/relapsed), not refuted, matched to the knowledge's value sets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..knowledge import Knowledge
+from ..resource_index import ResourceIndex
+from .model import ConditionFact, Evidence
+
+ACTIVE = frozenset({"active", "recurrence", "relapse"})
+NOT_TRUE = frozenset({"refuted", "entered-in-error"})
+
+# Value sets the rules ask about besides the autoimmune groups and other causes.
+RULE_CONDITION_SETS = ("diabetes", "ataxia-telangiectasia", "type-b-insulin-resistance")
+
+
+def _codes(concept: Any) -> set[str]:
+    if not isinstance(concept, dict):
+        return set()
+    return {c.get("code") for c in concept.get("coding") or [] if isinstance(c, dict) and c.get("code")}
+
+
+def condition_valueset_ids(knowledge: Knowledge) -> list[str]:
+    ids = [*RULE_CONDITION_SETS, *sorted(knowledge.autoimmune_groups)]
+    ids += [c.valueset for c in knowledge.other_causes if c.valueset]
+    return [i for i in dict.fromkeys(ids) if i in knowledge.valuesets]
+
+
+def _name(code: dict[str, Any]) -> str:
+    if isinstance(code.get("text"), str) and code["text"]:
+        return code["text"]
+    for coding in code.get("coding") or []:
+        if isinstance(coding, dict) and coding.get("display"):
+            return str(coding["display"])
+    return next(iter(sorted(_codes(code))), "condition")
+
+
+def collect_conditions(index: ResourceIndex, knowledge: Knowledge) -> list[ConditionFact]:
+    valuesets = [knowledge.valuesets[i] for i in condition_valueset_ids(knowledge)]
+    facts: list[ConditionFact] = []
+    for condition in index.of_type("Condition"):
+        if not (_codes(condition.get("clinicalStatus")) & ACTIVE):
+            continue
+        if _codes(condition.get("verificationStatus")) & NOT_TRUE:
+            continue
+        code = condition.get("code")
+        if not isinstance(code, dict):
+            continue
+        groups = frozenset(vs.id for vs in valuesets if vs.matches_concept(code))
+        if not groups:
+            continue
+        rid = condition.get("id")
+        name = _name(code)
+        onset = condition.get("onsetDateTime") or condition.get("recordedDate")
+        since = f", since {str(onset)[:10]}" if isinstance(onset, str) else ""
+        facts.append(ConditionFact(groups=groups, name=name,
+                                   evidence=Evidence(reference=f"Condition/{rid}" if isinstance(rid, str) else "",
+                                                     text=f"{name} (active condition{since})")))
+    return facts

@@ -1,0 +1,153 @@
+"""Medication facts from MedicationStatement and MedicationRequest, coded inline or by reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..knowledge import Knowledge
+from ..resource_index import ResourceIndex, resolve_reference
+from .dosage import daily_units
+from .model import Evidence, MedicationUse
+
+STATEMENT_CURRENT = frozenset({"active", "intended", "on-hold"})
+REQUEST_CURRENT = frozenset({"active", "on-hold"})
+PAST = frozenset({"completed", "stopped"})
+
+# Checked in this order: a premixed insulin also mentions its intermediate component.
+PROFILES = ("premixed", "long", "intermediate", "rapid-short")
+
+
+def medication_concepts(resource: dict[str, Any], index: ResourceIndex) -> list[dict[str, Any]]:
+    """The CodeableConcepts that name what was taken: the inline code, or the referenced Medication's
+    code and ingredients (contained ``#id``, or a Medication in the prefetch / fetched by reference)."""
+    concepts: list[dict[str, Any]] = []
+    inline = resource.get("medicationCodeableConcept")
+    if isinstance(inline, dict):
+        concepts.append(inline)
+    reference = resource.get("medicationReference")
+    if isinstance(reference, dict):
+        medication = resolve_reference(index, resource, reference.get("reference"))
+        if isinstance(medication, dict):
+            if isinstance(medication.get("code"), dict):
+                concepts.append(medication["code"])
+            for ingredient in medication.get("ingredient") or []:
+                item = ingredient.get("itemCodeableConcept") if isinstance(ingredient, dict) else None
+                if isinstance(item, dict):
+                    concepts.append(item)
+        elif isinstance(reference.get("display"), str):
+            concepts.append({"text": reference["display"]})
+    return concepts
+
+
+def _name(concepts: list[dict[str, Any]]) -> str:
+    for concept in concepts:
+        if isinstance(concept.get("text"), str) and concept["text"]:
+            return concept["text"]
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+                return coding["display"]
+    for concept in concepts:
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, dict) and coding.get("code"):
+                return f"{coding.get('code')}"
+    return "unnamed medication"
+
+
+class MedicationClassifier:
+    """Classifies medication concepts with the knowledge's value sets."""
+
+    def __init__(self, knowledge: Knowledge):
+        vs = knowledge.valuesets
+        self.animal = vs["insulin-animal"]
+        self.human = vs["insulin-human-or-analogue"]
+        self.insulin = vs["insulin-any"]
+        self.steroid = vs["glucocorticoid-systemic"]
+        self.steroid_non_systemic_form = vs["glucocorticoid-non-systemic-form"]
+        self.non_systemic_route = vs["route-non-systemic"]
+        self.profiles = {p: vs[f"insulin-{p}"] for p in PROFILES}
+
+    def _by_code(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
+        return any(valueset.matches_coding(c.get("system"), c.get("code"))
+                   for concept in concepts for c in concept.get("coding") or [] if isinstance(c, dict))
+
+    def _by_text(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
+        texts = [concept.get("text") for concept in concepts]
+        texts += [c.get("display") for concept in concepts for c in concept.get("coding") or []
+                  if isinstance(c, dict)]
+        return any(valueset.matches_text(t) for t in texts if isinstance(t, str))
+
+    def is_animal_insulin(self, concepts: list[dict[str, Any]]) -> bool:
+        """ATC/RxNorm codes decide first; text (pork, beef, Hypurin, …) only when no code says human or
+        analogue, and never when the text itself names a human insulin or analogue."""
+        if self._by_code(self.animal, concepts):
+            return True
+        if not self._by_text(self.animal, concepts):
+            return False
+        return not (self._by_code(self.human, concepts) or self._by_text(self.human, concepts))
+
+    def is_insulin(self, concepts: list[dict[str, Any]]) -> bool:
+        return any(self.insulin.matches_concept(c) for c in concepts)
+
+    def profile(self, concepts: list[dict[str, Any]]) -> str | None:
+        for name, valueset in self.profiles.items():
+            if self._by_code(valueset, concepts):
+                return name
+        for name, valueset in self.profiles.items():
+            if self._by_text(valueset, concepts):
+                return name
+        return None
+
+    def is_systemic_glucocorticoid(self, concepts: list[dict[str, Any]], dosages: list[Any]) -> bool:
+        if not any(self.steroid.matches_concept(c) for c in concepts):
+            return False
+        if any(self.steroid_non_systemic_form.matches_concept(c) for c in concepts):
+            return False
+        for dosage in dosages:
+            if not isinstance(dosage, dict):
+                continue
+            route = dosage.get("route")
+            if isinstance(route, dict) and self.non_systemic_route.matches_concept(route):
+                return False
+            if self.non_systemic_route.matches_text(dosage.get("text")):
+                return False
+        return True
+
+
+def collect_medications(index: ResourceIndex, knowledge: Knowledge,
+                        classifier: MedicationClassifier | None = None) -> list[MedicationUse]:
+    classifier = classifier or MedicationClassifier(knowledge)
+    uses: list[MedicationUse] = []
+    for rtype, current_statuses, dosage_field in (
+        ("MedicationStatement", STATEMENT_CURRENT, "dosage"),
+        ("MedicationRequest", REQUEST_CURRENT, "dosageInstruction"),
+    ):
+        for resource in index.of_type(rtype):
+            status = resource.get("status")
+            current = status in current_statuses
+            past = status in PAST
+            if not (current or past):
+                continue  # entered-in-error, not-taken, cancelled, draft, unknown: never count
+            concepts = medication_concepts(resource, index)
+            if not concepts:
+                continue
+            dosages = resource.get(dosage_field)
+            dosages = dosages if isinstance(dosages, list) else []
+            animal = classifier.is_animal_insulin(concepts)
+            insulin = animal or classifier.is_insulin(concepts)
+            steroid = classifier.is_systemic_glucocorticoid(concepts, dosages)
+            if not (insulin or steroid):
+                continue
+            name = _name(concepts)
+            units = daily_units(dosages) if insulin else None
+            rid = resource.get("id")
+            state = "current" if current else "past"
+            dose_text = f", {units:g} U/day" if units is not None else ""
+            uses.append(MedicationUse(
+                current=current, past=past, animal_insulin=animal, insulin=insulin,
+                systemic_glucocorticoid=steroid,
+                insulin_profile=classifier.profile(concepts) if insulin else None,
+                daily_units=units, name=name,
+                evidence=Evidence(reference=f"{rtype}/{rid}" if isinstance(rid, str) else "",
+                                  text=f"{name} ({rtype}, {status}, {state}{dose_text})"),
+            ))
+    return uses

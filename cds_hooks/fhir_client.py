@@ -1,0 +1,163 @@
+"""FHIR R4 REST client for the prefetch fallback: one pooled session, explicit timeouts, bounded paging.
+
+The EHR's token is sent only to the EHR's own FHIR server origin, never to a ``next`` link that points
+elsewhere, and never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+log = logging.getLogger(__name__)
+
+Resource = dict[str, Any]
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirUnavailable(Exception):
+    """Data could not be obtained from the FHIR server; ``reason`` is safe to show (no token, no body)."""
+
+    def __init__(self, reason: str, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class NotFound(FhirUnavailable):
+    """The server answered 404 for a read."""
+
+
+def build_session(pool_size: int = 10, retries: int = 1) -> requests.Session:
+    """A session shared by all requests of a process: connection pooling plus a small retry for GETs
+    on connection errors and 502/503/504 (idempotent reads only)."""
+    session = requests.Session()
+    retry = Retry(total=retries, connect=retries, read=0, status=retries, backoff_factor=0.1,
+                  status_forcelist=(502, 503, 504), allowed_methods=frozenset({"GET"}),
+                  raise_on_status=False, respect_retry_after_header=False)
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"Accept": FHIR_JSON + ", application/json;q=0.9"})
+    return session
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+@dataclass
+class FhirClient:
+    """Reads from one FHIR server on behalf of one CDS Hooks request."""
+
+    base_url: str
+    session: requests.Session
+    access_token: str | None = None
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    max_pages: int = 20
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/") + "/"
+        self._origin = _origin(self.base_url)
+
+    def __repr__(self) -> str:
+        return f"FhirClient(base_url={self.base_url!r}, token={'***' if self.access_token else None})"
+
+    def _url(self, relative: str) -> str:
+        return urljoin(self.base_url, relative.lstrip("/"))
+
+    def get_json(self, url: str) -> Any:
+        """GET one URL (absolute, or relative to the base) and decode its JSON body."""
+        absolute = url if url.startswith(("http://", "https://")) else self._url(url)
+        headers = {}
+        if self.access_token and _origin(absolute) == self._origin:
+            headers["Authorization"] = f"Bearer {self.access_token}"
+        try:
+            response = self.session.get(absolute, headers=headers,
+                                        timeout=(self.connect_timeout, self.read_timeout))
+        except requests.Timeout as exc:
+            raise FhirUnavailable("the FHIR server did not answer in time") from exc
+        except requests.ConnectionError as exc:
+            raise FhirUnavailable("the FHIR server could not be reached") from exc
+        except requests.RequestException as exc:
+            raise FhirUnavailable(f"the request to the FHIR server failed ({type(exc).__name__})") from exc
+        if response.status_code == 404:
+            raise NotFound("the FHIR server answered 404 Not Found", status=404)
+        if response.status_code in (401, 403):
+            raise FhirUnavailable(f"the FHIR server refused access ({response.status_code})",
+                                  status=response.status_code)
+        if response.status_code >= 400:
+            raise FhirUnavailable(f"the FHIR server answered HTTP {response.status_code}",
+                                  status=response.status_code)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise FhirUnavailable("the FHIR server answered with a body that is not JSON") from exc
+
+    def read(self, relative: str) -> Resource | None:
+        """Read one resource (``Patient/123``); ``None`` when the server says 404."""
+        try:
+            data = self.get_json(relative)
+        except NotFound:
+            return None
+        if not isinstance(data, dict) or "resourceType" not in data:
+            raise FhirUnavailable("the FHIR server answered a read with something that is not a resource")
+        if data["resourceType"] == "OperationOutcome":
+            raise FhirUnavailable("the FHIR server answered a read with an OperationOutcome")
+        return data
+
+    def search(self, relative: str) -> list[Resource]:
+        """Run a search and follow ``next`` links (at most ``max_pages`` pages); return every entry's
+        resource (matches and includes; OperationOutcome entries are dropped)."""
+        bundle = self.get_json(relative)
+        return self.collect_bundle(bundle)
+
+    def collect_bundle(self, bundle: Any, pages_already: int = 1) -> list[Resource]:
+        """Resources of a searchset Bundle and of the pages its ``next`` links lead to."""
+        resources: list[Resource] = []
+        seen_urls: set[str] = set()
+        pages = pages_already
+        while True:
+            if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+                raise FhirUnavailable("the FHIR server answered a search with something that is not a Bundle")
+            resources.extend(bundle_resources(bundle))
+            next_url = next_link(bundle)
+            if not next_url:
+                return resources
+            if next_url in seen_urls:
+                log.warning("FHIR paging loop detected; stopping after %d pages", pages)
+                return resources
+            if pages >= self.max_pages:
+                raise FhirUnavailable(f"the search has more than {self.max_pages} pages (the paging limit)")
+            seen_urls.add(next_url)
+            bundle = self.get_json(next_url)
+            pages += 1
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[Resource]:
+    """The resources in a Bundle's entries, without OperationOutcome entries (search.mode outcome)."""
+    out: list[Resource] = []
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or resource.get("resourceType") == "OperationOutcome":
+            continue
+        out.append(resource)
+    return out
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: creates .venv, installs the service with its test extras,
+# installs the real FHIR test server into its own venv (.venv-fhir), lints, and runs pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k feedback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+bash scripts/install-fhir-server.sh
+.venv/bin/ruff check cds_hooks tests
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

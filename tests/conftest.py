@@ -1,0 +1,37 @@
+"""Shared fixtures: an app on a fresh SQLite database, its test client, and the real FHIR server plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds_hooks.app import create_app
+from cds_hooks.config import Settings
+from cds_hooks.knowledge import default_knowledge
+
+pytest_plugins = ["tests.fhir_server_plugin"]
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    return Settings.from_env({}, data_dir=tmp_path / "data", **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, fhir_read_timeout=5.0, fhir_connect_timeout=2.0)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    application = create_app(settings, knowledge=default_knowledge())
+    yield application
+    application.extensions["cds_hooks"].store.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
