@@ -32,8 +32,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cds-hooks", description="CDS Hooks service for immune-mediated "
-                                     "insulin resistance.")
+    parser = argparse.ArgumentParser(
+        prog="cds-hooks", description="CDS Hooks service for immune-mediated insulin resistance."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service (gunicorn; --dev for Flask's server)")
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1, or CDS_HOOKS_HOST)")

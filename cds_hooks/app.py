@@ -18,11 +18,11 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from .config import Settings
+from .fhir_client import build_session
 from .knowledge import Knowledge, load_knowledge
 from .log_config import configure_logging
 from .protocol import CdsError, operation_outcome
 from .services import ServiceDefinition, build_services
-from .fhir_client import build_session
 from .store import Store
 
 log = logging.getLogger("cds_hooks.request")
@@ -43,8 +43,9 @@ def runtime() -> Runtime:
     return current_app.extensions["cds_hooks"]
 
 
-def create_app(settings: Settings | None = None, *, knowledge: Knowledge | None = None,
-               store: Store | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, *, knowledge: Knowledge | None = None, store: Store | None = None
+) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
     if knowledge is None:
@@ -60,11 +61,18 @@ def create_app(settings: Settings | None = None, *, knowledge: Knowledge | None 
         knowledge=knowledge,
         services=build_services(knowledge),
         store=store or Store(settings.resolved_database_url),
-        session=build_session(pool_size=max(10, settings.fhir_max_workers * 2), retries=settings.fhir_retries),
+        session=build_session(
+            pool_size=max(10, settings.fhir_max_workers * 2), retries=settings.fhir_retries
+        ),
     )
 
-    CORS(app, origins=settings.origins, methods=["GET", "POST", "OPTIONS"],
-         allow_headers=["Authorization", "Content-Type"], max_age=86400)
+    CORS(
+        app,
+        origins=settings.origins,
+        methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=86400,
+    )
 
     from .api.discovery import bp as discovery_bp
     from .api.feedback import bp as feedback_bp
@@ -80,8 +88,9 @@ def create_app(settings: Settings | None = None, *, knowledge: Knowledge | None 
     return app
 
 
-def error_response(status: int, message: str, code: str | None = None,
-                   expression: list[str] | None = None) -> Response:
+def error_response(
+    status: int, message: str, code: str | None = None, expression: list[str] | None = None
+) -> Response:
     error = CdsError(status, message, code=code, expression=expression)
     body = operation_outcome(error.message, code=error.code, expression=error.expression)
     return Response(json.dumps(body), status=status, mimetype="application/fhir+json")
@@ -109,8 +118,9 @@ def _register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception) -> Response:
         # The traceback goes to the server log only; the client sees a generic OperationOutcome.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "The service could not process the request because of an internal error.",
-                              "exception")
+        return error_response(
+            500, "The service could not process the request because of an internal error.", "exception"
+        )
 
 
 def _register_request_log(app: Flask) -> None:
@@ -123,10 +133,24 @@ def _register_request_log(app: Flask) -> None:
         duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1)
         service = request.view_args.get("service_id") if request.view_args else None
         hook_instance = g.get("hook_instance")
-        extra: dict[str, Any] = {"method": request.method, "path": request.path, "status": response.status_code,
-                                 "duration_ms": duration_ms, "service": service,
-                                 "hook_instance": hook_instance, "cards": g.get("card_count")}
-        log.info("%s %s %s %.1fms service=%s hookInstance=%s cards=%s", request.method, request.path,
-                 response.status_code, duration_ms, service or "-", hook_instance or "-",
-                 g.get("card_count", "-"), extra=extra)
+        extra: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "service": service,
+            "hook_instance": hook_instance,
+            "cards": g.get("card_count"),
+        }
+        log.info(
+            "%s %s %s %.1fms service=%s hookInstance=%s cards=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            service or "-",
+            hook_instance or "-",
+            g.get("card_count", "-"),
+            extra=extra,
+        )
         return response

@@ -21,7 +21,6 @@ OVERRIDE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/override-re
 SOURCE_PATH = "/sources/immune-insulin-resistance"
 
 
-
 @dataclass(frozen=True)
 class CardContext:
     facts: PatientFacts
@@ -41,8 +40,9 @@ def _concept(coding: Coding, text: str | None = None) -> dict[str, Any]:
     return concept
 
 
-def _service_request(ctx: CardContext, concept: dict[str, Any], category: dict[str, Any],
-                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _service_request(
+    ctx: CardContext, concept: dict[str, Any], category: dict[str, Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
@@ -59,13 +59,21 @@ def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any
     """One suggestion ordering every listed test that has no valid result in its window."""
     k = ctx.knowledge
     # A test is proposed only when no usable result of a kind that satisfies it is in its window.
-    tests = [k.workup[kind] for kind in kinds
-             if kind in k.workup and not any(ctx.facts.lab(s) for s in k.workup[kind].satisfied_by)]
+    tests = [
+        k.workup[kind]
+        for kind in kinds
+        if kind in k.workup and not any(ctx.facts.lab(s) for s in k.workup[kind].satisfied_by)
+    ]
     if not tests:
         return None
-    actions = [{"type": "create", "description": f"Order {t.text}",
-                "resource": _service_request(ctx, _concept(t.code, t.text), _concept(k.lab_category))}
-               for t in tests]
+    actions = [
+        {
+            "type": "create",
+            "description": f"Order {t.text}",
+            "resource": _service_request(ctx, _concept(t.code, t.text), _concept(k.lab_category)),
+        }
+        for t in tests
+    ]
     names = ", ".join(t.text for t in tests)
     label = f"Order workup: {names}"
     if len(label) > 120:
@@ -75,14 +83,21 @@ def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any
 
 def referral_suggestion(ctx: CardContext) -> dict[str, Any]:
     ref = ctx.knowledge.referral
-    resource = _service_request(ctx, {"text": ref.text}, _concept(ref.category),
-                                {"performerType": _concept(ref.performer_type)})
-    return {"label": "Refer to endocrinology", "uuid": _uuid(),
-            "actions": [{"type": "create", "description": "Create a referral to endocrinology",
-                         "resource": resource}]}
+    resource = _service_request(
+        ctx, {"text": ref.text}, _concept(ref.category), {"performerType": _concept(ref.performer_type)}
+    )
+    return {
+        "label": "Refer to endocrinology",
+        "uuid": _uuid(),
+        "actions": [
+            {"type": "create", "description": "Create a referral to endocrinology", "resource": resource}
+        ],
+    }
 
 
-def replacement_request(ctx: CardContext, med: MedicationUse, source: dict[str, Any] | None) -> dict[str, Any]:
+def replacement_request(
+    ctx: CardContext, med: MedicationUse, source: dict[str, Any] | None
+) -> dict[str, Any]:
     """A draft MedicationRequest for recombinant human insulin of the same action profile, keeping the
     dosage instructions and adding a note to re-titrate."""
     wording = ctx.knowledge.wording
@@ -102,33 +117,57 @@ def replacement_request(ctx: CardContext, med: MedicationUse, source: dict[str, 
     return resource
 
 
-def switch_suggestion(ctx: CardContext, meds: tuple[MedicationUse, ...],
-                      sources: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def switch_suggestion(
+    ctx: CardContext, meds: tuple[MedicationUse, ...], sources: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
     if not meds:
         return None
-    actions = [{"type": "create",
-                "description": f"Propose recombinant human insulin in place of {m.name}",
-                "resource": replacement_request(ctx, m, sources.get(m.evidence.reference))} for m in meds]
-    return {"label": "Switch to recombinant human insulin", "uuid": _uuid(), "actions": actions,
-            "isRecommended": True}
+    actions = [
+        {
+            "type": "create",
+            "description": f"Propose recombinant human insulin in place of {m.name}",
+            "resource": replacement_request(ctx, m, sources.get(m.evidence.reference)),
+        }
+        for m in meds
+    ]
+    return {
+        "label": "Switch to recombinant human insulin",
+        "uuid": _uuid(),
+        "actions": actions,
+        "isRecommended": True,
+    }
 
 
 def _detail(ctx: CardContext, result: RuleResult, template: str) -> str:
     wording = ctx.knowledge.wording
-    meds = ", ".join(dict.fromkeys(m.name for m in ctx.facts.medications
-                                   if (m.animal_insulin if result.rule_id != "glucocorticoid-hyperglycemia"
-                                       else m.systemic_glucocorticoid and m.current))) or "see evidence"
+    meds = (
+        ", ".join(
+            dict.fromkeys(
+                m.name
+                for m in ctx.facts.medications
+                if (
+                    m.animal_insulin
+                    if result.rule_id != "glucocorticoid-hyperglycemia"
+                    else m.systemic_glucocorticoid and m.current
+                )
+            )
+        )
+        or "see evidence"
+    )
     parts = [template.replace("{medications}", meds)]
     if result.evidence:
-        parts.append(f"**{wording.evidence_heading}**\n\n" +
-                     "\n".join(f"- {e.text}" for e in result.evidence))
+        parts.append(
+            f"**{wording.evidence_heading}**\n\n" + "\n".join(f"- {e.text}" for e in result.evidence)
+        )
     shown = set(result.evidence)
     others = [e for e in ctx.findings.other_causes if e not in shown]
     if others:
         parts.append(f"**{wording.other_causes_heading}**\n\n" + "\n".join(f"- {e.text}" for e in others))
     if ctx.facts.unusable:
-        parts.append(f"**{wording.unusable_heading}**\n\n" +
-                     "\n".join(f"- {u.evidence.text} ({u.reason})" for u in ctx.facts.unusable[:10]))
+        parts.append(
+            f"**{wording.unusable_heading}**\n\n"
+            + "\n".join(f"- {u.evidence.text} ({u.reason})" for u in ctx.facts.unusable[:10])
+        )
     parts.append(f"[{wording.source_link_label}]({ctx.base_url}{SOURCE_PATH})")
     return "\n\n".join(parts)
 
@@ -148,16 +187,23 @@ def render_card(ctx: CardContext, result: RuleResult, sources: dict[str, dict[st
             "topic": {"system": RULE_SYSTEM, "code": result.rule_id, "display": variant.summary},
         },
     }
-    suggestions = [s for s in (
-        switch_suggestion(ctx, result.switch_from, sources),
-        workup_suggestion(ctx, result.workup),
-        referral_suggestion(ctx) if result.referral else None,
-    ) if s is not None]
+    suggestions = [
+        s
+        for s in (
+            switch_suggestion(ctx, result.switch_from, sources),
+            workup_suggestion(ctx, result.workup),
+            referral_suggestion(ctx) if result.referral else None,
+        )
+        if s is not None
+    ]
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
-    card["overrideReasons"] = [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
-                               for code, display in wording.override_reasons]
-    card["links"] = [{"label": wording.source_link_label, "url": f"{ctx.base_url}{SOURCE_PATH}",
-                      "type": "absolute"}]
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+        for code, display in wording.override_reasons
+    ]
+    card["links"] = [
+        {"label": wording.source_link_label, "url": f"{ctx.base_url}{SOURCE_PATH}", "type": "absolute"}
+    ]
     return card

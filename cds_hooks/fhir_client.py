@@ -39,9 +39,17 @@ def build_session(pool_size: int = 10, retries: int = 1) -> requests.Session:
     """A session shared by all requests of a process: connection pooling plus a small retry for GETs
     on connection errors and 502/503/504 (idempotent reads only)."""
     session = requests.Session()
-    retry = Retry(total=retries, connect=retries, read=0, status=retries, backoff_factor=0.1,
-                  status_forcelist=(502, 503, 504), allowed_methods=frozenset({"GET"}),
-                  raise_on_status=False, respect_retry_after_header=False)
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=0,
+        status=retries,
+        backoff_factor=0.1,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -82,8 +90,9 @@ class FhirClient:
         if self.access_token and _origin(absolute) == self._origin:
             headers["Authorization"] = f"Bearer {self.access_token}"
         try:
-            response = self.session.get(absolute, headers=headers,
-                                        timeout=(self.connect_timeout, self.read_timeout))
+            response = self.session.get(
+                absolute, headers=headers, timeout=(self.connect_timeout, self.read_timeout)
+            )
         except requests.Timeout as exc:
             raise FhirUnavailable("the FHIR server did not answer in time") from exc
         except requests.ConnectionError as exc:
@@ -93,11 +102,13 @@ class FhirClient:
         if response.status_code == 404:
             raise NotFound("the FHIR server answered 404 Not Found", status=404)
         if response.status_code in (401, 403):
-            raise FhirUnavailable(f"the FHIR server refused access ({response.status_code})",
-                                  status=response.status_code)
+            raise FhirUnavailable(
+                f"the FHIR server refused access ({response.status_code})", status=response.status_code
+            )
         if response.status_code >= 400:
-            raise FhirUnavailable(f"the FHIR server answered HTTP {response.status_code}",
-                                  status=response.status_code)
+            raise FhirUnavailable(
+                f"the FHIR server answered HTTP {response.status_code}", status=response.status_code
+            )
         try:
             return response.json()
         except ValueError as exc:

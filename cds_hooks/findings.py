@@ -76,7 +76,9 @@ def hyperglycaemia(facts: PatientFacts, k: Knowledge) -> Finding:
 def fasting_hypoglycaemia(facts: PatientFacts, k: Knowledge) -> Finding:
     fasting_low = k.threshold("glucose_fasting_hypo")
     any_low = k.threshold("glucose_any_hypo")
-    evidence = [r.evidence for r in facts.lab("glucose_fasting") if r.value is not None and r.value < fasting_low]
+    evidence = [
+        r.evidence for r in facts.lab("glucose_fasting") if r.value is not None and r.value < fasting_low
+    ]
     evidence += [r.evidence for r in _glucose(facts) if r.value is not None and r.value < any_low]
     return found(evidence) if evidence else ABSENT
 
@@ -105,8 +107,11 @@ def labile_glucose(facts: PatientFacts, k: Knowledge) -> Finding:
             cv = statistics.stdev(values) / mean * 100
             if cv > limit:
                 first, last = span[0], span[-1]
-                note = Evidence(reference="", text=f"Glucose coefficient of variation {cv:.0f}% over "
-                                f"{len(span)} readings from {first.when.date()} to {last.when.date()}")
+                note = Evidence(
+                    reference="",
+                    text=f"Glucose coefficient of variation {cv:.0f}% over "
+                    f"{len(span)} readings from {first.when.date()} to {last.when.date()}",
+                )
                 return found([note])
     return ABSENT
 
@@ -143,8 +148,11 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
             extreme = [m.evidence for m in doses]
         weight = facts.latest_weight_kg
         if weight is not None and weight.value and tdd / weight.value > k.threshold("tdd_extreme_per_kg"):
-            extreme = [*(m.evidence for m in doses), weight.evidence,
-                       Evidence("", f"Total daily insulin {tdd:g} U = {tdd / weight.value:.2f} U/kg/day")]
+            extreme = [
+                *(m.evidence for m in doses),
+                weight.evidence,
+                Evidence("", f"Total daily insulin {tdd:g} U = {tdd / weight.value:.2f} U/kg/day"),
+            ]
 
     ana = _newest_verdict(facts.lab("ana"))
     iaa = _newest_verdict(facts.lab("insulin_antibody"))
@@ -152,8 +160,11 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
     animal_exposure = [m.evidence for m in facts.medications if m.animal_insulin and (m.current or m.past)]
 
     screen_since = facts.now - timedelta(days=k.threshold("glycaemia_screen_lookback"))
-    tested = any(when >= screen_since for kind, when in facts.last_result.items()
-                 if kind in ("glucose", "glucose_fasting", "ogtt_2h", "hba1c"))
+    tested = any(
+        when >= screen_since
+        for kind, when in facts.last_result.items()
+        if kind in ("glucose", "glucose_fasting", "ogtt_2h", "hba1c")
+    )
 
     other: list[Evidence] = []
     for cause in k.other_causes:
@@ -173,7 +184,8 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
         ana_positive=found([ana.evidence]) if ana and ana.positive else ABSENT,
         insulin_antibody_positive=found([iaa.evidence]) if iaa and iaa.positive else ABSENT,
         receptor_antibody_positive=found([receptor.evidence]) if receptor and receptor.positive else ABSENT,
-        receptor_antibody_negative=found([receptor.evidence]) if receptor and receptor.positive is False
+        receptor_antibody_negative=found([receptor.evidence])
+        if receptor and receptor.positive is False
         else ABSENT,
         current_animal_insulin=_finding(_current(facts.medications, "animal_insulin")),
         animal_insulin_exposure=_finding(animal_exposure),

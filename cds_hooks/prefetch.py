@@ -41,7 +41,7 @@ def fill_template(template: str, context: dict[str, Any]) -> str:
     def replace(match: re.Match[str]) -> str:
         token = match.group(1)
         if token.startswith("context."):
-            value = context.get(token[len("context."):])
+            value = context.get(token[len("context.") :])
             if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
                 return str(value)
             raise TemplateError(f"the request context has no value for {{{{{token}}}}}")
@@ -74,8 +74,9 @@ def _is_read(template: str) -> bool:
     return "?" not in template
 
 
-def resolve(request: CdsRequest, templates: dict[str, str], client: FhirClient | None,
-            max_workers: int = 6) -> Resolution:
+def resolve(
+    request: CdsRequest, templates: dict[str, str], client: FhirClient | None, max_workers: int = 6
+) -> Resolution:
     """Resolve every template key; raise ``CdsError(412)`` naming the keys that cannot be obtained."""
     resolution = Resolution()
     to_fetch: dict[str, str] = {}  # key -> why
@@ -91,8 +92,11 @@ def resolve(request: CdsRequest, templates: dict[str, str], client: FhirClient |
             resolution.source[key] = "null"
             continue
         if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-            raise CdsError(400, f"prefetch['{key}'] must be a FHIR resource, a Bundle or null.",
-                           expression=[f"prefetch.{key}"])
+            raise CdsError(
+                400,
+                f"prefetch['{key}'] must be a FHIR resource, a Bundle or null.",
+                expression=[f"prefetch.{key}"],
+            )
         rtype = value["resourceType"]
         if rtype == "OperationOutcome":
             to_fetch[key] = "OperationOutcome"
@@ -106,15 +110,21 @@ def resolve(request: CdsRequest, templates: dict[str, str], client: FhirClient |
             resolution.resources[key] = [value]
             resolution.source[key] = "prefetch"
         else:
-            raise CdsError(400, f"prefetch['{key}'] answers a search and must be a Bundle, not a {rtype}.",
-                           expression=[f"prefetch.{key}"])
+            raise CdsError(
+                400,
+                f"prefetch['{key}'] answers a search and must be a Bundle, not a {rtype}.",
+                expression=[f"prefetch.{key}"],
+            )
 
     if not to_fetch and not to_follow:
         return resolution
     if client is None:
         keys = sorted([*to_fetch, *to_follow])
-        raise CdsError(412, "Required prefetch data is missing and no fhirServer was given to fetch it: "
-                            f"{', '.join(keys)}.", expression=[f"prefetch.{k}" for k in keys])
+        raise CdsError(
+            412,
+            f"Required prefetch data is missing and no fhirServer was given to fetch it: {', '.join(keys)}.",
+            expression=[f"prefetch.{k}" for k in keys],
+        )
 
     def fetch(key: str) -> list[Resource]:
         if key in to_follow:
@@ -137,13 +147,17 @@ def resolve(request: CdsRequest, templates: dict[str, str], client: FhirClient |
                 failures[key] = str(exc)
     if failures:
         detail = "; ".join(f"{k}: {why}" for k, why in sorted(failures.items()))
-        raise CdsError(412, f"Required data could not be obtained from the FHIR server ({detail}).",
-                       expression=[f"prefetch.{k}" for k in sorted(failures)])
+        raise CdsError(
+            412,
+            f"Required data could not be obtained from the FHIR server ({detail}).",
+            expression=[f"prefetch.{k}" for k in sorted(failures)],
+        )
     return resolution
 
 
-def resolve_medication_references(index: ResourceIndex, client: FhirClient | None,
-                                  max_workers: int = 6) -> list[str]:
+def resolve_medication_references(
+    index: ResourceIndex, client: FhirClient | None, max_workers: int = 6
+) -> list[str]:
     """Read the Medications that MedicationStatements/Requests reference but nobody sent.
 
     Returns the references that stay unresolved (logged by the caller; the medication then counts
@@ -151,8 +165,11 @@ def resolve_medication_references(index: ResourceIndex, client: FhirClient | Non
     wanted: list[str] = []
     for rtype in ("MedicationStatement", "MedicationRequest"):
         for resource in index.of_type(rtype):
-            ref = (resource.get("medicationReference") or {}).get("reference") \
-                if isinstance(resource.get("medicationReference"), dict) else None
+            ref = (
+                (resource.get("medicationReference") or {}).get("reference")
+                if isinstance(resource.get("medicationReference"), dict)
+                else None
+            )
             if not isinstance(ref, str) or ref.startswith("#"):
                 continue
             if resolve_reference(index, resource, ref) is None and ref not in wanted:

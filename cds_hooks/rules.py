@@ -55,8 +55,11 @@ def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
     f = x.findings
     if not f.animal_insulin_exposure:
         return None
-    signs = [s for s in (f.labile_glucose, f.extreme_requirement, f.insulin_marked,
-                         f.insulin_antibody_positive) if s]
+    signs = [
+        s
+        for s in (f.labile_glucose, f.extreme_requirement, f.insulin_marked, f.insulin_antibody_positive)
+        if s
+    ]
     if not signs:
         return None
     likely = bool(f.insulin_antibody_positive)
@@ -73,9 +76,12 @@ def animal_insulin_switch(x: RuleInput) -> RuleResult | None:
     """A current animal insulin, without the signs that make it an antibody workup (rule 2)."""
     if not x.findings.current_animal_insulin or insulin_antibody_workup(x) is not None:
         return None
-    return RuleResult(rule_id=ANIMAL_INSULIN_SWITCH, variant="default",
-                      evidence=_evidence(x.findings.current_animal_insulin),
-                      switch_from=_current_animal(x.facts))
+    return RuleResult(
+        rule_id=ANIMAL_INSULIN_SWITCH,
+        variant="default",
+        evidence=_evidence(x.findings.current_animal_insulin),
+        switch_from=_current_animal(x.facts),
+    )
 
 
 def _recent_negative_receptor_antibody(x: RuleInput) -> bool:
@@ -92,10 +98,19 @@ def type_b_insulin_resistance(x: RuleInput) -> RuleResult | None:
     antibodies distort the assay); on insulin the dose criterion applies."""
     f = x.findings
     if f.receptor_antibody_positive:
-        return RuleResult(rule_id=TYPE_B, variant="confirmed",
-                          evidence=_evidence(f.receptor_antibody_positive, f.autoimmune_disease, f.ana_positive,
-                                             f.insulin_marked, f.extreme_requirement),
-                          workup=("ana",), referral=True)
+        return RuleResult(
+            rule_id=TYPE_B,
+            variant="confirmed",
+            evidence=_evidence(
+                f.receptor_antibody_positive,
+                f.autoimmune_disease,
+                f.ana_positive,
+                f.insulin_marked,
+                f.extreme_requirement,
+            ),
+            workup=("ana",),
+            referral=True,
+        )
     off_insulin = not f.current_insulin
     severe: list[Finding] = []
     if f.extreme_requirement:
@@ -111,9 +126,13 @@ def type_b_insulin_resistance(x: RuleInput) -> RuleResult | None:
         autoimmune.append(f.insulin_antibody_positive)
     if not autoimmune or _recent_negative_receptor_antibody(x):
         return None
-    return RuleResult(rule_id=TYPE_B, variant="suspected", evidence=_evidence(*severe, *autoimmune),
-                      workup=("insulin_receptor_antibody", "insulin_antibody", "ana", "insulin", "c_peptide"),
-                      referral=True)
+    return RuleResult(
+        rule_id=TYPE_B,
+        variant="suspected",
+        evidence=_evidence(*severe, *autoimmune),
+        workup=("insulin_receptor_antibody", "insulin_antibody", "ana", "insulin", "c_peptide"),
+        referral=True,
+    )
 
 
 def ataxia_telangiectasia_ir(x: RuleInput) -> RuleResult | None:
@@ -123,12 +142,19 @@ def ataxia_telangiectasia_ir(x: RuleInput) -> RuleResult | None:
         return None
     signs = [s for s in (f.hyperglycaemia, f.insulin_elevated) if s]
     if signs:
-        return RuleResult(rule_id=ATAXIA_TELANGIECTASIA, variant="hyperglycaemia",
-                          evidence=_evidence(f.ataxia_telangiectasia, *signs),
-                          workup=("glucose", "hba1c", "insulin"))
+        return RuleResult(
+            rule_id=ATAXIA_TELANGIECTASIA,
+            variant="hyperglycaemia",
+            evidence=_evidence(f.ataxia_telangiectasia, *signs),
+            workup=("glucose", "hba1c", "insulin"),
+        )
     if not f.glycaemia_tested:
-        return RuleResult(rule_id=ATAXIA_TELANGIECTASIA, variant="screening",
-                          evidence=_evidence(f.ataxia_telangiectasia), workup=("glucose", "hba1c"))
+        return RuleResult(
+            rule_id=ATAXIA_TELANGIECTASIA,
+            variant="screening",
+            evidence=_evidence(f.ataxia_telangiectasia),
+            workup=("glucose", "hba1c"),
+        )
     return None
 
 
@@ -140,8 +166,12 @@ def glucocorticoid_hyperglycemia(x: RuleInput) -> RuleResult | None:
     signs = [s for s in (f.hyperglycaemia, f.insulin_elevated) if s]
     if not signs:
         return None
-    return RuleResult(rule_id=GLUCOCORTICOID, variant="default",
-                      evidence=_evidence(f.current_glucocorticoid, *signs), workup=("glucose", "hba1c"))
+    return RuleResult(
+        rule_id=GLUCOCORTICOID,
+        variant="default",
+        evidence=_evidence(f.current_glucocorticoid, *signs),
+        workup=("glucose", "hba1c"),
+    )
 
 
 Rule = Callable[[RuleInput], RuleResult | None]

@@ -27,12 +27,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def run_gunicorn(settings: Settings, workers: int = 2, threads: int = 4) -> None:
     """gthread workers: the FHIR fallback waits on the network, so threads keep a worker busy usefully."""
-    _Gunicorn(settings, {
-        "bind": f"{settings.host}:{settings.port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "timeout": 60,
-        "accesslog": None,
-        "limit_request_line": 8190,
-    }).run()
+    _Gunicorn(
+        settings,
+        {
+            "bind": f"{settings.host}:{settings.port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": 60,
+            "accesslog": None,
+            "limit_request_line": 8190,
+        },
+    ).run()

@@ -77,9 +77,16 @@ class FeedbackResult:
 def _fingerprint(service_id: str, item: FeedbackItem) -> str:
     """Identity of a feedback item: the same card, outcome, time and choices is the same feedback."""
     canonical = json.dumps(
-        [service_id, item.card, item.outcome, item.outcome_timestamp.isoformat(),
-         sorted(item.accepted_suggestions), item.override_reason_code, item.override_reason_system,
-         item.override_comment],
+        [
+            service_id,
+            item.card,
+            item.outcome,
+            item.outcome_timestamp.isoformat(),
+            sorted(item.accepted_suggestions),
+            item.override_reason_code,
+            item.override_reason_system,
+            item.override_comment,
+        ],
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -115,10 +122,17 @@ class Store:
 
     def record_cards(self, service_id: str, hook_instance: str, cards: Iterable[dict[str, Any]]) -> None:
         now = datetime.now(UTC)
-        rows = [{"card_uuid": c["uuid"], "service_id": service_id,
-                 "rule_id": c.get("source", {}).get("topic", {}).get("code", ""),
-                 "hook_instance": hook_instance[:128], "created_at": now}
-                for c in cards if c.get("uuid")]
+        rows = [
+            {
+                "card_uuid": c["uuid"],
+                "service_id": service_id,
+                "rule_id": c.get("source", {}).get("topic", {}).get("code", ""),
+                "hook_instance": hook_instance[:128],
+                "created_at": now,
+            }
+            for c in cards
+            if c.get("uuid")
+        ]
         if not rows:
             return
         with self.engine.begin() as conn:
@@ -131,8 +145,11 @@ class Store:
         with self.engine.begin() as conn:
             known = set()
             if card_ids:
-                known = set(conn.execute(select(card_log_table.c.card_uuid)
-                                         .where(card_log_table.c.card_uuid.in_(card_ids))).scalars())
+                known = set(
+                    conn.execute(
+                        select(card_log_table.c.card_uuid).where(card_log_table.c.card_uuid.in_(card_ids))
+                    ).scalars()
+                )
             rows = []
             seen: set[str] = set()
             for item in items:
@@ -140,16 +157,22 @@ class Store:
                 if fp in seen:
                     continue
                 seen.add(fp)
-                rows.append({
-                    "fingerprint": fp, "service_id": service_id, "card_uuid": item.card,
-                    "known_card": item.card in known, "outcome": item.outcome,
-                    "outcome_timestamp": item.outcome_timestamp,
-                    "accepted_suggestions": json.dumps(list(item.accepted_suggestions)),
-                    "override_code": item.override_reason_code,
-                    "override_system": item.override_reason_system,
-                    "override_display": item.override_reason_display,
-                    "override_comment": item.override_comment, "received_at": now,
-                })
+                rows.append(
+                    {
+                        "fingerprint": fp,
+                        "service_id": service_id,
+                        "card_uuid": item.card,
+                        "known_card": item.card in known,
+                        "outcome": item.outcome,
+                        "outcome_timestamp": item.outcome_timestamp,
+                        "accepted_suggestions": json.dumps(list(item.accepted_suggestions)),
+                        "override_code": item.override_reason_code,
+                        "override_system": item.override_reason_system,
+                        "override_display": item.override_reason_display,
+                        "override_comment": item.override_comment,
+                        "received_at": now,
+                    }
+                )
             stored = 0
             if rows:
                 # RETURNING counts exactly the rows this call inserted, on SQLite and PostgreSQL alike.

@@ -40,8 +40,10 @@ class Replacement:
 
     def concept(self) -> dict[str, Any]:
         if self.system and self.code:
-            return {"coding": [{"system": self.system, "code": self.code, "display": self.display}],
-                    "text": self.display}
+            return {
+                "coding": [{"system": self.system, "code": self.code, "display": self.display}],
+                "text": self.display,
+            }
         return {"text": self.display}
 
 
@@ -83,8 +85,10 @@ def load_wording(root: Path) -> Wording:
             if not isinstance(summary, str) or not isinstance(detail, str) or not detail.strip():
                 raise WordingError(f"{path}: variant {name!r} needs a summary and a detail")
             if len(summary) >= SUMMARY_LIMIT:
-                raise WordingError(f"{path}: variant {name!r} summary has {len(summary)} characters; "
-                                   f"CDS Hooks requires fewer than {SUMMARY_LIMIT}")
+                raise WordingError(
+                    f"{path}: variant {name!r} summary has {len(summary)} characters; "
+                    f"CDS Hooks requires fewer than {SUMMARY_LIMIT}"
+                )
             variants[name] = Variant(summary=summary.strip(), detail=detail.strip())
         if not variants:
             raise WordingError(f"{path}: no [variants.*] tables")
@@ -102,8 +106,9 @@ def load_wording(root: Path) -> Wording:
         display = entry.get("display") or entry.get("text")
         if not isinstance(display, str):
             raise WordingError(f"replacements.toml: [{profile}] needs a display or text")
-        replacements[profile] = Replacement(profile=profile, system=entry.get("system"), code=entry.get("code"),
-                                            display=display)
+        replacements[profile] = Replacement(
+            profile=profile, system=entry.get("system"), code=entry.get("code"), display=display
+        )
     if "unknown" not in replacements:
         raise WordingError("replacements.toml: an [unknown] entry is required")
     return Wording(

@@ -13,8 +13,12 @@ UCUM = "http://unitsofmeasure.org"
 
 
 def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
-    b: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-                         "entry": [{"resource": r} for r in resources]}
+    b: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r} for r in resources],
+    }
     if next_url:
         b["link"] = [{"relation": "next", "url": next_url}]
     return b
@@ -26,29 +30,49 @@ def patient(pid: str) -> dict[str, Any]:
 
 def porcine_statement(pid: str, rid: str = "ms-pork", status: str = "active") -> dict[str, Any]:
     return {
-        "resourceType": "MedicationStatement", "id": rid, "status": status,
-        "medicationCodeableConcept": {"coding": [{"system": ATC, "code": "A10AB03",
-                                                  "display": "insulin (pork)"}],
-                                      "text": "Hypurin Porcine Neutral"},
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": status,
+        "medicationCodeableConcept": {
+            "coding": [{"system": ATC, "code": "A10AB03", "display": "insulin (pork)"}],
+            "text": "Hypurin Porcine Neutral",
+        },
         "subject": {"reference": f"Patient/{pid}"},
     }
 
 
 def glucose(pid: str, rid: str, value: float, when: str) -> dict[str, Any]:
     return {
-        "resourceType": "Observation", "id": rid, "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "laboratory"}]}],
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
         "code": {"coding": [{"system": LOINC, "code": "2345-7", "display": "Glucose"}]},
-        "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
         "valueQuantity": {"value": value, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"},
     }
 
 
 def empty_prefetch(pid: str) -> dict[str, Any]:
     """Every prefetch key present with no data (so nothing is fetched)."""
-    return {"patient": patient(pid), "observations": bundle(), "labResults": bundle(),
-            "medicationStatements": bundle(), "medicationRequests": bundle(), "conditions": bundle()}
+    return {
+        "patient": patient(pid),
+        "observations": bundle(),
+        "labResults": bundle(),
+        "medicationStatements": bundle(),
+        "medicationRequests": bundle(),
+        "conditions": bundle(),
+    }
 
 
 def request(pid: str = "p1", prefetch: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -16,7 +16,9 @@ def json_body() -> Any:
     """The decoded JSON body, or ``CdsError(400)`` with a reason a person can act on."""
     mimetype = request.mimetype or ""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
-        raise CdsError(400, f"The request must have Content-Type application/json (got {mimetype or 'none'!r}).")
+        raise CdsError(
+            400, f"The request must have Content-Type application/json (got {mimetype or 'none'!r})."
+        )
     raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     if not raw:
         raise CdsError(400, "The request body is empty; a JSON object is required.")

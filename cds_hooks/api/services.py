@@ -24,10 +24,14 @@ def _client(req: CdsRequest) -> FhirClient | None:
         return None
     rt = runtime()
     s = rt.settings
-    return FhirClient(base_url=req.fhir_server, session=rt.session,
-                      access_token=req.fhir_authorization.access_token if req.fhir_authorization else None,
-                      connect_timeout=s.fhir_connect_timeout, read_timeout=s.fhir_read_timeout,
-                      max_pages=s.fhir_max_pages)
+    return FhirClient(
+        base_url=req.fhir_server,
+        session=rt.session,
+        access_token=req.fhir_authorization.access_token if req.fhir_authorization else None,
+        connect_timeout=s.fhir_connect_timeout,
+        read_timeout=s.fhir_read_timeout,
+        max_pages=s.fhir_max_pages,
+    )
 
 
 @bp.post("/cds-services/<service_id>")
@@ -35,8 +39,9 @@ def call_service(service_id: str) -> dict:
     rt = runtime()
     service = rt.services.get(service_id)
     if service is None:
-        raise CdsError(404, f"There is no CDS service with id '{service_id}'. "
-                            "See GET /cds-services for the list.")
+        raise CdsError(
+            404, f"There is no CDS service with id '{service_id}'. See GET /cds-services for the list."
+        )
     req = parse_service_request(json_body(), service.hook)
     g.hook_instance = req.hook_instance
     client = _client(req)
@@ -48,8 +53,7 @@ def call_service(service_id: str) -> dict:
     unresolved = resolve_medication_references(index, client, rt.settings.fhir_max_workers)
     if unresolved:
         log.warning("%d medication reference(s) could not be resolved", len(unresolved))
-    response = evaluate_index(index, patient_id=req.patient_id, knowledge=rt.knowledge,
-                              now=datetime.now(UTC))
+    response = evaluate_index(index, patient_id=req.patient_id, knowledge=rt.knowledge, now=datetime.now(UTC))
     g.card_count = len(response["cards"])
     rt.store.record_cards(service.id, req.hook_instance, response["cards"])
     return response

@@ -54,7 +54,14 @@ def collect_conditions(index: ResourceIndex, knowledge: Knowledge) -> list[Condi
         name = _name(code)
         onset = condition.get("onsetDateTime") or condition.get("recordedDate")
         since = f", since {str(onset)[:10]}" if isinstance(onset, str) else ""
-        facts.append(ConditionFact(groups=groups, name=name,
-                                   evidence=Evidence(reference=f"Condition/{rid}" if isinstance(rid, str) else "",
-                                                     text=f"{name} (active condition{since})")))
+        facts.append(
+            ConditionFact(
+                groups=groups,
+                name=name,
+                evidence=Evidence(
+                    reference=f"Condition/{rid}" if isinstance(rid, str) else "",
+                    text=f"{name} (active condition{since})",
+                ),
+            )
+        )
     return facts

@@ -19,8 +19,18 @@ from .model import Evidence, LabResult, UnusableResult
 VALID_STATUSES = frozenset({"final", "amended", "corrected"})
 
 # Kinds are tried in this order, so that "insulin receptor antibody" is never read as insulin.
-KIND_PRECEDENCE = ("insulin_receptor_antibody", "insulin_antibody", "ana", "ogtt_2h", "glucose_fasting",
-                   "glucose", "hba1c", "insulin", "c_peptide", "body_weight")
+KIND_PRECEDENCE = (
+    "insulin_receptor_antibody",
+    "insulin_antibody",
+    "ana",
+    "ogtt_2h",
+    "glucose_fasting",
+    "glucose",
+    "hba1c",
+    "insulin",
+    "c_peptide",
+    "body_weight",
+)
 
 POSITIVE_INTERPRETATIONS = frozenset({"H", "HH", "HU", "POS", "A", "AA", "DET", "R", "IND"})
 NEGATIVE_INTERPRETATIONS = frozenset({"N", "NEG", "ND", "L", "NR"})
@@ -28,8 +38,9 @@ SNOMED = "http://snomed.info/sct"
 SNOMED_POSITIVE = frozenset({"10828004", "260373001", "52101004"})  # positive, detected, present
 SNOMED_NEGATIVE = frozenset({"260385009", "260415000", "2667000"})  # negative, not detected, absent
 _POSITIVE_TEXT = re.compile(r"^\s*(positive|pos|detected|reactive|present|abnormal)\b", re.I)
-_NEGATIVE_TEXT = re.compile(r"^\s*(negative|neg|not detected|undetected|non-?reactive|absent|normal|none)\b",
-                            re.I)
+_NEGATIVE_TEXT = re.compile(
+    r"^\s*(negative|neg|not detected|undetected|non-?reactive|absent|normal|none)\b", re.I
+)
 _TITRE = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -124,12 +135,15 @@ def _above_reference_range(obs: dict[str, Any], value: float) -> bool | None:
 
 def _describe(lab: LabKind, obs: dict[str, Any], when: datetime, shown: str) -> Evidence:
     rid = obs.get("id")
-    return Evidence(reference=f"Observation/{rid}" if isinstance(rid, str) else "",
-                    text=f"{lab.display}: {shown} on {format_date(when)}")
+    return Evidence(
+        reference=f"Observation/{rid}" if isinstance(rid, str) else "",
+        text=f"{lab.display}: {shown} on {format_date(when)}",
+    )
 
 
-def read_observation(obs: dict[str, Any], lab: LabKind, when: datetime,
-                     ana_threshold: float) -> LabResult | UnusableResult:
+def read_observation(
+    obs: dict[str, Any], lab: LabKind, when: datetime, ana_threshold: float
+) -> LabResult | UnusableResult:
     """Read one Observation's value the way real EHRs send it (quantity, coded, string, ratio)."""
     interpretation = _interpretation(obs)
     positive: bool | None = interpretation
@@ -138,25 +152,40 @@ def read_observation(obs: dict[str, Any], lab: LabKind, when: datetime,
     is_ana = lab.name == "ana"
 
     quantity = obs.get("valueQuantity")
-    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float) \
-            and not isinstance(quantity.get("value"), bool):
+    if (
+        isinstance(quantity, dict)
+        and isinstance(quantity.get("value"), int | float)
+        and not isinstance(quantity.get("value"), bool)
+    ):
         raw = float(quantity["value"])
         unit, code = quantity.get("unit"), quantity.get("code")
         shown = f"{_num(raw)} {unit or code or ''}".strip()
         if lab.unit:
-            value = to_canonical(lab, raw, unit if isinstance(unit, str) else None,
-                                 code if isinstance(code, str) else None)
+            value = to_canonical(
+                lab, raw, unit if isinstance(unit, str) else None, code if isinstance(code, str) else None
+            )
             if value is None:
-                return UnusableResult(lab.name, f"unknown unit {unit or code or '(none)'!r}",
-                                      _describe(lab, obs, when, shown))
+                return UnusableResult(
+                    lab.name, f"unknown unit {unit or code or '(none)'!r}", _describe(lab, obs, when, shown)
+                )
             if (unit or code) != lab.unit:
                 shown += f" (= {_num(value)} {lab.unit})"
         if positive is None:
             positive = _above_reference_range(obs, raw)
     elif isinstance(obs.get("valueCodeableConcept"), dict):
         concept = obs["valueCodeableConcept"]
-        shown = concept.get("text") or next((c.get("display") or c.get("code") for c in
-                                             concept.get("coding") or [] if isinstance(c, dict)), "") or ""
+        shown = (
+            concept.get("text")
+            or next(
+                (
+                    c.get("display") or c.get("code")
+                    for c in concept.get("coding") or []
+                    if isinstance(c, dict)
+                ),
+                "",
+            )
+            or ""
+        )
         if positive is None:
             for coding in concept.get("coding") or []:
                 if isinstance(coding, dict) and coding.get("system") == SNOMED:
@@ -185,10 +214,19 @@ def read_observation(obs: dict[str, Any], lab: LabKind, when: datetime,
         reason = "no value" if not shown else f"result {shown!r} could not be interpreted"
         return UnusableResult(lab.name, reason, _describe(lab, obs, when, shown or "no value"))
     if positive is not None and not lab.unit:
-        shown = f"{shown} ({'positive' if positive else 'negative'})" if shown else \
-            ("positive" if positive else "negative")
-    return LabResult(kind=lab.name, when=when, value=value, unit=lab.unit if value is not None else None,
-                     positive=positive, evidence=_describe(lab, obs, when, shown))
+        shown = (
+            f"{shown} ({'positive' if positive else 'negative'})"
+            if shown
+            else ("positive" if positive else "negative")
+        )
+    return LabResult(
+        kind=lab.name,
+        when=when,
+        value=value,
+        unit=lab.unit if value is not None else None,
+        positive=positive,
+        evidence=_describe(lab, obs, when, shown),
+    )
 
 
 def _num(value: float | None) -> str:
@@ -197,9 +235,12 @@ def _num(value: float | None) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def collect_labs(observations: list[dict[str, Any]], knowledge: Knowledge, now: datetime,
-                 classifier: LabClassifier | None = None
-                 ) -> tuple[dict[str, list[LabResult]], list[UnusableResult], dict[str, datetime]]:
+def collect_labs(
+    observations: list[dict[str, Any]],
+    knowledge: Knowledge,
+    now: datetime,
+    classifier: LabClassifier | None = None,
+) -> tuple[dict[str, list[LabResult]], list[UnusableResult], dict[str, datetime]]:
     """Results per kind (newest first) within each kind's window; unusable ones; newest date per kind."""
     classifier = classifier or LabClassifier(knowledge)
     ana_threshold = knowledge.threshold("ana_titre_positive")

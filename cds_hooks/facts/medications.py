@@ -67,13 +67,21 @@ class MedicationClassifier:
         self.profiles = {p: vs[f"insulin-{p}"] for p in PROFILES}
 
     def _by_code(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
-        return any(valueset.matches_coding(c.get("system"), c.get("code"))
-                   for concept in concepts for c in concept.get("coding") or [] if isinstance(c, dict))
+        return any(
+            valueset.matches_coding(c.get("system"), c.get("code"))
+            for concept in concepts
+            for c in concept.get("coding") or []
+            if isinstance(c, dict)
+        )
 
     def _by_text(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
         texts = [concept.get("text") for concept in concepts]
-        texts += [c.get("display") for concept in concepts for c in concept.get("coding") or []
-                  if isinstance(c, dict)]
+        texts += [
+            c.get("display")
+            for concept in concepts
+            for c in concept.get("coding") or []
+            if isinstance(c, dict)
+        ]
         return any(valueset.matches_text(t) for t in texts if isinstance(t, str))
 
     def is_animal_insulin(self, concepts: list[dict[str, Any]]) -> bool:
@@ -113,8 +121,9 @@ class MedicationClassifier:
         return True
 
 
-def collect_medications(index: ResourceIndex, knowledge: Knowledge,
-                        classifier: MedicationClassifier | None = None) -> list[MedicationUse]:
+def collect_medications(
+    index: ResourceIndex, knowledge: Knowledge, classifier: MedicationClassifier | None = None
+) -> list[MedicationUse]:
     classifier = classifier or MedicationClassifier(knowledge)
     uses: list[MedicationUse] = []
     for rtype, current_statuses, dosage_field in (
@@ -142,12 +151,20 @@ def collect_medications(index: ResourceIndex, knowledge: Knowledge,
             rid = resource.get("id")
             state = "current" if current else "past"
             dose_text = f", {units:g} U/day" if units is not None else ""
-            uses.append(MedicationUse(
-                current=current, past=past, animal_insulin=animal, insulin=insulin,
-                systemic_glucocorticoid=steroid,
-                insulin_profile=classifier.profile(concepts) if insulin else None,
-                daily_units=units, name=name,
-                evidence=Evidence(reference=f"{rtype}/{rid}" if isinstance(rid, str) else "",
-                                  text=f"{name} ({rtype}, {status}, {state}{dose_text})"),
-            ))
+            uses.append(
+                MedicationUse(
+                    current=current,
+                    past=past,
+                    animal_insulin=animal,
+                    insulin=insulin,
+                    systemic_glucocorticoid=steroid,
+                    insulin_profile=classifier.profile(concepts) if insulin else None,
+                    daily_units=units,
+                    name=name,
+                    evidence=Evidence(
+                        reference=f"{rtype}/{rid}" if isinstance(rid, str) else "",
+                        text=f"{name} ({rtype}, {status}, {state}{dose_text})",
+                    ),
+                )
+            )
     return uses

@@ -12,9 +12,14 @@ from tests.conftest import make_settings
 
 def test_x8_preflight_allows_authorization_and_content_type(client):
     for path in ("/cds-services", SERVICE_URL, f"{SERVICE_URL}/feedback"):
-        r = client.options(path, headers={"Origin": "https://sandbox.cds-hooks.org",
-                                          "Access-Control-Request-Method": "POST",
-                                          "Access-Control-Request-Headers": "Authorization, Content-Type"})
+        r = client.options(
+            path,
+            headers={
+                "Origin": "https://sandbox.cds-hooks.org",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Authorization, Content-Type",
+            },
+        )
         assert r.status_code == 200
         assert r.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
         allowed = r.headers["Access-Control-Allow-Headers"].lower()
@@ -23,8 +28,9 @@ def test_x8_preflight_allows_authorization_and_content_type(client):
 
 
 def test_x8_configured_origins_are_enforced(tmp_path):
-    app = create_app(make_settings(tmp_path, allowed_origins="https://ehr.example.org"),
-                     knowledge=default_knowledge())
+    app = create_app(
+        make_settings(tmp_path, allowed_origins="https://ehr.example.org"), knowledge=default_knowledge()
+    )
     c = app.test_client()
     good = c.get("/cds-services", headers={"Origin": "https://ehr.example.org"})
     bad = c.get("/cds-services", headers={"Origin": "https://evil.example.com"})
@@ -40,8 +46,13 @@ def test_healthz(client):
 def test_one_log_line_per_request_with_hook_instance_and_no_token(client, caplog):
     body = porcine_request()
     body["fhirServer"] = "http://127.0.0.1:9/fhir"
-    body["fhirAuthorization"] = {"access_token": "tok-abc-123", "token_type": "Bearer", "expires_in": 60,
-                                 "scope": "patient/*.read", "subject": "cds"}
+    body["fhirAuthorization"] = {
+        "access_token": "tok-abc-123",
+        "token_type": "Bearer",
+        "expires_in": 60,
+        "scope": "patient/*.read",
+        "subject": "cds",
+    }
     with caplog.at_level(logging.INFO, logger="cds_hooks"):
         r = client.post(SERVICE_URL, json=body, headers={"Authorization": "Bearer eyJhbGciOi.jwt.sig"})
     assert r.status_code == 200

@@ -8,8 +8,15 @@ from urllib.parse import parse_qsl
 from cds_hooks.knowledge import default_knowledge
 from tests.builders import SERVICE
 
-ALLOWED_TOKENS = {"context.patientId", "context.userId", "context.encounterId", "userPractitionerId",
-                  "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"}
+ALLOWED_TOKENS = {
+    "context.patientId",
+    "context.userId",
+    "context.encounterId",
+    "userPractitionerId",
+    "userPractitionerRoleId",
+    "userPatientId",
+    "userRelatedPersonId",
+}
 
 
 def test_d1_discovery_lists_the_patient_view_service(client):
@@ -20,8 +27,14 @@ def test_d1_discovery_lists_the_patient_view_service(client):
     # D2: hook, description, id required; title, usageRequirements, prefetch present.
     assert entry["hook"] == "patient-view"
     assert entry["title"] and entry["description"] and entry["usageRequirements"]
-    assert set(entry["prefetch"]) == {"patient", "observations", "labResults", "medicationStatements",
-                                      "medicationRequests", "conditions"}
+    assert set(entry["prefetch"]) == {
+        "patient",
+        "observations",
+        "labResults",
+        "medicationStatements",
+        "medicationRequests",
+        "conditions",
+    }
 
 
 def test_p2_p3_templates_use_only_allowed_tokens_and_query_forms(client):

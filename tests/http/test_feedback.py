@@ -15,8 +15,10 @@ FEEDBACK_URL = f"/cds-services/{SERVICE}/feedback"
 def item(card: str, outcome: str = "overridden", **extra):
     body = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-27T10:05:31Z"}
     if outcome == "overridden" and "overrideReason" not in extra:
-        body["overrideReason"] = {"reason": {"code": "not-applicable", "system": "https://x.example/o"},
-                                  "userComment": "seen by endocrinology"}
+        body["overrideReason"] = {
+            "reason": {"code": "not-applicable", "system": "https://x.example/o"},
+            "userComment": "seen by endocrinology",
+        }
     body.update(extra)
     return body
 
@@ -47,21 +49,33 @@ def test_unknown_card_uuid_is_accepted_but_flagged(client):
 
 def test_sandbox_style_dismissal_without_card_uuid_is_tolerated(client):
     """The Sandbox sends `overridden` on dismiss even without card.uuid, and reason without display."""
-    r = client.post(FEEDBACK_URL, json={"feedback": [
-        {"outcome": "overridden", "outcomeTimestamp": "2026-11-27T10:05:31Z",
-         "overrideReason": {"reason": {"code": "x", "system": "https://x.example/o"}}}]})
+    r = client.post(
+        FEEDBACK_URL,
+        json={
+            "feedback": [
+                {
+                    "outcome": "overridden",
+                    "outcomeTimestamp": "2026-11-27T10:05:31Z",
+                    "overrideReason": {"reason": {"code": "x", "system": "https://x.example/o"}},
+                }
+            ]
+        },
+    )
     assert r.status_code == 200 and r.get_json()["stored"] == 1
 
 
-@pytest.mark.parametrize(("change", "mentions"), [
-    ({"outcome": "maybe"}, "cds-fb-1"),
-    ({"outcome": "accepted"}, "cds-fb-2"),
-    ({"overrideReason": {}}, "cds-fb-3"),
-    ({"outcomeTimestamp": "yesterday"}, "RFC 3339"),
-    ({"outcomeTimestamp": None}, "outcomeTimestamp"),
-    ({"card": 42}, "uuid"),
-    ({"acceptedSuggestions": [{"nope": 1}], "outcome": "accepted"}, "acceptedSuggestions[0]"),
-])
+@pytest.mark.parametrize(
+    ("change", "mentions"),
+    [
+        ({"outcome": "maybe"}, "cds-fb-1"),
+        ({"outcome": "accepted"}, "cds-fb-2"),
+        ({"overrideReason": {}}, "cds-fb-3"),
+        ({"outcomeTimestamp": "yesterday"}, "RFC 3339"),
+        ({"outcomeTimestamp": None}, "outcomeTimestamp"),
+        ({"card": 42}, "uuid"),
+        ({"acceptedSuggestions": [{"nope": 1}], "outcome": "accepted"}, "acceptedSuggestions[0]"),
+    ],
+)
 def test_fb_violations_are_400_with_operation_outcome(client, change, mentions):
     bad = item(str(uuid.uuid4()))
     bad.update(change)

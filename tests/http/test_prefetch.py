@@ -23,17 +23,29 @@ def loaded(fhir_server):
     pid = "pf-1"
     entries = [patient(pid), porcine_statement(pid, "pf-1-ms")]
     entries += [dict(porcine_statement(pid, f"pf-1-old-{i}", status="entered-in-error")) for i in range(3)]
-    fhir_server.load_bundle({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-        for r in entries]})
+    fhir_server.load_bundle(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+                for r in entries
+            ],
+        }
+    )
     return pid
 
 
 def call(client, fhir_server, pid, prefetch, token=True):
     extra = {"fhirServer": fhir_server.base_url}
     if token:
-        extra["fhirAuthorization"] = {"access_token": fhir_server.token, "token_type": "Bearer",
-                                      "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
+        extra["fhirAuthorization"] = {
+            "access_token": fhir_server.token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        }
     return client.post(SERVICE_URL, json=request(pid, prefetch, **extra))
 
 
@@ -68,8 +80,10 @@ def test_p10_absent_key_is_fetched_from_the_fhir_server(client, fhir_server, loa
 
 def test_p7_operation_outcome_value_is_fetched(client, fhir_server, loaded):
     prefetch = empty_prefetch(loaded)
-    prefetch["medicationStatements"] = {"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "timeout", "diagnostics": "EHR prefetch timed out"}]}
+    prefetch["medicationStatements"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "EHR prefetch timed out"}],
+    }
     r = call(client, fhir_server, loaded, prefetch)
     assert r.status_code == 200
     assert topics(r.get_json()) == ["animal-insulin-switch"]
@@ -79,8 +93,10 @@ def test_p9_bundle_with_next_link_is_followed(client, fhir_server, loaded):
     # The EHR sent the first page only: the active statement is reachable through the next link.
     first = fhir_server.get("MedicationStatement", {"patient": loaded, "status": "entered-in-error"})
     assert first["entry"] and all(e["resource"]["status"] == "entered-in-error" for e in first["entry"])
-    page = bundle(*(e["resource"] for e in first["entry"]),
-                  next_url=f"{fhir_server.base_url}/MedicationStatement?patient={loaded}&status=active")
+    page = bundle(
+        *(e["resource"] for e in first["entry"]),
+        next_url=f"{fhir_server.base_url}/MedicationStatement?patient={loaded}&status=active",
+    )
     prefetch = empty_prefetch(loaded)
     prefetch["medicationStatements"] = page
     r = call(client, fhir_server, loaded, prefetch)
@@ -119,9 +135,18 @@ def test_p10_missing_data_without_fhir_server_is_412_naming_the_keys(client):
 def test_f1_wrong_token_gives_412_not_cards(client, fhir_server, loaded):
     prefetch = empty_prefetch(loaded)
     del prefetch["medicationStatements"]
-    body = request(loaded, prefetch, fhirServer=fhir_server.base_url,
-                   fhirAuthorization={"access_token": "wrong-token", "token_type": "Bearer", "expires_in": 300,
-                                      "scope": "patient/*.read", "subject": "cds"})
+    body = request(
+        loaded,
+        prefetch,
+        fhirServer=fhir_server.base_url,
+        fhirAuthorization={
+            "access_token": "wrong-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        },
+    )
     r = client.post(SERVICE_URL, json=body)
     assert r.status_code == 412
     diagnostics = r.get_json()["issue"][0]["diagnostics"]
@@ -196,15 +221,25 @@ def test_next_links_are_followed_up_to_the_configured_cap(tmp_path):
 
 def test_token_is_sent_only_to_the_fhir_server_origin(client):
     with misbehaving_server(lambda p, h: (200, bundle())) as (other_url, other):
+
         def first_page(path, headers):
             return 200, bundle(next_url=f"{other_url}/Condition?page=2")
 
         with misbehaving_server(first_page) as (url, own):
             prefetch = empty_prefetch("tok")
             del prefetch["conditions"]
-            body = request("tok", prefetch, fhirServer=url, fhirAuthorization={
-                "access_token": "s3cret", "token_type": "Bearer", "expires_in": 300,
-                "scope": "patient/*.read", "subject": "cds"})
+            body = request(
+                "tok",
+                prefetch,
+                fhirServer=url,
+                fhirAuthorization={
+                    "access_token": "s3cret",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "scope": "patient/*.read",
+                    "subject": "cds",
+                },
+            )
             r = client.post(SERVICE_URL, json=body)
     assert r.status_code == 200
     assert own.headers[0]["Authorization"] == "Bearer s3cret"
@@ -217,8 +252,10 @@ def test_template_tokens_are_filled_from_context_and_user():
     assert fill_template("Encounter/{{context.encounterId}}", context) == "Encounter/e9"
     assert fill_template("Practitioner/{{userPractitionerId}}", context) == "Practitioner/abc"
     assert fill_template("PractitionerRole?x={{userPractitionerRoleId}}", context) == "PractitionerRole?x="
-    assert fill_template("RelatedPerson/{{userRelatedPersonId}}",
-                         {"userId": "RelatedPerson/r1"}) == "RelatedPerson/r1"
+    assert (
+        fill_template("RelatedPerson/{{userRelatedPersonId}}", {"userId": "RelatedPerson/r1"})
+        == "RelatedPerson/r1"
+    )
     assert fill_template("Patient/{{userPatientId}}", {"userId": "Patient/p7"}) == "Patient/p7"
     with pytest.raises(TemplateError):
         fill_template("Observation?patient={{context.missing}}", context)

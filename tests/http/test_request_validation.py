@@ -53,8 +53,13 @@ def test_r3_hook_not_matching_the_service_is_400(client):
 
 def test_r2_cds_r_1_authorization_without_fhir_server_is_400(client):
     body = porcine_request()
-    body["fhirAuthorization"] = {"access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
-                                 "scope": "patient/*.read", "subject": "cds-service"}
+    body["fhirAuthorization"] = {
+        "access_token": "secret-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-service",
+    }
     body_json = assert_outcome(client.post(SERVICE_URL, json=body), 400, "cds-r-1")
     assert "secret-token" not in json.dumps(body_json)
 
