@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,12 @@ class Wording:
     re_titrate_note: str
 
 
+def _unwrap(markdown: str) -> str:
+    """Join the lines of each paragraph (TOML files are wrapped for reviewers; EHRs render soft breaks
+    differently), keeping blank lines and list items."""
+    return re.sub(r"(?<=\S)\n(?=[^\n\-*\d])", " ", markdown)
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -89,7 +96,7 @@ def load_wording(root: Path) -> Wording:
                     f"{path}: variant {name!r} summary has {len(summary)} characters; "
                     f"CDS Hooks requires fewer than {SUMMARY_LIMIT}"
                 )
-            variants[name] = Variant(summary=summary.strip(), detail=detail.strip())
+            variants[name] = Variant(summary=summary.strip(), detail=_unwrap(detail.strip()))
         if not variants:
             raise WordingError(f"{path}: no [variants.*] tables")
         cards[path.stem] = CardWording(rule_id=path.stem, indicator=indicator, variants=variants)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, g
+from flask import Blueprint, g, request
 
 from ..app import runtime
 from ..evaluation import evaluate_index
@@ -53,7 +53,14 @@ def call_service(service_id: str) -> dict:
     unresolved = resolve_medication_references(index, client, rt.settings.fhir_max_workers)
     if unresolved:
         log.warning("%d medication reference(s) could not be resolved", len(unresolved))
-    response = evaluate_index(index, patient_id=req.patient_id, knowledge=rt.knowledge, now=datetime.now(UTC))
+    response = evaluate_index(
+        index,
+        patient_id=req.patient_id,
+        knowledge=rt.knowledge,
+        now=datetime.now(UTC),
+        # Card links point back at this service, as the EHR reaches it.
+        base_url=rt.settings.public_base_url or request.host_url,
+    )
     g.card_count = len(response["cards"])
     rt.store.record_cards(service.id, req.hook_instance, response["cards"])
     return response

@@ -88,3 +88,20 @@ def test_source_link_serves_the_clinical_text(client):
     r = client.get(path)
     assert r.status_code == 200
     assert "Immune-mediated insulin resistance" in r.get_data(as_text=True)
+
+
+def test_card_links_use_the_public_base_url_when_configured(tmp_path):
+    from cds_hooks.app import create_app
+    from cds_hooks.knowledge import default_knowledge
+    from tests.conftest import make_settings
+
+    app = create_app(
+        make_settings(tmp_path, public_base_url="https://cds.example.org/ir"), knowledge=default_knowledge()
+    )
+    card = app.test_client().post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
+    assert card["source"]["url"] == "https://cds.example.org/ir/sources/immune-insulin-resistance"
+
+
+def test_card_links_default_to_the_host_the_request_reached(client):
+    card = client.post(SERVICE_URL, json=porcine_request(), base_url="http://ehr-proxy.local:9000").get_json()
+    assert card["cards"][0]["links"][0]["url"].startswith("http://ehr-proxy.local:9000/sources/")
