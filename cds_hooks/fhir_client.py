@@ -13,6 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,10 @@ class FhirClient:
         except requests.Timeout as exc:
             raise FhirUnavailable("the FHIR server did not answer in time") from exc
         except requests.ConnectionError as exc:
+            # With a Retry policy, urllib3 wraps a read timeout in MaxRetryError → ConnectionError.
+            reason = getattr(exc.args[0], "reason", None) if exc.args else None
+            if isinstance(reason, ReadTimeoutError):
+                raise FhirUnavailable("the FHIR server did not answer in time") from exc
             raise FhirUnavailable("the FHIR server could not be reached") from exc
         except requests.RequestException as exc:
             raise FhirUnavailable(f"the request to the FHIR server failed ({type(exc).__name__})") from exc

@@ -10,6 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
 Resource = dict[str, Any]
 
 
@@ -20,6 +23,7 @@ class ResourceIndex:
         self._by_type: dict[str, list[Resource]] = defaultdict(list)
         self._by_ref: dict[str, Resource] = {}
         self._seen: set[str] = set()
+        self._problems: dict[int, str | None] = {}
         for resource in resources:
             self.add(resource)
 
@@ -38,6 +42,14 @@ class ResourceIndex:
             self._seen.add(ref)
             self._by_ref[ref] = resource
         self._by_type[rtype].append(resource)
+
+    def problem(self, resource: Resource) -> str | None:
+        """Validate one resource against its FHIR R4 (R4B) model, once, only when a rule is about to rely
+        on it; ``None`` when valid, else a short reason (never the resource's content)."""
+        key = id(resource)
+        if key not in self._problems:
+            self._problems[key] = validation_problem(resource)
+        return self._problems[key]
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return self._by_type.get(resource_type, [])
@@ -74,3 +86,19 @@ def resolve_reference(index: ResourceIndex, container: Resource, reference: str 
                 return contained
         return None
     return index.get(reference)
+
+
+def validation_problem(resource: Resource) -> str | None:
+    try:
+        model = get_fhir_model_class(resource["resourceType"])
+    except (KeyError, ValueError, TypeError):
+        return f"unknown resource type {str(resource.get('resourceType'))[:40]!r}"
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))[:80]
+        return f"not valid FHIR R4 ({exc.error_count()} error(s), first at {where or 'root'})"
+    except (ValueError, TypeError, RecursionError):
+        return "not valid FHIR R4"
+    return None

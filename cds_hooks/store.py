@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from .protocol import FeedbackItem
 
@@ -115,7 +116,15 @@ class Store:
         self.engine = create_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        """Create missing tables. Several workers may start at once: if another one won the race,
+        the second attempt finds the tables and does nothing."""
+        try:
+            metadata.create_all(self.engine)
+        except DBAPIError:
+            metadata.create_all(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,15 +13,15 @@ from .model import PatientFacts
 
 
 def build_facts(index: ResourceIndex, knowledge: Knowledge, patient_id: str, now: datetime) -> PatientFacts:
-    labs, unusable, last = collect_labs(index.of_type("Observation"), knowledge, now)
+    labs, unusable, last = collect_labs(index.of_type("Observation"), knowledge, now, problem=index.problem)
     weights = labs.get("body_weight", [])
     return PatientFacts(
         patient_id=patient_id,
         now=now,
         labs=labs,
         unusable=unusable,
-        medications=collect_medications(index, knowledge),
-        conditions=collect_conditions(index, knowledge),
+        medications=collect_medications(index, knowledge, unusable=unusable),
+        conditions=collect_conditions(index, knowledge, unusable=unusable),
         latest_weight_kg=weights[0] if weights else None,
         last_result=last,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..knowledge import Knowledge
 from ..resource_index import ResourceIndex
-from .model import ConditionFact, Evidence
+from .model import ConditionFact, Evidence, UnusableResult
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 NOT_TRUE = frozenset({"refuted", "entered-in-error"})
@@ -36,7 +36,10 @@ def _name(code: dict[str, Any]) -> str:
     return next(iter(sorted(_codes(code))), "condition")
 
 
-def collect_conditions(index: ResourceIndex, knowledge: Knowledge) -> list[ConditionFact]:
+def collect_conditions(
+    index: ResourceIndex, knowledge: Knowledge, unusable: list[UnusableResult] | None = None
+) -> list[ConditionFact]:
+    """Matched conditions; a relevant one that is not valid FHIR R4 goes to ``unusable`` instead."""
     valuesets = [knowledge.valuesets[i] for i in condition_valueset_ids(knowledge)]
     facts: list[ConditionFact] = []
     for condition in index.of_type("Condition"):
@@ -52,6 +55,12 @@ def collect_conditions(index: ResourceIndex, knowledge: Knowledge) -> list[Condi
             continue
         rid = condition.get("id")
         name = _name(code)
+        invalid = index.problem(condition)
+        if invalid:
+            if unusable is not None:
+                ref = f"Condition/{rid}" if isinstance(rid, str) else ""
+                unusable.append(UnusableResult("condition", invalid, Evidence(ref, name)))
+            continue
         onset = condition.get("onsetDateTime") or condition.get("recordedDate")
         since = f", since {str(onset)[:10]}" if isinstance(onset, str) else ""
         facts.append(

@@ -7,6 +7,7 @@ has text patterns (antibodies often arrive with a local code and text) fall back
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -240,6 +241,7 @@ def collect_labs(
     knowledge: Knowledge,
     now: datetime,
     classifier: LabClassifier | None = None,
+    problem: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> tuple[dict[str, list[LabResult]], list[UnusableResult], dict[str, datetime]]:
     """Results per kind (newest first) within each kind's window; unusable ones; newest date per kind."""
     classifier = classifier or LabClassifier(knowledge)
@@ -261,6 +263,10 @@ def collect_labs(
             last[kind] = when
         lab = knowledge.labs[kind]
         if when < now - timedelta(days=lab.lookback_days):
+            continue
+        invalid = problem(obs) if problem else None
+        if invalid:
+            unusable.append(UnusableResult(kind, invalid, _describe(lab, obs, when, "result")))
             continue
         result = read_observation(obs, lab, when, ana_threshold)
         if isinstance(result, UnusableResult):

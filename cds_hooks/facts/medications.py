@@ -7,7 +7,7 @@ from typing import Any
 from ..knowledge import Knowledge
 from ..resource_index import ResourceIndex, resolve_reference
 from .dosage import daily_units
-from .model import Evidence, MedicationUse
+from .model import Evidence, MedicationUse, UnusableResult
 
 STATEMENT_CURRENT = frozenset({"active", "intended", "on-hold"})
 REQUEST_CURRENT = frozenset({"active", "on-hold"})
@@ -122,8 +122,13 @@ class MedicationClassifier:
 
 
 def collect_medications(
-    index: ResourceIndex, knowledge: Knowledge, classifier: MedicationClassifier | None = None
+    index: ResourceIndex,
+    knowledge: Knowledge,
+    classifier: MedicationClassifier | None = None,
+    unusable: list[UnusableResult] | None = None,
 ) -> list[MedicationUse]:
+    """Classified medication uses. A relevant resource that is not valid FHIR R4 is not used: it is
+    appended to ``unusable`` (shown on cards) instead."""
     classifier = classifier or MedicationClassifier(knowledge)
     uses: list[MedicationUse] = []
     for rtype, current_statuses, dosage_field in (
@@ -147,8 +152,16 @@ def collect_medications(
             if not (insulin or steroid):
                 continue
             name = _name(concepts)
-            units = daily_units(dosages) if insulin else None
             rid = resource.get("id")
+            reference = f"{rtype}/{rid}" if isinstance(rid, str) else ""
+            invalid = index.problem(resource)
+            if invalid:
+                if unusable is not None:
+                    unusable.append(
+                        UnusableResult("medication", invalid, Evidence(reference, f"{name} ({rtype})"))
+                    )
+                continue
+            units = daily_units(dosages) if insulin else None
             state = "current" if current else "past"
             dose_text = f", {units:g} U/day" if units is not None else ""
             uses.append(

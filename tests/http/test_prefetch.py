@@ -259,3 +259,54 @@ def test_template_tokens_are_filled_from_context_and_user():
     assert fill_template("Patient/{{userPatientId}}", {"userId": "Patient/p7"}) == "Patient/p7"
     with pytest.raises(TemplateError):
         fill_template("Observation?patient={{context.missing}}", context)
+
+
+def test_f2_read_timeout_gives_a_bounded_412(tmp_path):
+    import time
+
+    from cds_hooks.app import create_app
+    from cds_hooks.knowledge import default_knowledge
+    from tests.conftest import make_settings
+
+    with misbehaving_server(lambda p, h: (200, bundle()), delay=3.0) as (url, _):
+        app = create_app(
+            make_settings(tmp_path, fhir_read_timeout=0.5, fhir_retries=0), knowledge=default_knowledge()
+        )
+        prefetch = empty_prefetch("slow")
+        del prefetch["conditions"]
+        started = time.monotonic()
+        r = app.test_client().post(SERVICE_URL, json=request("slow", prefetch, fhirServer=url))
+        elapsed = time.monotonic() - started
+    assert r.status_code == 412
+    assert "did not answer in time" in r.get_json()["issue"][0]["diagnostics"]
+    assert elapsed < 2.5  # bounded by the read timeout, not by the server's 3 s delay
+
+
+def test_medication_referenced_but_not_sent_is_read_from_the_server(client, fhir_server):
+    pid = "ref-1"
+    medication = {
+        "resourceType": "Medication",
+        "id": "ref-1-med",
+        "code": {
+            "text": "Pork Insulatard",
+            "coding": [{"system": "http://www.whocc.no/atc", "code": "A10AC03"}],
+        },
+    }
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ref-1-ms",
+        "status": "active",
+        "medicationReference": {"reference": "Medication/ref-1-med"},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+    fhir_server.put(medication)
+    prefetch = empty_prefetch(pid)
+    prefetch["medicationStatements"] = bundle(statement)  # the EHR did not include the Medication
+    r = call(client, fhir_server, pid, prefetch)
+    assert r.status_code == 200
+    card = r.get_json()["cards"][0]
+    assert card["source"]["topic"]["code"] == "animal-insulin-switch"
+    assert "Pork Insulatard" in card["detail"]
+    # Same profile: an intermediate-acting animal insulin is replaced by human NPH.
+    replacement = card["suggestions"][0]["actions"][0]["resource"]
+    assert "isophane" in replacement["medicationCodeableConcept"]["text"].lower()

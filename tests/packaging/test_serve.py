@@ -17,9 +17,24 @@ from tests.builders import SERVICE_URL, empty_prefetch, porcine_request, request
 def test_serve_answers_discovery_a_card_and_no_cards(tmp_path):
     port = free_port()
     env = {**os.environ, "CDS_HOOKS_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen([sys.executable, "-m", "cds_hooks", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--workers", "1"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cds_hooks",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
