@@ -12,17 +12,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from flask import Flask, Response, current_app, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from .config import Settings
-from .fhir_client import build_session
 from .knowledge import Knowledge, load_knowledge
 from .log_config import configure_logging
+from .pipeline import Pipeline
 from .protocol import CdsError, operation_outcome
-from .services import ServiceDefinition, build_services
+from .services import ServiceDefinition
 from .store import Store
 
 log = logging.getLogger("cds_hooks.request")
@@ -33,10 +32,16 @@ class Runtime:
     """Long-lived objects shared by all requests of one worker process."""
 
     settings: Settings
-    knowledge: Knowledge
-    services: dict[str, ServiceDefinition]
+    pipeline: Pipeline
     store: Store
-    session: requests.Session
+
+    @property
+    def knowledge(self) -> Knowledge:
+        return self.pipeline.knowledge
+
+    @property
+    def services(self) -> dict[str, ServiceDefinition]:
+        return self.pipeline.services
 
 
 def runtime() -> Runtime:
@@ -58,12 +63,8 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds_hooks"] = Runtime(
         settings=settings,
-        knowledge=knowledge,
-        services=build_services(knowledge),
+        pipeline=Pipeline(settings=settings, knowledge=knowledge),
         store=store or Store(settings.resolved_database_url),
-        session=build_session(
-            pool_size=max(10, settings.fhir_max_workers * 2), retries=settings.fhir_retries
-        ),
     )
 
     CORS(

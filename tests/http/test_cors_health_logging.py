@@ -80,12 +80,12 @@ def test_json_log_format(tmp_path, capsys):
 
 
 def test_internal_errors_are_generic_500_outcomes(client, app, monkeypatch, caplog):
-    import cds_hooks.api.services as services_api
+    import cds_hooks.pipeline as pipeline_module
 
     def boom(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(services_api, "evaluate_index", boom)
+    monkeypatch.setattr(pipeline_module, "evaluate_index", boom)
     r = client.post(SERVICE_URL, json=request("x", empty_prefetch("x")))
     assert r.status_code == 500
     text = r.get_data(as_text=True)

@@ -1,0 +1,82 @@
+"""One CDS Hooks service call, end to end and without Flask: request → prefetch (fetching what is
+missing) → resources → cards. Shared by the HTTP service and the command line."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from .config import Settings
+from .evaluation import DEFAULT_BASE_URL, evaluate_index
+from .fhir_client import FhirClient, build_session
+from .knowledge import Knowledge
+from .prefetch import resolve, resolve_medication_references
+from .protocol import CdsRequest
+from .resource_index import ResourceIndex
+from .services import ServiceDefinition, build_services
+
+log = logging.getLogger("cds_hooks.pipeline")
+
+
+@dataclass
+class Pipeline:
+    """Long-lived objects for evaluating requests: settings, knowledge, services, one HTTP session."""
+
+    settings: Settings
+    knowledge: Knowledge
+    services: dict[str, ServiceDefinition] = field(default_factory=dict)
+    session: requests.Session | None = None
+
+    def __post_init__(self) -> None:
+        if not self.services:
+            self.services = build_services(self.knowledge)
+        if self.session is None:
+            self.session = build_session(
+                pool_size=max(10, self.settings.fhir_max_workers * 2), retries=self.settings.fhir_retries
+            )
+
+    def client_for(self, req: CdsRequest) -> FhirClient | None:
+        """A FHIR client for the request's ``fhirServer`` (with its token), or ``None`` without one."""
+        if not req.fhir_server:
+            return None
+        s = self.settings
+        assert self.session is not None
+        return FhirClient(
+            base_url=req.fhir_server,
+            session=self.session,
+            access_token=req.fhir_authorization.access_token if req.fhir_authorization else None,
+            connect_timeout=s.fhir_connect_timeout,
+            read_timeout=s.fhir_read_timeout,
+            max_pages=s.fhir_max_pages,
+        )
+
+    def run(
+        self,
+        service: ServiceDefinition,
+        req: CdsRequest,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Evaluate one validated request; raises ``CdsError`` (412) when required data is missing."""
+        client = self.client_for(req)
+        workers = self.settings.fhir_max_workers
+        resolution = resolve(req, service.prefetch, client, max_workers=workers)
+        fetched = sorted(k for k, v in resolution.source.items() if v in ("fetched", "paged"))
+        if fetched:
+            log.info("fetched from fhirServer: %s", ",".join(fetched), extra={"fetched": fetched})
+        index = ResourceIndex(resolution.all_resources())
+        unresolved = resolve_medication_references(index, client, workers)
+        if unresolved:
+            log.warning("%d medication reference(s) could not be resolved", len(unresolved))
+        return evaluate_index(
+            index,
+            patient_id=req.patient_id,
+            knowledge=self.knowledge,
+            now=now or datetime.now(UTC),
+            base_url=base_url,
+        )
