@@ -145,7 +145,12 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
     extreme: list[Evidence] = []
     if tdd is not None:
         if tdd > k.threshold("tdd_extreme"):
-            extreme = [m.evidence for m in doses]
+            extreme = [
+                *(m.evidence for m in doses),
+                Evidence(
+                    "", f"Total daily insulin dose {tdd:g} U/day (extreme: > {k.threshold('tdd_extreme'):g})"
+                ),
+            ]
         weight = facts.latest_weight_kg
         if weight is not None and weight.value and tdd / weight.value > k.threshold("tdd_extreme_per_kg"):
             extreme = [

@@ -64,7 +64,7 @@ class Wording:
 def _unwrap(markdown: str) -> str:
     """Join the lines of each paragraph (TOML files are wrapped for reviewers; EHRs render soft breaks
     differently), keeping blank lines and list items."""
-    return re.sub(r"(?<=\S)\n(?=[^\n\-*\d])", " ", markdown)
+    return re.sub(r"(?<=\S)\n(?!\n|\s*(?:[-*+]\s|\d+\.\s))", " ", markdown)
 
 
 def _read(path: Path) -> dict[str, Any]:
