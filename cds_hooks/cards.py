@@ -138,22 +138,61 @@ def switch_suggestion(
     }
 
 
+def replace_drafts_suggestion(
+    ctx: CardContext, drafts: tuple[tuple[MedicationUse, dict[str, Any]], ...]
+) -> dict[str, Any] | None:
+    """Order hooks: delete each animal-insulin draft and create its human-insulin replacement, in one
+    suggestion (actions are applied together, like a transaction)."""
+    if not drafts:
+        return None
+    actions: list[dict[str, Any]] = []
+    for med, draft in drafts:
+        actions.append(
+            {
+                "type": "delete",
+                "description": f"Remove the draft order for {med.name} (animal-derived insulin)",
+                "resourceId": f"MedicationRequest/{draft.get('id')}",
+            }
+        )
+        actions.append(
+            {
+                "type": "create",
+                "description": f"Order recombinant human insulin in place of {med.name}",
+                "resource": replacement_request(ctx, med, draft),
+            }
+        )
+    return {
+        "label": "Replace with recombinant human insulin",
+        "uuid": _uuid(),
+        "actions": actions,
+        "isRecommended": True,
+    }
+
+
+def monitoring_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+    """Tests to monitor with (glucose while on a glucocorticoid), proposed even after a recent result."""
+    k = ctx.knowledge
+    tests = [k.workup[kind] for kind in kinds if kind in k.workup]
+    if not tests:
+        return None
+    actions = [
+        {
+            "type": "create",
+            "description": f"Order {t.text} monitoring",
+            "resource": _service_request(ctx, _concept(t.code, t.text), _concept(k.lab_category)),
+        }
+        for t in tests
+    ]
+    return {
+        "label": f"Order monitoring: {', '.join(t.text for t in tests)}",
+        "uuid": _uuid(),
+        "actions": actions,
+    }
+
+
 def _detail(ctx: CardContext, result: RuleResult, template: str) -> str:
     wording = ctx.knowledge.wording
-    meds = (
-        ", ".join(
-            dict.fromkeys(
-                m.name
-                for m in ctx.facts.medications
-                if (
-                    m.animal_insulin
-                    if result.rule_id != "glucocorticoid-hyperglycemia"
-                    else m.systemic_glucocorticoid and m.current
-                )
-            )
-        )
-        or "see evidence"
-    )
+    meds = ", ".join(result.medications) or "see evidence"
     parts = [template.replace("{medications}", meds)]
     if result.evidence:
         parts.append(
@@ -179,7 +218,7 @@ def render_card(ctx: CardContext, result: RuleResult, sources: dict[str, dict[st
     card: dict[str, Any] = {
         "uuid": _uuid(),
         "summary": variant.summary,
-        "indicator": card_wording.indicator,
+        "indicator": result.indicator or card_wording.indicator,
         "detail": _detail(ctx, result, variant.detail),
         "source": {
             "label": wording.source_label,
@@ -190,7 +229,9 @@ def render_card(ctx: CardContext, result: RuleResult, sources: dict[str, dict[st
     suggestions = [
         s
         for s in (
+            replace_drafts_suggestion(ctx, result.replace_drafts),
             switch_suggestion(ctx, result.switch_from, sources),
+            monitoring_suggestion(ctx, result.monitoring),
             workup_suggestion(ctx, result.workup),
             referral_suggestion(ctx) if result.referral else None,
         )
@@ -198,7 +239,8 @@ def render_card(ctx: CardContext, result: RuleResult, sources: dict[str, dict[st
     ]
     if suggestions:
         card["suggestions"] = suggestions
-        card["selectionBehavior"] = "any"
+        # A lone suggestion replacing draft orders is an either/or choice; otherwise each stands alone.
+        card["selectionBehavior"] = "at-most-one" if len(suggestions) == 1 else "any"
     card["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
         for code, display in wording.override_reasons

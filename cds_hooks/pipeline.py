@@ -14,8 +14,9 @@ from .config import Settings
 from .evaluation import DEFAULT_BASE_URL, evaluate_index
 from .fhir_client import FhirClient, build_session
 from .knowledge import Knowledge
+from .orders import evaluate_orders
 from .prefetch import resolve, resolve_medication_references
-from .protocol import CdsRequest
+from .protocol import ORDER_HOOKS, CdsRequest
 from .resource_index import ResourceIndex
 from .services import ServiceDefinition, build_services
 
@@ -73,6 +74,16 @@ class Pipeline:
         unresolved = resolve_medication_references(index, client, workers)
         if unresolved:
             log.warning("%d medication reference(s) could not be resolved", len(unresolved))
+        if service.hook in ORDER_HOOKS:
+            return evaluate_orders(
+                index,
+                hook=service.hook,
+                context=req.context,
+                patient_id=req.patient_id,
+                knowledge=self.knowledge,
+                now=now or datetime.now(UTC),
+                base_url=base_url,
+            )
         return evaluate_index(
             index,
             patient_id=req.patient_id,

@@ -129,6 +129,8 @@ def parse_service_request(body: Any, expected_hook: str) -> CdsRequest:
             400, "'context.userId' must be a string like 'Practitioner/123'.", expression=["context.userId"]
         )
 
+    _check_order_context(hook, context)
+
     fhir_server = body.get("fhirServer")
     if fhir_server is not None and (
         not isinstance(fhir_server, str) or not re.match(r"^https?://[^\s/]+", fhir_server)
@@ -161,6 +163,36 @@ def parse_service_request(body: Any, expected_hook: str) -> CdsRequest:
         fhir_server=fhir_server.rstrip("/") if fhir_server else None,
         fhir_authorization=auth,
     )
+
+
+ORDER_HOOKS = ("order-select", "order-sign")
+
+
+def _check_order_context(hook: str, context: dict[str, Any]) -> None:
+    """order-select / order-sign (CDS Hooks Library): draftOrders is a Bundle; order-select also needs
+    ``selections``, references into it."""
+    if hook not in ORDER_HOOKS:
+        return
+    draft = context.get("draftOrders")
+    if not isinstance(draft, dict) or draft.get("resourceType") != "Bundle":
+        raise CdsError(
+            400,
+            f"'context.draftOrders' is required for {hook} and must be a FHIR Bundle.",
+            expression=["context.draftOrders"],
+        )
+    if not isinstance(draft.get("entry", []), list):
+        raise CdsError(
+            400, "'context.draftOrders.entry' must be an array.", expression=["context.draftOrders"]
+        )
+    if hook == "order-select":
+        selections = context.get("selections")
+        if not isinstance(selections, list) or not all(isinstance(x, str) and x for x in selections):
+            raise CdsError(
+                400,
+                "'context.selections' is required for order-select: an array of 'Type/id' "
+                "references into draftOrders.",
+                expression=["context.selections"],
+            )
 
 
 def _parse_authorization(value: Any) -> FhirAuthorization | None:

@@ -8,8 +8,9 @@ card is in knowledge/cards/<rule-id>.toml.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from .facts.model import Evidence, MedicationUse, PatientFacts
 from .findings import Finding, Findings
@@ -32,7 +33,11 @@ class RuleResult:
     workup: tuple[str, ...] = ()  # lab kinds to suggest ordering, when no valid result is in the window
     switch_from: tuple[MedicationUse, ...] = ()  # current animal insulins to replace
     referral: bool = False
-    values: dict[str, str] = field(default_factory=dict)  # placeholders for the card wording
+    medications: tuple[str, ...] = ()  # names for the {medications} placeholder of the wording
+    indicator: str | None = None  # overrides the wording's indicator (order-sign makes findings warnings)
+    # Order hooks: draft orders to replace (delete the draft, create the human-insulin replacement).
+    replace_drafts: tuple[tuple[MedicationUse, dict[str, Any]], ...] = ()
+    monitoring: tuple[str, ...] = ()  # lab kinds to suggest for monitoring, even with a recent result
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ def _evidence(*findings: Finding) -> tuple[Evidence, ...]:
 
 def _current_animal(facts: PatientFacts) -> tuple[MedicationUse, ...]:
     return tuple(m for m in facts.medications if m.current and m.animal_insulin)
+
+
+def _names(meds: list[MedicationUse] | tuple[MedicationUse, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m.name for m in meds))
 
 
 def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
@@ -69,6 +78,7 @@ def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
         evidence=_evidence(f.animal_insulin_exposure, *signs),
         workup=("insulin_antibody", "insulin", "c_peptide", "glucose", "hba1c"),
         switch_from=_current_animal(x.facts),
+        medications=_names([m for m in x.facts.medications if m.animal_insulin]),
     )
 
 
@@ -81,6 +91,7 @@ def animal_insulin_switch(x: RuleInput) -> RuleResult | None:
         variant="default",
         evidence=_evidence(x.findings.current_animal_insulin),
         switch_from=_current_animal(x.facts),
+        medications=_names(_current_animal(x.facts)),
     )
 
 
@@ -171,6 +182,7 @@ def glucocorticoid_hyperglycemia(x: RuleInput) -> RuleResult | None:
         variant="default",
         evidence=_evidence(f.current_glucocorticoid, *signs),
         workup=("glucose", "hba1c"),
+        medications=_names([m for m in x.facts.medications if m.current and m.systemic_glucocorticoid]),
     )
 
 

@@ -14,6 +14,8 @@ from .knowledge import Knowledge
 LOINC = "http://loinc.org"
 
 PATIENT_VIEW_ID = "immune-insulin-resistance"
+ORDER_SELECT_ID = "insulin-order-select"
+ORDER_SIGN_ID = "insulin-order-sign"
 
 
 @dataclass(frozen=True)
@@ -78,4 +80,31 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         ),
         prefetch=templates,
     )
-    return {patient_view.id: patient_view}
+    order_usage = (
+        "Needs context.draftOrders (a Bundle of draft MedicationRequests; other resource types are "
+        "ignored) and the same patient data as the patient-view service, by prefetch or from fhirServer."
+    )
+    order_select = ServiceDefinition(
+        id=ORDER_SELECT_ID,
+        hook="order-select",
+        title="Insulin and glucocorticoid orders: immune insulin resistance (on select)",
+        description=(
+            "When an order is selected: flags animal (porcine/bovine) insulin and proposes recombinant human "
+            "insulin, advises glucose monitoring for systemic glucocorticoids in patients with "
+            "hyperglycaemia, and suggests a type B insulin resistance workup for extreme insulin doses in "
+            "patients with autoimmune disease. Only the selected draft orders are judged."
+        ),
+        usage_requirements=order_usage + " context.selections names the draft orders to judge.",
+        prefetch=templates,
+    )
+    order_sign = ServiceDefinition(
+        id=ORDER_SIGN_ID,
+        hook="order-sign",
+        title="Insulin and glucocorticoid orders: immune insulin resistance (on sign)",
+        description=(
+            "Before orders are signed: the same checks as on select, over every draft order, as warnings."
+        ),
+        usage_requirements=order_usage,
+        prefetch=templates,
+    )
+    return {s.id: s for s in (patient_view, order_select, order_sign)}

@@ -121,19 +121,65 @@ class MedicationClassifier:
         return True
 
 
+def classify_use(
+    resource: dict[str, Any],
+    index: ResourceIndex,
+    classifier: MedicationClassifier,
+    *,
+    current: bool,
+    past: bool,
+    unusable: list[UnusableResult] | None = None,
+) -> MedicationUse | None:
+    """Classify one MedicationStatement/MedicationRequest (or a draft order); ``None`` when it is neither
+    an insulin nor a systemic glucocorticoid, or when it is not valid FHIR R4 (then reported)."""
+    rtype = resource.get("resourceType")
+    concepts = medication_concepts(resource, index)
+    if not concepts:
+        return None
+    dosages = resource.get("dosage" if rtype == "MedicationStatement" else "dosageInstruction")
+    dosages = dosages if isinstance(dosages, list) else []
+    animal = classifier.is_animal_insulin(concepts)
+    insulin = animal or classifier.is_insulin(concepts)
+    steroid = classifier.is_systemic_glucocorticoid(concepts, dosages)
+    if not (insulin or steroid):
+        return None
+    name = _name(concepts)
+    rid = resource.get("id")
+    reference = f"{rtype}/{rid}" if isinstance(rid, str) else ""
+    invalid = index.problem(resource)
+    if invalid:
+        if unusable is not None:
+            unusable.append(UnusableResult("medication", invalid, Evidence(reference, f"{name} ({rtype})")))
+        return None
+    units = daily_units(dosages) if insulin else None
+    state = "current" if current else "past" if past else str(resource.get("status"))
+    dose_text = f", {units:g} U/day" if units is not None else ""
+    return MedicationUse(
+        current=current,
+        past=past,
+        animal_insulin=animal,
+        insulin=insulin,
+        systemic_glucocorticoid=steroid,
+        insulin_profile=classifier.profile(concepts) if insulin else None,
+        daily_units=units,
+        name=name,
+        evidence=Evidence(reference, f"{name} ({rtype}, {resource.get('status')}, {state}{dose_text})"),
+    )
+
+
 def collect_medications(
     index: ResourceIndex,
     knowledge: Knowledge,
     classifier: MedicationClassifier | None = None,
     unusable: list[UnusableResult] | None = None,
 ) -> list[MedicationUse]:
-    """Classified medication uses. A relevant resource that is not valid FHIR R4 is not used: it is
-    appended to ``unusable`` (shown on cards) instead."""
+    """Classified medication uses from the patient's record. A relevant resource that is not valid FHIR
+    R4 is not used: it is appended to ``unusable`` (shown on cards) instead."""
     classifier = classifier or MedicationClassifier(knowledge)
     uses: list[MedicationUse] = []
-    for rtype, current_statuses, dosage_field in (
-        ("MedicationStatement", STATEMENT_CURRENT, "dosage"),
-        ("MedicationRequest", REQUEST_CURRENT, "dosageInstruction"),
+    for rtype, current_statuses in (
+        ("MedicationStatement", STATEMENT_CURRENT),
+        ("MedicationRequest", REQUEST_CURRENT),
     ):
         for resource in index.of_type(rtype):
             status = resource.get("status")
@@ -141,43 +187,7 @@ def collect_medications(
             past = status in PAST
             if not (current or past):
                 continue  # entered-in-error, not-taken, cancelled, draft, unknown: never count
-            concepts = medication_concepts(resource, index)
-            if not concepts:
-                continue
-            dosages = resource.get(dosage_field)
-            dosages = dosages if isinstance(dosages, list) else []
-            animal = classifier.is_animal_insulin(concepts)
-            insulin = animal or classifier.is_insulin(concepts)
-            steroid = classifier.is_systemic_glucocorticoid(concepts, dosages)
-            if not (insulin or steroid):
-                continue
-            name = _name(concepts)
-            rid = resource.get("id")
-            reference = f"{rtype}/{rid}" if isinstance(rid, str) else ""
-            invalid = index.problem(resource)
-            if invalid:
-                if unusable is not None:
-                    unusable.append(
-                        UnusableResult("medication", invalid, Evidence(reference, f"{name} ({rtype})"))
-                    )
-                continue
-            units = daily_units(dosages) if insulin else None
-            state = "current" if current else "past"
-            dose_text = f", {units:g} U/day" if units is not None else ""
-            uses.append(
-                MedicationUse(
-                    current=current,
-                    past=past,
-                    animal_insulin=animal,
-                    insulin=insulin,
-                    systemic_glucocorticoid=steroid,
-                    insulin_profile=classifier.profile(concepts) if insulin else None,
-                    daily_units=units,
-                    name=name,
-                    evidence=Evidence(
-                        reference=f"{rtype}/{rid}" if isinstance(rid, str) else "",
-                        text=f"{name} ({rtype}, {status}, {state}{dose_text})",
-                    ),
-                )
-            )
+            use = classify_use(resource, index, classifier, current=current, past=past, unusable=unusable)
+            if use is not None:
+                uses.append(use)
     return uses

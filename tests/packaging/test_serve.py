@@ -48,7 +48,7 @@ def test_serve_answers_discovery_a_card_and_no_cards(tmp_path):
             assert time.monotonic() < deadline, "service did not start"
             time.sleep(0.2)
         services = requests.get(f"{base}/cds-services", timeout=5).json()["services"]
-        assert [s["id"] for s in services] == ["immune-insulin-resistance"]
+        assert "immune-insulin-resistance" in [s["id"] for s in services]
         card = requests.post(base + SERVICE_URL, json=porcine_request(), timeout=5)
         assert card.status_code == 200 and topics(card.json()) == ["animal-insulin-switch"]
         assert card.json()["cards"][0]["indicator"] == "warning"
