@@ -16,7 +16,9 @@ from flask import Flask, Response, current_app, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from .auth import install_jwt_verification
 from .config import Settings
+from .fhir_policy import FhirPolicy
 from .knowledge import Knowledge, load_knowledge
 from .log_config import configure_logging
 from .pipeline import Pipeline
@@ -63,7 +65,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds_hooks"] = Runtime(
         settings=settings,
-        pipeline=Pipeline(settings=settings, knowledge=knowledge),
+        pipeline=Pipeline(settings=settings, knowledge=knowledge, policy=FhirPolicy.from_settings(settings)),
         store=store or Store(settings.resolved_database_url),
     )
 
@@ -80,12 +82,15 @@ def create_app(
     from .api.health import bp as health_bp
     from .api.services import bp as services_bp
     from .api.sources import bp as sources_bp
+    from .api.stats import bp as stats_bp
 
-    for bp in (discovery_bp, services_bp, feedback_bp, health_bp, sources_bp):
+    for bp in (discovery_bp, services_bp, feedback_bp, health_bp, sources_bp, stats_bp):
         app.register_blueprint(bp)
 
     _register_error_handlers(app)
     _register_request_log(app)
+    # After the request timer, so that refused calls are logged with their duration too.
+    install_jwt_verification(app, settings, app.extensions["cds_hooks"].store.engine)
     return app
 
 

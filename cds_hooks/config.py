@@ -50,6 +50,28 @@ class Settings:
     knowledge_dir: str = ""
     # Public base URL of the service (behind a reverse proxy), used to build absolute URLs.
     public_base_url: str = ""
+    # "development" or "production": production requires https FHIR servers and an allowlist.
+    mode: str = "development"
+    # FHIR fallback targets (SSRF protection, docs/security.md): comma-separated URL prefixes (empty: any
+    # host in development, none in production), plain http in production, loopback/private addresses.
+    fhir_allowlist: str = ""
+    fhir_allow_http: bool = False
+    fhir_allow_private: bool = False
+    # Serve GET /cds-services/{id}/stats (feedback analytics, no patient data); off by default.
+    stats_endpoint: bool = False
+    # JWT verification of CDS Clients (X3–X7): "off" (development) or "required". See docs/security.md.
+    jwt: str = "off"
+    # Path of the trusted-issuers JSON file (required when jwt = "required").
+    trusted_issuers: str = ""
+    # Comma-separated accepted JWS algorithms; only asymmetric ones are ever used (X5).
+    jwt_algorithms: str = "ES384,RS384"
+    # Tolerated clock difference for exp/iat/nbf, in seconds.
+    jwt_clock_skew: int = 60
+    # Comma-separated accepted `tenant` claim values; empty means the claim is not checked.
+    jwt_tenants: str = ""
+    # JWK Sets fetched from allowlisted `jku` URLs: cache lifetime and fetch timeout, in seconds.
+    jku_cache_ttl: int = 600
+    jku_timeout: float = 5.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -95,10 +117,32 @@ class Settings:
         for name in ("fhir_max_pages", "fhir_max_workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.mode not in ("development", "production"):
+            raise ConfigError(f"{PREFIX}MODE must be 'development' or 'production', got {self.mode!r}")
+        if self.jwt not in ("off", "required"):
+            raise ConfigError(f"{PREFIX}JWT must be 'off' or 'required', got {self.jwt!r}")
+        if self.jwt == "required" and not str(self.trusted_issuers).strip():
+            raise ConfigError(
+                f"{PREFIX}JWT=required needs {PREFIX}TRUSTED_ISSUERS: the path of a JSON file listing the "
+                "trusted issuers and their keys (see docs/security.md)"
+            )
+        if self.jwt_clock_skew < 0:
+            raise ConfigError(f"{PREFIX}JWT_CLOCK_SKEW must not be negative")
+        if self.jku_cache_ttl < 1:
+            raise ConfigError(f"{PREFIX}JKU_CACHE_TTL must be at least 1 second")
+        if self.jku_timeout <= 0:
+            raise ConfigError(f"{PREFIX}JKU_TIMEOUT must be positive")
 
 
 def _convert(name: str, raw: str, type_name: object) -> object:
     kind = str(type_name)
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
     try:
         if kind == "int":
             return int(raw)

@@ -16,6 +16,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from .fhir_policy import FhirPolicy, FhirServerNotAllowed
+
 log = logging.getLogger(__name__)
 
 Resource = dict[str, Any]
@@ -73,6 +75,8 @@ class FhirClient:
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
     max_pages: int = 20
+    # Checked for the base URL and every absolute URL (next links) before it is fetched.
+    policy: FhirPolicy | None = None
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/") + "/"
@@ -87,6 +91,11 @@ class FhirClient:
     def get_json(self, url: str) -> Any:
         """GET one URL (absolute, or relative to the base) and decode its JSON body."""
         absolute = url if url.startswith(("http://", "https://")) else self._url(url)
+        if self.policy is not None:
+            try:
+                self.policy.check(absolute)
+            except FhirServerNotAllowed as exc:
+                raise FhirUnavailable(str(exc)) from exc
         headers = {}
         if self.access_token and _origin(absolute) == self._origin:
             headers["Authorization"] = f"Bearer {self.access_token}"

@@ -13,6 +13,7 @@ import requests
 from .config import Settings
 from .evaluation import DEFAULT_BASE_URL, evaluate_index
 from .fhir_client import FhirClient, build_session
+from .fhir_policy import FhirPolicy
 from .knowledge import Knowledge
 from .orders import evaluate_orders
 from .prefetch import resolve, resolve_medication_references
@@ -31,6 +32,9 @@ class Pipeline:
     knowledge: Knowledge
     services: dict[str, ServiceDefinition] = field(default_factory=dict)
     session: requests.Session | None = None
+    # Where request-supplied fhirServer URLs may point (the HTTP service always sets one; the command
+    # line leaves it out: there the operator names the server).
+    policy: FhirPolicy | None = None
 
     def __post_init__(self) -> None:
         if not self.services:
@@ -53,6 +57,7 @@ class Pipeline:
             connect_timeout=s.fhir_connect_timeout,
             read_timeout=s.fhir_read_timeout,
             max_pages=s.fhir_max_pages,
+            policy=self.policy,
         )
 
     def run(

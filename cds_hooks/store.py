@@ -129,8 +129,15 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def record_cards(self, service_id: str, hook_instance: str, cards: Iterable[dict[str, Any]]) -> None:
-        now = datetime.now(UTC)
+    def record_cards(
+        self,
+        service_id: str,
+        hook_instance: str,
+        cards: Iterable[dict[str, Any]],
+        now: datetime | None = None,
+    ) -> None:
+        """Log every card issued (uuid, rule id, service, hookInstance, time; no patient data)."""
+        now = now or datetime.now(UTC)
         rows = [
             {
                 "card_uuid": c["uuid"],

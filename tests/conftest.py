@@ -17,6 +17,9 @@ pytest_plugins = ["tests.fhir_server_plugin"]
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a test app. The test FHIR servers run on loopback, so private addresses are allowed
+    unless a test says otherwise (the SSRF tests do)."""
+    overrides.setdefault("fhir_allow_private", True)
     return Settings.from_env({}, data_dir=tmp_path / "data", **overrides)
 
 

@@ -1,12 +1,18 @@
-"""GET /cds-services: the discovery document (D1–D3)."""
+"""GET /cds-services: the discovery document (D1–D3); GET /openapi.json: the OpenAPI description."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
 from ..app import runtime
+from ..openapi import openapi_document
 
 bp = Blueprint("discovery", __name__)
+
+
+@bp.get("/openapi.json")
+def openapi() -> dict:
+    return openapi_document(list(runtime().services))
 
 
 @bp.get("/cds-services")
