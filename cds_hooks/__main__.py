@@ -1,12 +1,21 @@
-"""Command line: ``cds-hooks serve`` (and ``python -m cds_hooks serve``)."""
+"""Command line: ``cds-hooks serve | evaluate | screen | feedback | demo`` (also ``python -m cds_hooks``).
+
+Exit codes of ``evaluate`` and ``screen``: 0 success; 1 an evaluation problem (unreadable request, FHIR
+server unreachable or refusing the token, unknown patient, a patient that could not be screened); 2 a
+usage or configuration error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
+from . import cli_evaluate, cli_feedback, cli_screen, demo
 from .config import ConfigError, Settings
+from .knowledge import KnowledgeError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -43,11 +52,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     serve.add_argument("--dev", action="store_true", help="use Flask's development server instead")
     serve.set_defaults(func=_serve)
+    cli_evaluate.add_parser(sub)
+    cli_screen.add_parser(sub)
+    cli_feedback.add_parser(sub)
+    demo.add_parser(sub)
     return parser
+
+
+def _run_cli_command(args: argparse.Namespace) -> int:
+    """``evaluate`` and ``screen``: configuration problems are exit 2, like ``serve``'s."""
+    # urllib3 logs each retry of an unreachable server; the command says it once, in its own words.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    try:
+        return int(args.func(args))
+    except (ConfigError, KnowledgeError) as exc:
+        print(f"cds-hooks: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`… --json | head`): no traceback; silence the flush at exit too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("evaluate", "screen"):
+        return _run_cli_command(args)
     return int(args.func(args))
 
 
