@@ -1,0 +1,1586 @@
+#!/usr/bin/env python3
+"""Generate the example patient population in ``examples/`` (deterministic, seeded).
+
+Every example is one FHIR R4 **transaction** Bundle of ``PUT Type/id`` entries (ids stable and prefixed
+per patient: ``ex07``, ``ex07-obs-v1-003``, ...) plus a line in ``examples/manifest.json`` with the rule
+ids the patient must fire.
+
+Each record has two layers:
+
+* **Background** — years of unrelated history from ``carebundle`` (PyPI; pure Python, seeded): one
+  carebundle record per yearly visit (vitals, CMP, CBC, lipids, HbA1c, albuminuria, problem list,
+  prescriptions such as statins and ACE inhibitors), merged into the patient with ids and references
+  rewritten to the patient's stable ids. Older visits' prescriptions are kept as ``completed``.
+* **The situation** — written here: animal insulin, insulin and receptor antibodies, autoimmune disease,
+  ataxia-telangiectasia, glucocorticoids, non-immune causes, in the data variants real EHRs send
+  (MedicationStatement and MedicationRequest, medicationReference to a Medication on the server or a
+  contained one, mg/dL and mmol/L, pmol/L insulin, IFCC HbA1c, valueString / valueCodeableConcept
+  antibody results, local lab codes with text only, pending results, ...).
+
+Dates: every date is computed relative to ``--today`` (the *anchor*, default: today) and the anchor is
+written to ``manifest.json`` as ``anchor_date``. Loaders (``cds_hooks.demo.load_examples``) shift every
+date by (day of loading − anchor) so the look-back windows hold whenever the examples are loaded. No
+situation date is closer than 3 days to a window edge, so a one-day difference between local and UTC
+dates never matters.
+
+carebundle is a test/dev dependency only: nothing reads this script at test time; the committed JSON
+files are used as they are. Regenerate with::
+
+    pip install 'carebundle==0.5.0'
+    python scripts/generate_examples.py            # writes examples/ (anchor = today)
+    python scripts/generate_examples.py --today 2026-11-27 --out /tmp/ex   # reproduce a given anchor
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+CAREBUNDLE_REQUIREMENT = "carebundle==0.5.0"
+CAREBUNDLE_SEED = 4242  # one seed for the whole population; the example number is carebundle's index
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+ATC = "http://www.whocc.no/atc"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+COND_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+# A hospital's own lab catalogue: the insulin-receptor antibody has no LOINC term (reference §1d).
+HOSPITAL_LAB = "http://lab.riverside-hospital.example.org/fhir/CodeSystem/lab-tests"
+PROJECT_LOCAL = "https://immune-ir-cds.example.org/fhir/CodeSystem/local-tests"
+MRN_SYSTEM = "http://riverside-hospital.example.org/fhir/mrn"
+ID_NAMESPACE = uuid.UUID("8f0c6a52-3d1e-4c4b-9a57-0e4f3b2d7c11")
+
+# Rule ids (card.source.topic.code) — issue 3.
+A = "animal-insulin-switch"
+W = "insulin-antibody-workup"
+B = "type-b-insulin-resistance"
+T = "ataxia-telangiectasia-ir"
+G = "glucocorticoid-hyperglycemia"
+
+GLYCAEMIA_LOINC = frozenset({"2345-7", "4548-4"})
+
+SUBCUT = {"coding": [{"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}]}
+ORAL = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
+INHALED = {"coding": [{"system": SNOMED, "code": "447694001", "display": "Respiratory tract route"}]}
+
+
+# ------------------------------------------------------------------------------------------- the chart
+
+
+@dataclass
+class Chart:
+    """One patient's resources under construction, all ids prefixed with the patient id."""
+
+    number: int
+    slug: str
+    today: date
+    rng: random.Random
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> str:
+        return f"ex{self.number:02d}"
+
+    @property
+    def subject(self) -> dict[str, str]:
+        return {"reference": f"Patient/{self.pid}"}
+
+    def new_id(self, kind: str) -> str:
+        self.counters[kind] = self.counters.get(kind, 0) + 1
+        return f"{self.pid}-{kind}-{self.counters[kind]:03d}"
+
+    def day(self, days_ago: float) -> str:
+        return (self.today - timedelta(days=int(days_ago))).isoformat()
+
+    def at(self, days_ago: float, hour: int = 8, minute: int = 0) -> str:
+        return f"{self.day(days_ago)}T{hour:02d}:{minute:02d}:00Z"
+
+    def add(self, resource: dict[str, Any]) -> dict[str, Any]:
+        self.resources.append(resource)
+        return resource
+
+    # ------------------------------------------------------------------ observations
+
+    def lab(
+        self,
+        code: str,
+        display: str,
+        days_ago: float,
+        *,
+        system: str = LOINC,
+        text: str | None = None,
+        quantity: tuple[float, str, str | None] | None = None,
+        string: str | None = None,
+        concept: dict[str, Any] | None = None,
+        ratio: tuple[float, float] | None = None,
+        status: str = "final",
+        interpretation: str | None = None,
+        high: tuple[float, str, str | None] | None = None,
+        when: str = "dateTime",
+        hour: int = 8,
+        minute: int = 0,
+        category: str = "laboratory",
+        kind: str = "obs",
+    ) -> dict[str, Any]:
+        """One Observation; ``quantity`` is (value, printed unit, UCUM code or None)."""
+        obs: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": self.new_id(kind),
+            "status": status,
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": OBS_CATEGORY,
+                            "code": category,
+                            "display": category.replace("-", " ").title(),
+                        }
+                    ]
+                }
+            ],
+            "code": {
+                "coding": [{"system": system, "code": code, "display": display}],
+                "text": text or display,
+            },
+            "subject": self.subject,
+        }
+        stamp = self.at(days_ago, hour, minute)
+        if when == "dateTime":
+            obs["effectiveDateTime"] = stamp
+        elif when == "period":
+            obs["effectivePeriod"] = {"start": stamp, "end": self.at(days_ago, hour + 2, minute)}
+        if when != "none" and status in ("final", "amended", "corrected", "preliminary"):
+            obs["issued"] = self.at(days_ago, min(hour + 6, 23), 15)
+        if quantity is not None:
+            value, unit, ucum = quantity
+            q: dict[str, Any] = {"value": value, "unit": unit}
+            if ucum:
+                q.update({"system": UCUM, "code": ucum})
+            obs["valueQuantity"] = q
+        elif string is not None:
+            obs["valueString"] = string
+        elif concept is not None:
+            obs["valueCodeableConcept"] = concept
+        elif ratio is not None:
+            obs["valueRatio"] = {"numerator": {"value": ratio[0]}, "denominator": {"value": ratio[1]}}
+        if interpretation:
+            obs["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": interpretation}]}]
+        if high is not None:
+            value, unit, ucum = high
+            h: dict[str, Any] = {"value": value, "unit": unit}
+            if ucum:
+                h.update({"system": UCUM, "code": ucum})
+            obs["referenceRange"] = [{"high": h}]
+        return self.add(obs)
+
+    def glucose_mgdl(self, value: float, days_ago: float, *, code: str = "41653-7", hour: int = 7, **kw: Any):
+        names = {
+            "41653-7": "Glucose [Mass/volume] in Capillary blood by Glucometer",
+            "2345-7": "Glucose [Mass/volume] in Serum or Plasma",
+            "1558-6": "Fasting glucose [Mass/volume] in Serum or Plasma",
+            "2339-0": "Glucose [Mass/volume] in Blood",
+        }
+        return self.lab(
+            code, names[code], days_ago, quantity=(round(value), "mg/dL", "mg/dL"), hour=hour, **kw
+        )
+
+    def glucose_mmol(self, value: float, days_ago: float, *, code: str = "14743-9", hour: int = 7, **kw: Any):
+        names = {
+            "14743-9": "Glucose [Moles/volume] in Capillary blood by Glucometer",
+            "14749-6": "Glucose [Moles/volume] in Serum or Plasma",
+            "14771-0": "Fasting glucose [Moles/volume] in Serum or Plasma",
+            "15074-8": "Glucose [Moles/volume] in Blood",
+        }
+        return self.lab(
+            code, names[code], days_ago, quantity=(round(value, 1), "mmol/L", "mmol/L"), hour=hour, **kw
+        )
+
+    def hba1c(self, percent: float, days_ago: float, **kw: Any):
+        return self.lab(
+            "4548-4",
+            "Hemoglobin A1c/Hemoglobin.total in Blood",
+            days_ago,
+            quantity=(percent, "%", "%"),
+            **kw,
+        )
+
+    def hba1c_ifcc(self, mmol_mol: float, days_ago: float, **kw: Any):
+        return self.lab(
+            "59261-8",
+            "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol",
+            days_ago,
+            quantity=(mmol_mol, "mmol/mol", "mmol/mol"),
+            **kw,
+        )
+
+    def weight(self, kg: float | None, days_ago: float, *, lb: float | None = None):
+        quantity = (round(kg, 1), "kg", "kg") if kg is not None else (lb, "lb", "[lb_av]")
+        return self.lab("29463-7", "Body weight", days_ago, quantity=quantity, category="vital-signs", hour=9)
+
+    def glucose_diary(
+        self, values: Iterable[float], *, start_days_ago: int, unit: str = "mg/dL", every_hours: int = 12
+    ) -> None:
+        """Point-of-care readings, oldest first, ``every_hours`` apart from ``start_days_ago``."""
+        for i, value in enumerate(values):
+            hours = i * every_hours
+            days_ago = start_days_ago - hours // 24
+            hour = 7 + hours % 24 if hours % 24 < 16 else 21
+            if unit == "mg/dL":
+                self.glucose_mgdl(value, days_ago, hour=hour)
+            else:
+                self.glucose_mmol(value, days_ago, hour=hour)
+
+    def stable_diary(
+        self, low: float, high: float, *, days: int = 12, start_days_ago: int = 16, unit="mg/dL"
+    ):
+        values = [self.rng.uniform(low, high) for _ in range(days * 2)]
+        self.glucose_diary(values, start_days_ago=start_days_ago, unit=unit)
+
+    # ------------------------------------------------------------------ conditions
+
+    def condition(
+        self,
+        display: str,
+        *,
+        icd: str | None = None,
+        snomed: str | None = None,
+        text: str | None = None,
+        onset_days_ago: float | None = None,
+        onset: str | None = None,
+        status: str = "active",
+        verification: str = "confirmed",
+    ) -> dict[str, Any]:
+        coding = []
+        if snomed:
+            coding.append({"system": SNOMED, "code": snomed, "display": display})
+        if icd:
+            coding.append({"system": ICD10, "code": icd, "display": display})
+        code: dict[str, Any] = {"text": text or display}
+        if coding:
+            code["coding"] = coding
+        resource: dict[str, Any] = {
+            "resourceType": "Condition",
+            "id": self.new_id("cond"),
+            "clinicalStatus": {"coding": [{"system": CLINICAL, "code": status}]},
+            "verificationStatus": {"coding": [{"system": VERIFICATION, "code": verification}]},
+            "category": [{"coding": [{"system": COND_CATEGORY, "code": "problem-list-item"}]}],
+            "code": code,
+            "subject": self.subject,
+        }
+        if onset:
+            resource["onsetDateTime"] = onset
+        elif onset_days_ago is not None:
+            resource["onsetDateTime"] = self.day(onset_days_ago)
+        resource["recordedDate"] = resource.get("onsetDateTime", self.day(400))
+        return self.add(resource)
+
+    # ------------------------------------------------------------------ medications
+
+    def medication(self, text: str, coding: list[dict[str, str]], form: str | None = None) -> dict[str, Any]:
+        med: dict[str, Any] = {
+            "resourceType": "Medication",
+            "id": self.new_id("med"),
+            "code": {"coding": coding, "text": text},
+            "status": "active",
+        }
+        if form:
+            med["form"] = {"text": form}
+        return self.add(med)
+
+    def statement(
+        self,
+        concept: dict[str, Any] | None,
+        *,
+        status: str = "active",
+        dosage: list[dict[str, Any]] | None = None,
+        start_days_ago: float = 900,
+        end_days_ago: float | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        reference: str | None = None,
+        contained: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        resource: dict[str, Any] = {"resourceType": "MedicationStatement", "id": self.new_id("medstmt")}
+        if contained:
+            resource["contained"] = contained
+        resource["status"] = status
+        if concept is not None:
+            resource["medicationCodeableConcept"] = concept
+        if reference:
+            resource["medicationReference"] = {"reference": reference}
+        resource["subject"] = self.subject
+        period = {"start": start or self.day(start_days_ago)}
+        if end or end_days_ago is not None:
+            period["end"] = end or self.day(end_days_ago or 0)
+        resource["effectivePeriod"] = period
+        resource["dateAsserted"] = self.day(self.rng.randint(5, 40))
+        if dosage:
+            resource["dosage"] = dosage
+        return self.add(resource)
+
+    def request(
+        self,
+        concept: dict[str, Any] | None,
+        *,
+        status: str = "active",
+        dosage: list[dict[str, Any]] | None = None,
+        authored_days_ago: float = 60,
+        reference: str | None = None,
+        contained: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        resource: dict[str, Any] = {"resourceType": "MedicationRequest", "id": self.new_id("medreq")}
+        if contained:
+            resource["contained"] = contained
+        resource.update({"status": status, "intent": "order"})
+        if concept is not None:
+            resource["medicationCodeableConcept"] = concept
+        if reference:
+            resource["medicationReference"] = {"reference": reference}
+        resource["subject"] = self.subject
+        resource["authoredOn"] = self.day(authored_days_ago)
+        resource["requester"] = {"reference": f"Practitioner/{self.pid}-practitioner"}
+        if dosage:
+            resource["dosageInstruction"] = dosage
+        return self.add(resource)
+
+
+def concept(text: str, *codings: tuple[str, str, str]) -> dict[str, Any]:
+    """A CodeableConcept from (system, code, display) triples plus text."""
+    result: dict[str, Any] = {"text": text}
+    if codings:
+        result["coding"] = [{"system": s, "code": c, "display": d} for s, c, d in codings]
+    return result
+
+
+def insulin_dose(
+    units: float,
+    *,
+    code: str | None = None,
+    frequency: int | None = None,
+    period: float = 1,
+    period_unit: str = "d",
+    text: str | None = None,
+    when: list[str] | None = None,
+) -> dict[str, Any]:
+    """An insulin Dosage: ``units`` per administration, timed by a GTS code or by timing.repeat."""
+    timing: dict[str, Any] = {}
+    if code:
+        timing["code"] = {"coding": [{"system": GTS, "code": code}], "text": code}
+    elif when:
+        timing["repeat"] = {"when": when}
+    else:
+        timing["repeat"] = {"frequency": frequency or 1, "period": period, "periodUnit": period_unit}
+    return {
+        "text": text or f"{units:g} units subcutaneously" + (f" {code}" if code else ""),
+        "timing": timing,
+        "route": SUBCUT,
+        "doseAndRate": [{"doseQuantity": {"value": units, "unit": "U", "system": UCUM, "code": "[iU]"}}],
+    }
+
+
+def tablet_dose(
+    text: str, *, mg: float, code: str = "QD", route: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "timing": {"code": {"coding": [{"system": GTS, "code": code}], "text": code}},
+        "route": route or ORAL,
+        "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg", "system": UCUM, "code": "mg"}}],
+    }
+
+
+# Medications reused by several patients.
+PORK_NEUTRAL = concept(
+    "Hypurin Porcine Neutral 100 units/mL injection",
+    (ATC, "A10AB03", "insulin (pork)"),
+)
+PORK_ISOPHANE = concept(
+    "Hypurin Porcine Isophane 100 units/mL injection",
+    (ATC, "A10AC03", "insulin (pork)"),
+)
+HUMAN_GLARGINE = concept(
+    "insulin glargine 100 UNT/ML Injectable Solution [Lantus]",
+    (RXNORM, "274783", "insulin glargine"),
+    (ATC, "A10AE04", "insulin glargine"),
+)
+HUMAN_LISPRO = concept("insulin lispro 100 UNT/ML [Humalog]", (RXNORM, "86009", "insulin lispro"))
+HUMAN_ASPART = concept(
+    "insulin aspart 100 UNT/ML [NovoLog]",
+    (RXNORM, "51428", "insulin aspart"),
+    (ATC, "A10AB05", "insulin aspart"),
+)
+HUMAN_REGULAR_U500 = concept(
+    "Humulin R U-500 (insulin regular, human) 500 units/mL KwikPen",
+    (RXNORM, "253182", "insulin, regular, human"),
+    (ATC, "A10AB01", "insulin (human)"),
+)
+HUMAN_NPH = concept("Humulin N (insulin isophane, human) 100 units/mL", (ATC, "A10AC01", "insulin (human)"))
+METFORMIN = concept(
+    "metformin hydrochloride 1000 MG Oral Tablet",
+    (RXNORM, "861004", "metformin hydrochloride 1000 MG Oral Tablet"),
+)
+PREDNISONE_20 = concept(
+    "predniSONE 20 MG Oral Tablet",
+    (RXNORM, "312617", "predniSONE 20 MG Oral Tablet"),
+    (ATC, "H02AB07", "prednisone"),
+)
+PREDNISOLONE_5 = concept(
+    "prednisoLONE 5 MG Oral Tablet",
+    (RXNORM, "312615", "prednisoLONE 5 MG Oral Tablet"),
+    (ATC, "H02AB06", "prednisolone"),
+)
+HYDROXYCHLOROQUINE = concept(
+    "hydroxychloroquine sulfate 200 MG Oral Tablet",
+    (RXNORM, "979092", "hydroxychloroquine sulfate 200 MG Oral Tablet"),
+)
+LEVOTHYROXINE = concept(
+    "levothyroxine sodium 0.1 MG Oral Tablet", (RXNORM, "966247", "levothyroxine sodium 0.1 MG Oral Tablet")
+)
+
+POSITIVE = concept("Positive", (SNOMED, "10828004", "Positive"))
+NEGATIVE = concept("Negative", (SNOMED, "260385009", "Negative"))
+
+
+def t1dm(chart: Chart, years: int) -> None:
+    chart.condition(
+        "Type 1 diabetes mellitus without complications",
+        icd="E10.9",
+        snomed="46635009",
+        onset_days_ago=years * 365 + 40,
+    )
+
+
+def receptor_antibody(
+    chart: Chart,
+    days_ago: float,
+    *,
+    status: str = "final",
+    string: str | None = None,
+    concept_value: dict[str, Any] | None = None,
+    interpretation: str | None = None,
+    project_code: bool = False,
+) -> dict[str, Any]:
+    """An insulin-receptor antibody result: local code + text only (no LOINC term exists)."""
+    system, code = (PROJECT_LOCAL, "INSR-AB") if project_code else (HOSPITAL_LAB, "INSRAB")
+    return chart.lab(
+        code,
+        "Insulin receptor antibody",
+        days_ago,
+        system=system,
+        text="Insulin receptor antibody",
+        string=string,
+        concept=concept_value,
+        status=status,
+        interpretation=interpretation,
+        when="dateTime" if status != "registered" else "none",
+        kind="lab",
+    )
+
+
+# ------------------------------------------------------------------------------------- the examples
+
+
+@dataclass(frozen=True)
+class Spec:
+    slug: str
+    description: str
+    expected: tuple[str, ...]
+    profile: str  # carebundle profile for the background
+    sex: str  # F / M
+    age: int
+    build: Callable[[Chart], None]
+    own_glycaemia: bool = True  # drop the background's recent glucose/HbA1c: the situation sets its own
+    recent_panels: tuple[str, ...] | None = None  # carebundle panels at the latest visit (None: all)
+
+
+EXAMPLES: list[Spec] = []
+
+
+def example(
+    slug: str,
+    description: str,
+    expected: Iterable[str],
+    *,
+    profile: str,
+    sex: str,
+    age: int,
+    own_glycaemia: bool = True,
+    recent_panels: tuple[str, ...] | None = None,
+) -> Callable[[Callable[[Chart], None]], Callable[[Chart], None]]:
+    def register(build: Callable[[Chart], None]) -> Callable[[Chart], None]:
+        EXAMPLES.append(
+            Spec(
+                slug,
+                description,
+                tuple(sorted(expected)),
+                profile,
+                sex,
+                age,
+                build,
+                own_glycaemia,
+                recent_panels,
+            )
+        )
+        return build
+
+    return register
+
+
+# --- 1. Animal insulin ----------------------------------------------------------------------------
+
+
+@example(
+    "porcine-insulin-stable",
+    "Type 1 diabetes since the 1980s, still on porcine insulin (MedicationStatement, ATC A10AB03/A10AC03), "
+    "stable glucose",
+    [A],
+    profile="hypertension",
+    sex="F",
+    age=61,
+)
+def _porcine_stable(c: Chart) -> None:
+    t1dm(c, 40)
+    c.statement(PORK_NEUTRAL, dosage=[insulin_dose(8, code="TID")], start_days_ago=9000)
+    c.statement(PORK_ISOPHANE, dosage=[insulin_dose(14, code="BID")], start_days_ago=9000)
+    c.weight(69.5, 12)
+    c.stable_diary(100, 185)
+    c.hba1c(7.4, 30)
+
+
+@example(
+    "bovine-insulin-medication-reference",
+    "Bovine lente insulin prescribed by MedicationRequest whose medicationReference points at a Medication "
+    "resource (only on the server), glucose in mmol/L",
+    [A],
+    profile="hypertension",
+    sex="M",
+    age=72,
+)
+def _bovine_reference(c: Chart) -> None:
+    t1dm(c, 50)
+    med = c.medication(
+        "Hypurin Bovine Lente 100 units/mL suspension for injection",
+        [{"system": ATC, "code": "A10AC02", "display": "insulin (beef)"}],
+        form="Suspension for injection",
+    )
+    c.request(
+        None,
+        reference=f"Medication/{med['id']}",
+        dosage=[insulin_dose(18, frequency=2, period=1, period_unit="d")],
+        authored_days_ago=45,
+    )
+    c.weight(81.0, 20)
+    c.stable_diary(6.0, 10.5, unit="mmol/L")
+    c.hba1c(7.1, 45)
+
+
+@example(
+    "porcine-insulin-labile-glucose",
+    "Porcine insulin by brand text only (Pork Actrapid / Pork Insulatard), erratic glucose: 48 and 342 mg/dL "
+    "within 5 days",
+    [W],
+    profile="healthy",
+    sex="F",
+    age=46,
+)
+def _porcine_labile(c: Chart) -> None:
+    t1dm(c, 30)
+    c.statement(
+        concept("Pork Actrapid 100 IU/ml"), dosage=[insulin_dose(10, code="TID")], start_days_ago=7000
+    )
+    c.statement(
+        concept("Pork Insulatard 100 IU/ml"), dosage=[insulin_dose(16, code="QD")], start_days_ago=7000
+    )
+    c.weight(62.0, 9)
+    values = [142, 188, 96, 342, 210, 158, 48, 131, 265, 118, 90, 204]
+    c.glucose_diary(values, start_days_ago=14)
+    c.hba1c(8.6, 40)
+
+
+@example(
+    "bovine-insulin-antibodies-positive",
+    "Bovine insulin with a positive insulin antibody (LOINC 8072-1, above the reference range, flagged H): "
+    "immune insulin resistance likely",
+    [W],
+    profile="hypertension",
+    sex="M",
+    age=67,
+)
+def _bovine_antibodies(c: Chart) -> None:
+    t1dm(c, 45)
+    c.statement(
+        concept("Hypurin Bovine Neutral 100 units/mL", (ATC, "A10AB02", "insulin (beef)")),
+        dosage=[insulin_dose(14, code="TID")],
+        start_days_ago=12000,
+    )
+    c.weight(88.0, 15)
+    c.stable_diary(120, 230)
+    c.hba1c(8.9, 25)
+    c.lab(
+        "8072-1",
+        "Insulin Ab [Units/volume] in Serum",
+        60,
+        quantity=(46.0, "U/mL", "U/mL"),
+        interpretation="H",
+        high=(0.4, "U/mL", "U/mL"),
+    )
+
+
+@example(
+    "past-porcine-now-human-extreme-dose",
+    "Porcine insulin until 2004 (MedicationStatement completed), now glargine + aspart 245 U/day with a "
+    "positive insulin antibody (valueString)",
+    [W],
+    profile="type2_diabetes",
+    sex="F",
+    age=63,
+)
+def _past_porcine_extreme(c: Chart) -> None:
+    c.statement(
+        concept("Iletin II Pork Regular insulin", (ATC, "A10AB03", "insulin (pork)")),
+        status="completed",
+        start="1991-03-01",
+        end="2004-06-30",
+    )
+    c.request(HUMAN_GLARGINE, dosage=[insulin_dose(110, code="QD")], authored_days_ago=35)
+    c.request(
+        HUMAN_ASPART, dosage=[insulin_dose(45, frequency=3, period=1, period_unit="d")], authored_days_ago=35
+    )
+    c.weight(92.0, 10)
+    c.stable_diary(140, 240)
+    c.hba1c(9.4, 35)
+    c.lab("56546-5", "Insulin Ab [Units/volume] in Serum", 50, string="Positive", text="Insulin Antibody")
+
+
+@example(
+    "porcine-contained-medication",
+    "Pork Mixtard 30 ordered through a MedicationRequest with a contained Medication (#pork-mix)",
+    [A],
+    profile="hypertension",
+    sex="M",
+    age=80,
+)
+def _porcine_contained(c: Chart) -> None:
+    t1dm(c, 55)
+    contained = {
+        "resourceType": "Medication",
+        "id": "pork-mix",
+        "code": {
+            "coding": [{"system": ATC, "code": "A10AD03", "display": "insulin (pork)"}],
+            "text": "Pork Mixtard 30 100 IU/ml",
+        },
+    }
+    c.request(
+        None,
+        reference="#pork-mix",
+        contained=[contained],
+        dosage=[insulin_dose(22, when=["ACM"]), insulin_dose(14, when=["ACV"])],
+        authored_days_ago=70,
+    )
+    c.weight(74.0, 30)
+    c.stable_diary(110, 210)
+    c.hba1c(7.6, 60)
+
+
+@example(
+    "past-bovine-labile-cv",
+    "Bovine insulin stopped in 2009 (MedicationStatement stopped), now human insulin; glucose CV 48 % over "
+    "12 readings in 6 days (never < 70 or > 250)",
+    [W],
+    profile="healthy",
+    sex="F",
+    age=57,
+)
+def _past_bovine_cv(c: Chart) -> None:
+    t1dm(c, 35)
+    c.statement(
+        concept("Hypurin Bovine Isophane", (ATC, "A10AC02", "insulin (beef)")),
+        status="stopped",
+        start="1996-01-15",
+        end="2009-09-01",
+    )
+    c.statement(HUMAN_NPH, dosage=[insulin_dose(18, code="BID")], start="2009-09-01")
+    c.statement(
+        concept("Humulin R (insulin regular, human)", (ATC, "A10AB01", "insulin (human)")),
+        dosage=[insulin_dose(6, code="TID")],
+        start="2009-09-01",
+    )
+    c.weight(64.0, 8)
+    c.glucose_diary([80, 240, 90, 230, 85, 245, 95, 220, 78, 235, 88, 210], start_days_ago=12)
+    c.hba1c(8.1, 20)
+
+
+# --- 2. Type B insulin resistance ------------------------------------------------------------------
+
+
+@example(
+    "type-b-sle-receptor-antibody-positive",
+    "SLE with a positive insulin-receptor antibody (hospital local code + text, valueString), fasting "
+    "insulin 1450 pmol/L, positive ANA",
+    [B],
+    profile="healthy",
+    sex="F",
+    age=34,
+)
+def _type_b_sle(c: Chart) -> None:
+    c.condition("Systemic lupus erythematosus", snomed="55464009", onset_days_ago=2600)
+    c.condition("Acanthosis nigricans", icd="L83", snomed="72129000", onset_days_ago=150)
+    c.request(HYDROXYCHLOROQUINE, dosage=[tablet_dose("200 mg twice daily", mg=200, code="BID")])
+    c.request(
+        METFORMIN, dosage=[tablet_dose("1000 mg twice daily", mg=1000, code="BID")], authored_days_ago=80
+    )
+    c.lab(
+        "59179-2",
+        "Insulin [Moles/volume] in Serum or Plasma --fasting",
+        40,
+        quantity=(1450, "pmol/L", "pmol/L"),
+        interpretation="HH",
+    )
+    c.glucose_mgdl(276, 40, code="2345-7")
+    c.hba1c(9.8, 40)
+    c.lab("8061-4", "Nuclear Ab [Presence] in Serum", 200, concept=POSITIVE)
+    receptor_antibody(c, 25, string="Positive")
+
+
+@example(
+    "type-b-sjogren-receptor-antibody-positive",
+    "Sjögren's syndrome (ICD-10 M35.00) with a positive insulin-receptor antibody (coded value) on "
+    "U-500 human insulin 450 U/day",
+    [B],
+    profile="hypertension",
+    sex="F",
+    age=49,
+)
+def _type_b_sjogren(c: Chart) -> None:
+    c.condition("Sjogren syndrome, unspecified", icd="M35.00", onset_days_ago=3100)
+    c.condition("Diabetes mellitus due to underlying condition", icd="E08.9", onset_days_ago=420)
+    c.request(HUMAN_REGULAR_U500, dosage=[insulin_dose(150, code="TID")], authored_days_ago=30)
+    c.weight(58.0, 14)
+    c.stable_diary(160, 245)
+    c.hba1c(10.4, 28)
+    receptor_antibody(c, 90, concept_value=POSITIVE, interpretation="POS", project_code=True)
+
+
+@example(
+    "type-b-thyroiditis-receptor-antibody-pending",
+    "Hashimoto's thyroiditis, fasting insulin 212 µIU/mL off insulin, insulin-receptor antibody sent out "
+    "and still pending: suspected type B",
+    [B],
+    profile="healthy",
+    sex="F",
+    age=41,
+)
+def _type_b_thyroiditis(c: Chart) -> None:
+    c.condition("Hashimoto thyroiditis", icd="E06.3", snomed="21983002", onset_days_ago=2200)
+    c.request(LEVOTHYROXINE, dosage=[tablet_dose("100 mcg every morning", mg=0.1)])
+    c.lab(
+        "27873-9",
+        "Insulin [Units/volume] in Serum or Plasma --fasting",
+        21,
+        quantity=(212, "µIU/mL", "u[IU]/mL"),
+        high=(25, "µIU/mL", "u[IU]/mL"),
+    )
+    c.glucose_mgdl(238, 21, code="1558-6")
+    c.hba1c(8.9, 21)
+    receptor_antibody(c, 10, status="registered")
+
+
+@example(
+    "type-b-sle-fasting-hypoglycaemia",
+    "SLE in relapse with fasting hypoglycaemia (2.8 mmol/L) and insulin 72 mIU/L off insulin; receptor "
+    "antibody result preliminary",
+    [B],
+    profile="healthy",
+    sex="F",
+    age=38,
+)
+def _type_b_hypo(c: Chart) -> None:
+    c.condition(
+        "Systemic lupus erythematosus with organ involvement",
+        icd="M32.19",
+        status="relapse",
+        onset_days_ago=3000,
+    )
+    c.request(HYDROXYCHLOROQUINE, dosage=[tablet_dose("200 mg twice daily", mg=200, code="BID")])
+    c.glucose_mmol(2.8, 18, code="14771-0", hour=6)
+    c.glucose_mmol(3.4, 11, code="14771-0", hour=6)
+    c.lab(
+        "20448-7",
+        "Insulin [Units/volume] in Serum or Plasma",
+        18,
+        quantity=(72, "mIU/L", "m[iU]/L"),
+        when="period",
+        hour=6,
+    )
+    c.hba1c(5.9, 18)
+    receptor_antibody(c, 6, status="preliminary", string="Pending - sent to reference laboratory")
+
+
+@example(
+    "type-b-graves-ana-extreme-dose",
+    "Graves' disease, ANA 1:320 (valueString titre), on U-500 human insulin 300 U/day: suspected type B",
+    [B],
+    profile="type2_diabetes",
+    sex="F",
+    age=52,
+)
+def _type_b_graves(c: Chart) -> None:
+    c.condition("Graves disease", snomed="353295004", onset_days_ago=1800)
+    c.request(HUMAN_REGULAR_U500, dosage=[insulin_dose(100, code="TID")], authored_days_ago=25)
+    c.weight(71.0, 12)
+    c.stable_diary(150, 240)
+    c.hba1c(10.2, 30)
+    c.lab(
+        "5048-4",
+        "Nuclear Ab [Titer] in Serum by Immunofluorescence",
+        120,
+        string="1:320",
+        text="ANA titre (HEp-2 IFA)",
+    )
+
+
+@example(
+    "sle-high-insulin-receptor-antibody-negative",
+    "SLE with insulin 140 µIU/mL off insulin, but a negative insulin-receptor antibody 4 months ago: no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=45,
+)
+def _sle_negative(c: Chart) -> None:
+    c.condition("Lupus erythematosus, systemic", icd="M32.9", onset_days_ago=2400)
+    c.lab(
+        "20448-7",
+        "Insulin [Units/volume] in Serum or Plasma",
+        30,
+        quantity=(140, "uIU/mL", "u[IU]/mL"),
+    )
+    c.glucose_mgdl(131, 30, code="2345-7")
+    c.hba1c(6.1, 30)
+    receptor_antibody(c, 120, concept_value=NEGATIVE, interpretation="NEG")
+
+
+@example(
+    "rheumatoid-insulin-autoantibodies-no-animal",
+    "Rheumatoid arthritis, never on insulin: positive insulin autoantibodies (60463-7 nmol/L), insulin "
+    "320 µIU/mL and fasting glucose 52 mg/dL",
+    [B],
+    profile="hypertension",
+    sex="M",
+    age=59,
+)
+def _ra_autoantibodies(c: Chart) -> None:
+    c.condition("Rheumatoid arthritis, unspecified", icd="M06.9", onset_days_ago=3500)
+    c.request(
+        concept("methotrexate 2.5 MG Oral Tablet", (RXNORM, "105586", "methotrexate 2.5 MG Oral Tablet")),
+        dosage=[tablet_dose("15 mg once weekly", mg=15, code="WK")],
+    )
+    c.lab(
+        "60463-7",
+        "Insulin Ab [Moles/volume] in Serum",
+        33,
+        quantity=(0.35, "nmol/L", "nmol/L"),
+        high=(0.02, "nmol/L", "nmol/L"),
+    )
+    c.lab("20448-7", "Insulin [Units/volume] in Serum or Plasma", 33, quantity=(320, "uIU/mL", "u[IU]/mL"))
+    c.glucose_mgdl(52, 33, code="1558-6", hour=6)
+    c.hba1c(5.6, 33)
+
+
+@example(
+    "sle-marked-insulin-outside-window",
+    "SLE with insulin 180 µIU/mL seven months ago (outside the 90-day window) and a normal recent "
+    "glucose: no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=50,
+)
+def _sle_old_insulin(c: Chart) -> None:
+    c.condition("Systemic lupus erythematosus", snomed="55464009", icd="M32.9", onset_days_ago=4000)
+    c.lab("20448-7", "Insulin [Units/volume] in Serum or Plasma", 210, quantity=(180, "uIU/mL", "u[IU]/mL"))
+    c.glucose_mgdl(98, 20, code="2345-7")
+    c.hba1c(5.5, 20)
+    c.lab("8061-4", "Nuclear Ab [Presence] in Serum", 150, concept=POSITIVE)
+
+
+# --- 3. Ataxia-telangiectasia ------------------------------------------------------------------------
+
+
+def ataxia(c: Chart, **kw: Any) -> None:
+    c.condition("Ataxia-telangiectasia syndrome", **kw)
+    c.request(
+        concept("immune globulin, human 10 % (IVIG)", (ATC, "J06BA02", "immunoglobulins, normal human")),
+        dosage=[{"text": "0.4 g/kg every 4 weeks"}],
+    )
+
+
+@example(
+    "ataxia-telangiectasia-hyperglycaemia",
+    "Ataxia-telangiectasia (ICD-10 G11.3) with HbA1c 7.2 % and glucose 221 mg/dL",
+    [T],
+    profile="healthy",
+    sex="M",
+    age=21,
+)
+def _at_hyper(c: Chart) -> None:
+    ataxia(c, icd="G11.3", onset_days_ago=6000)
+    c.hba1c(7.2, 26)
+    c.glucose_mgdl(221, 26, code="2345-7")
+
+
+@example(
+    "ataxia-telangiectasia-normoglycaemic",
+    "Ataxia-telangiectasia (SNOMED) with normal glucose and HbA1c this year: no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=19,
+)
+def _at_normal(c: Chart) -> None:
+    ataxia(c, snomed="68504005", onset_days_ago=5500)
+    c.hba1c(5.3, 60)
+    c.glucose_mgdl(88, 60, code="2345-7")
+
+
+@example(
+    "ataxia-telangiectasia-unscreened",
+    "Louis-Bar syndrome (text only) with no glucose or HbA1c in the last year: screening card",
+    [T],
+    profile="healthy",
+    sex="M",
+    age=23,
+    recent_panels=("cbc",),
+)
+def _at_unscreened(c: Chart) -> None:
+    ataxia(c, text="Louis-Bar syndrome (ataxia telangiectasia)", onset_days_ago=7000)
+    c.hba1c(5.4, 500)
+
+
+@example(
+    "ataxia-telangiectasia-insulin-elevated",
+    "Ataxia-telangiectasia with normal glucose but insulin 64 µIU/mL",
+    [T],
+    profile="healthy",
+    sex="F",
+    age=20,
+)
+def _at_insulin(c: Chart) -> None:
+    ataxia(c, icd="G11.3", snomed="68504005", onset_days_ago=5800)
+    c.lab("20448-7", "Insulin [Units/volume] in Serum or Plasma", 44, quantity=(64, "uIU/mL", "u[IU]/mL"))
+    c.glucose_mgdl(94, 44, code="1558-6")
+    c.hba1c(5.6, 44)
+
+
+# --- 4. Glucocorticoids ---------------------------------------------------------------------------------
+
+
+@example(
+    "prednisone-type-2-diabetes",
+    "Type 2 diabetes on prednisone 20 mg for polymyalgia rheumatica, glucose 268 mg/dL",
+    [G],
+    profile="type2_diabetes",
+    sex="M",
+    age=68,
+)
+def _prednisone_t2dm(c: Chart) -> None:
+    c.condition("Polymyalgia rheumatica", icd="M35.3", onset_days_ago=75)
+    c.request(PREDNISONE_20, dosage=[tablet_dose("20 mg once daily", mg=20)], authored_days_ago=70)
+    c.glucose_mgdl(268, 14, code="2345-7")
+    c.hba1c(8.3, 14)
+
+
+@example(
+    "dexamethasone-hba1c-ifcc",
+    "Dexamethasone 4 mg twice daily (MedicationStatement, text only) and HbA1c 61 mmol/mol, no diabetes "
+    "diagnosis",
+    [G],
+    profile="hypertension",
+    sex="F",
+    age=59,
+)
+def _dexamethasone(c: Chart) -> None:
+    c.condition("Meningioma", icd="D32.9", onset_days_ago=120)
+    c.statement(
+        concept("Dexamethasone 4 mg tablets"),
+        dosage=[tablet_dose("4 mg twice daily", mg=4, code="BID")],
+        start_days_ago=100,
+    )
+    c.hba1c_ifcc(61, 22)
+    c.glucose_mmol(9.8, 22, code="14749-6")
+
+
+@example(
+    "inhaled-budesonide-type-2-diabetes",
+    "Type 2 diabetes with asthma on an inhaled budesonide/formoterol inhaler: inhaled steroids do not "
+    "count, no card",
+    [],
+    profile="type2_diabetes",
+    sex="F",
+    age=55,
+)
+def _inhaled(c: Chart) -> None:
+    c.condition("Asthma, unspecified, uncomplicated", icd="J45.909", onset_days_ago=9000)
+    c.request(
+        concept(
+            "budesonide 160 MCG / formoterol fumarate 4.5 MCG Metered Dose Inhaler",
+            (ATC, "R03AK07", "formoterol and budesonide"),
+        ),
+        dosage=[{"text": "2 puffs twice daily", "route": INHALED}],
+    )
+    c.request(
+        concept("albuterol 90 MCG/ACTUAT Metered Dose Inhaler", (RXNORM, "745679", "albuterol inhaler"))
+    )
+    c.glucose_mgdl(212, 19, code="2345-7")
+    c.hba1c(7.8, 19)
+
+
+@example(
+    "addison-hydrocortisone-normoglycaemic",
+    "Addison's disease on hydrocortisone replacement with normal glucose and HbA1c: no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=47,
+)
+def _addison(c: Chart) -> None:
+    c.condition("Primary adrenocortical insufficiency", icd="E27.1", snomed="363732003", onset_days_ago=3300)
+    c.request(
+        concept("hydrocortisone 10 MG Oral Tablet", (RXNORM, "197787", "hydrocortisone 10 MG Oral Tablet")),
+        dosage=[tablet_dose("10 mg on waking, 5 mg at noon, 5 mg at 4 pm", mg=10, code="TID")],
+    )
+    c.request(concept("fludrocortisone acetate 0.1 MG Oral Tablet", (ATC, "H02AA02", "fludrocortisone")))
+    c.glucose_mgdl(86, 50, code="2345-7")
+    c.hba1c(5.2, 50)
+
+
+@example(
+    "porcine-insulin-on-prednisolone",
+    "Porcine insulin plus prednisolone for giant cell arteritis with glucose 16.8 mmol/L: two cards",
+    [A, G],
+    profile="hypertension",
+    sex="M",
+    age=74,
+)
+def _porcine_prednisolone(c: Chart) -> None:
+    t1dm(c, 48)
+    c.condition("Giant cell arteritis", icd="M31.6", onset_days_ago=60)
+    c.statement(PORK_NEUTRAL, dosage=[insulin_dose(10, code="TID")], start_days_ago=11000)
+    c.statement(PORK_ISOPHANE, dosage=[insulin_dose(20, code="BID")], start_days_ago=11000)
+    c.request(PREDNISOLONE_5, dosage=[tablet_dose("40 mg once daily", mg=40)], authored_days_ago=58)
+    c.weight(79.0, 16)
+    c.stable_diary(8.5, 13.5, unit="mmol/L")
+    c.glucose_mmol(16.8, 9, code="14749-6", hour=11)
+    c.hba1c(8.4, 20)
+
+
+@example(
+    "type-b-sle-on-prednisone",
+    "SLE with a positive insulin-receptor antibody being treated with prednisone 40 mg, HbA1c 9.1 %: "
+    "type B card and steroid card",
+    [B, G],
+    profile="healthy",
+    sex="F",
+    age=36,
+)
+def _type_b_prednisone(c: Chart) -> None:
+    c.condition("Systemic lupus erythematosus", snomed="55464009", onset_days_ago=1500)
+    c.condition("Type B insulin resistance", icd="E88.818", onset_days_ago=50)
+    c.request(PREDNISONE_20, dosage=[tablet_dose("40 mg once daily", mg=40)], authored_days_ago=45)
+    c.request(HYDROXYCHLOROQUINE, dosage=[tablet_dose("200 mg twice daily", mg=200, code="BID")])
+    c.hba1c(9.1, 20)
+    c.glucose_mgdl(245, 20, code="2345-7")
+    receptor_antibody(c, 55, string="POSITIVE (immunoprecipitation)", interpretation="A")
+
+
+@example(
+    "ataxia-telangiectasia-ild-prednisolone",
+    "Ataxia-telangiectasia with interstitial lung disease on prednisolone, glucose 232 mg/dL: A-T card and "
+    "steroid card",
+    [G, T],
+    profile="healthy",
+    sex="M",
+    age=24,
+)
+def _at_prednisolone(c: Chart) -> None:
+    ataxia(c, icd="G11.3", onset_days_ago=7500)
+    c.condition("Interstitial pulmonary disease", icd="J84.9", onset_days_ago=200)
+    c.statement(PREDNISOLONE_5, dosage=[tablet_dose("20 mg once daily", mg=20)], start_days_ago=180)
+    c.glucose_mgdl(232, 15, code="2345-7")
+    c.hba1c(6.6, 15)
+
+
+# --- 5. Non-immune causes and controls ----------------------------------------------------------------
+
+
+@example(
+    "pcos-obesity-normal-insulin",
+    "Polycystic ovary syndrome with obesity on metformin, insulin 22 µIU/mL: no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=29,
+)
+def _pcos(c: Chart) -> None:
+    c.condition("Polycystic ovarian syndrome", icd="E28.2", onset_days_ago=1500)
+    c.condition("Obesity, unspecified", icd="E66.9", onset_days_ago=1500)
+    c.request(METFORMIN, dosage=[tablet_dose("1000 mg twice daily", mg=1000, code="BID")])
+    c.lab("20448-7", "Insulin [Units/volume] in Serum or Plasma", 40, quantity=(22, "uIU/mL", "u[IU]/mL"))
+    c.glucose_mgdl(101, 40, code="1558-6")
+    c.hba1c(5.7, 40)
+
+
+@example(
+    "pcos-hyperinsulinaemia",
+    "PCOS (SNOMED) with insulin 480 pmol/L (80 µIU/mL) and no autoimmune disease: no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=33,
+)
+def _pcos_high(c: Chart) -> None:
+    c.condition("Polycystic ovary syndrome", snomed="69878008", onset_days_ago=900)
+    c.lab(
+        "14796-7",
+        "Insulin [Moles/volume] in Serum or Plasma",
+        28,
+        quantity=(480, "pmol/L", "pmol/L"),
+        interpretation="H",
+    )
+    c.glucose_mgdl(109, 28, code="1558-6")
+    c.hba1c(5.9, 28)
+
+
+@example(
+    "obesity-metabolic-syndrome-marked-insulin",
+    "Morbid obesity and metabolic syndrome with insulin 135 µIU/mL off insulin, hypothyroidism (not "
+    "autoimmune): no card",
+    [],
+    profile="hypertension",
+    sex="M",
+    age=51,
+)
+def _obesity(c: Chart) -> None:
+    c.condition("Morbid (severe) obesity due to excess calories", icd="E66.01", onset_days_ago=3000)
+    c.condition("Metabolic syndrome", icd="E88.81", onset_days_ago=1200)
+    c.condition("Hypothyroidism, unspecified", icd="E03.9", onset_days_ago=2000)
+    c.lab("20448-7", "Insulin [Units/volume] in Serum or Plasma", 36, quantity=(135, "uIU/mL", "u[IU]/mL"))
+    c.glucose_mgdl(118, 36, code="1558-6")
+    c.hba1c(6.2, 36)
+    c.weight(None, 36, lb=318)
+
+
+@example(
+    "gestational-diabetes-human-insulin",
+    "Pregnant at 30 weeks with gestational diabetes on human NPH and lispro: no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=32,
+)
+def _gdm(c: Chart) -> None:
+    c.condition("Pregnant state, incidental", icd="Z33.1", snomed="77386006", onset_days_ago=210)
+    c.condition(
+        "Gestational diabetes mellitus in pregnancy, insulin controlled", icd="O24.414", onset_days_ago=60
+    )
+    c.request(HUMAN_NPH, dosage=[insulin_dose(12, code="BID")], authored_days_ago=50)
+    c.request(HUMAN_LISPRO, dosage=[insulin_dose(6, code="TID")], authored_days_ago=50)
+    c.weight(78.0, 7)
+    c.stable_diary(80, 150)
+    c.hba1c(5.9, 30)
+
+
+@example(
+    "ckd-type-2-diabetes-human-insulin",
+    "Chronic kidney disease stage 3 and type 2 diabetes on insulin glargine 30 U daily, glucose in mmol/L "
+    "and HbA1c in mmol/mol: no card",
+    [],
+    profile="ckd_stage3",
+    sex="M",
+    age=69,
+)
+def _ckd(c: Chart) -> None:
+    c.condition(
+        "Type 2 diabetes mellitus with diabetic chronic kidney disease", icd="E11.22", onset_days_ago=5000
+    )
+    c.request(HUMAN_GLARGINE, dosage=[insulin_dose(30, code="QD")], authored_days_ago=40)
+    c.weight(84.0, 11)
+    c.stable_diary(6.5, 12.0, unit="mmol/L")
+    c.hba1c_ifcc(58, 40)
+
+
+@example(
+    "type-2-diabetes-basal-bolus",
+    "Type 2 diabetes on glargine + lispro 120 U/day at 240 lb (1.1 U/kg/day): no card",
+    [],
+    profile="type2_diabetes",
+    sex="M",
+    age=58,
+)
+def _basal_bolus(c: Chart) -> None:
+    c.request(HUMAN_GLARGINE, dosage=[insulin_dose(60, code="QD")], authored_days_ago=30)
+    c.request(HUMAN_LISPRO, dosage=[insulin_dose(20, code="TID")], authored_days_ago=30)
+    c.weight(None, 5, lb=240)
+    c.stable_diary(120, 220)
+    c.hba1c(8.0, 30)
+
+
+@example(
+    "human-actrapid-insulatard-text-only",
+    "Type 1 diabetes on Actrapid and Insulatard (human insulins, text only): no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=63,
+)
+def _human_text(c: Chart) -> None:
+    t1dm(c, 38)
+    c.statement(concept("Actrapid 100 IU/ml (human soluble insulin)"), dosage=[insulin_dose(7, code="TID")])
+    c.statement(concept("Insulatard FlexPen 100 IU/ml"), dosage=[insulin_dose(18, code="QD")])
+    c.weight(66.0, 20)
+    c.stable_diary(90, 200)
+    c.hba1c(7.2, 50)
+
+
+@example(
+    "porcine-entered-in-error-human-current",
+    "A porcine insulin MedicationStatement entered in error; Humalog and Lantus current: no card",
+    [],
+    profile="hypertension",
+    sex="M",
+    age=45,
+)
+def _entered_in_error(c: Chart) -> None:
+    t1dm(c, 20)
+    c.statement(PORK_NEUTRAL, status="entered-in-error", start_days_ago=40)
+    c.request(HUMAN_LISPRO, dosage=[insulin_dose(8, code="TID")], authored_days_ago=40)
+    c.request(HUMAN_GLARGINE, dosage=[insulin_dose(24, code="QD")], authored_days_ago=40)
+    c.weight(83.0, 40)
+    c.stable_diary(90, 210)
+    c.hba1c(7.0, 40)
+
+
+@example(
+    "healthy-control-female",
+    "Healthy control: routine vitals and panels only",
+    [],
+    profile="healthy",
+    sex="F",
+    age=42,
+    own_glycaemia=False,
+)
+def _healthy_f(c: Chart) -> None:
+    pass
+
+
+@example(
+    "healthy-control-male",
+    "Healthy control: routine vitals and panels only",
+    [],
+    profile="healthy",
+    sex="M",
+    age=36,
+    own_glycaemia=False,
+)
+def _healthy_m(c: Chart) -> None:
+    pass
+
+
+@example(
+    "hypertension-control",
+    "Hypertension on antihypertensives (background record only), no diabetes: no card",
+    [],
+    profile="hypertension",
+    sex="F",
+    age=64,
+    own_glycaemia=False,
+)
+def _hypertension(c: Chart) -> None:
+    pass
+
+
+@example(
+    "type-2-diabetes-oral-agents-control",
+    "Type 2 diabetes on metformin, no insulin, no steroids: no card",
+    [],
+    profile="type2_diabetes",
+    sex="F",
+    age=60,
+    own_glycaemia=False,
+)
+def _t2dm_control(c: Chart) -> None:
+    c.request(
+        METFORMIN, dosage=[tablet_dose("1000 mg twice daily", mg=1000, code="BID")], authored_days_ago=90
+    )
+
+
+# ------------------------------------------------------------------------------------- background
+
+
+def _load_carebundle() -> Any:
+    try:
+        import carebundle
+    except ImportError:
+        sys.exit(
+            f"scripts/generate_examples.py needs carebundle: pip install '{CAREBUNDLE_REQUIREMENT}' "
+            "(or pip install -e '.[test]')"
+        )
+    return carebundle
+
+
+def _rewrite_refs(node: Any, mapping: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str) and value in mapping:
+                out[key] = mapping[value]
+            else:
+                out[key] = _rewrite_refs(value, mapping)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, mapping) for v in node]
+    return node
+
+
+def _codes(condition: dict[str, Any]) -> set[str]:
+    return {c.get("code", "") for c in condition.get("code", {}).get("coding", [])}
+
+
+def _tidy(resource: dict[str, Any], keep_text: bool) -> dict[str, Any]:
+    """Drop carebundle's narrative and meta except on the Patient (its "SYNTHETIC TEST DATA" banner and
+    HTEST security label stay); US Core profile claims are dropped everywhere."""
+    if not keep_text:
+        resource.pop("text", None)
+        resource.pop("meta", None)  # the Bundle and the Patient carry the HTEST "test data" label
+    elif isinstance(resource.get("meta"), dict):
+        resource["meta"].pop("profile", None)
+    return resource
+
+
+def add_background(chart: Chart, spec: Spec, cb: Any) -> None:
+    """Merge carebundle records of three yearly visits (the latest 3-6 weeks ago) into the chart."""
+    rng = chart.rng
+    latest = rng.randint(21, 45)
+    visits = [latest, latest + 365 + rng.randint(-20, 20), latest + 730 + rng.randint(-20, 20)]
+    background: list[dict[str, Any]] = []
+    own_condition_codes = set().union(
+        *(_codes(r) for r in chart.resources if r["resourceType"] == "Condition")
+    )
+    patient: dict[str, Any] | None = None
+    practitioner: dict[str, Any] | None = None
+    for vi, days_ago in enumerate(visits):
+        years_back = round(days_ago / 365)
+        panels = spec.recent_panels if spec.recent_panels is not None and days_ago < 400 else None
+        bundle = cb.generate_bundle(
+            profile=spec.profile,
+            seed=CAREBUNDLE_SEED,
+            sex=spec.sex,
+            age_range=(spec.age - years_back, spec.age - years_back),
+            reference_date=chart.today - timedelta(days=days_ago),
+            index=chart.number,
+            panels=panels,
+        )
+        data = json.loads(cb.to_json(bundle))
+        mapping: dict[str, str] = {}
+        kept: list[dict[str, Any]] = []
+        for entry in data["entry"]:
+            resource = entry["resource"]
+            rtype = resource["resourceType"]
+            if rtype == "Patient":
+                rid = chart.pid
+            elif rtype == "Practitioner":
+                rid = f"{chart.pid}-practitioner"
+            elif rtype == "Encounter":
+                rid = f"{chart.pid}-enc-v{vi}"
+            else:
+                short = {
+                    "Observation": "obs",
+                    "DiagnosticReport": "dr",
+                    "Condition": "bgcond",
+                    "MedicationRequest": "bgmed",
+                }.get(rtype, rtype.lower())
+                n = sum(1 for r in kept if r["resourceType"] == rtype) + 1
+                rid = f"{chart.pid}-{short}-v{vi}-{n:03d}"
+            mapping[entry["fullUrl"]] = f"{rtype}/{rid}"
+            kept.append(
+                {"resourceType": rtype, "id": rid, **{k: v for k, v in resource.items() if k != "id"}}
+            )
+        drop_glycaemia = spec.own_glycaemia and days_ago < 400
+        dropped = {
+            f"Observation/{r['id']}"
+            for r in kept
+            if drop_glycaemia
+            and r["resourceType"] == "Observation"
+            and any(c.get("code") in GLYCAEMIA_LOINC for c in r["code"].get("coding", []))
+        }
+        for resource in kept:
+            resource = _tidy(
+                _rewrite_refs(resource, mapping), keep_text=resource["resourceType"] == "Patient"
+            )
+            rtype = resource["resourceType"]
+            ref = f"{rtype}/{resource['id']}"
+            if rtype == "Patient":
+                if vi == 0:
+                    patient = resource
+                continue
+            if rtype == "Practitioner":
+                if vi == 0:
+                    practitioner = resource
+                continue
+            if rtype == "Condition" and (vi > 0 or _codes(resource) & own_condition_codes):
+                continue  # the problem list is the latest one; the situation's own entries win
+            if rtype == "MedicationRequest" and vi > 0:
+                resource["status"] = "completed"  # earlier prescriptions of the same drugs
+            if ref in dropped:
+                continue  # the situation brings its own glucose and HbA1c
+            if rtype == "DiagnosticReport" and dropped:
+                resource["result"] = [r for r in resource.get("result", []) if r["reference"] not in dropped]
+                if not resource["result"]:
+                    continue
+            background.append(resource)
+    assert patient is not None and practitioner is not None
+    patient["identifier"] = [
+        {"use": "usual", "system": MRN_SYSTEM, "value": f"EX{chart.number:02d}-{1000 + chart.number * 37}"},
+        *patient.get("identifier", []),
+    ]
+    chart.resources[:0] = [patient, practitioner, *background]
+
+
+# ------------------------------------------------------------------------------------------- output
+
+ORDER = ("Patient", "Practitioner", "Encounter", "Medication")
+
+
+def transaction(chart: Chart) -> dict[str, Any]:
+    resources = sorted(
+        chart.resources,
+        key=lambda r: ORDER.index(r["resourceType"]) if r["resourceType"] in ORDER else len(ORDER),
+    )
+    ids = [f"{r['resourceType']}/{r['id']}" for r in resources]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:
+        raise SystemExit(f"{chart.pid}: duplicate ids {sorted(duplicates)}")
+    return {
+        "resourceType": "Bundle",
+        "id": f"{chart.pid}-{chart.slug}",
+        "meta": {
+            "tag": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                    "code": "HTEST",
+                    "display": "test health data",
+                }
+            ]
+        },
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, ref)}",
+                "resource": resource,
+                "request": {"method": "PUT", "url": ref},
+            }
+            for ref, resource in zip(ids, resources, strict=True)
+        ],
+    }
+
+
+def dump_bundle(bundle: dict[str, Any]) -> str:
+    """Compact but diff-friendly: one entry per line."""
+    head = {k: v for k, v in bundle.items() if k != "entry"}
+    lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in bundle["entry"]]
+    text = json.dumps(head, ensure_ascii=False)[:-1] + ', "entry": [\n' + ",\n".join(lines) + "\n]}\n"
+    json.loads(text)  # always valid JSON
+    return text
+
+
+def generate(today: date, out: Path) -> dict[str, Any]:
+    cb = _load_carebundle()
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("[0-9][0-9]-*.json"):
+        old.unlink()
+    manifest: dict[str, Any] = {
+        "description": "Synthetic example patients for the immune-insulin-resistance CDS service. "
+        "Generated by scripts/generate_examples.py; SYNTHETIC TEST DATA, not real people.",
+        "anchor_date": today.isoformat(),
+        "date_policy": "All dates were generated relative to anchor_date. Loaders shift every date by "
+        "(day of loading - anchor_date) days; see docs/examples.md.",
+        "generator": {
+            "script": "scripts/generate_examples.py",
+            "background": CAREBUNDLE_REQUIREMENT,
+            "carebundle_seed": CAREBUNDLE_SEED,
+        },
+        "rule_ids": [A, W, B, T, G],
+        "examples": [],
+    }
+    for number, spec in enumerate(EXAMPLES, start=1):
+        chart = Chart(
+            number=number,
+            slug=spec.slug,
+            today=today,
+            rng=random.Random(f"{number}-{spec.slug}"),
+        )
+        spec.build(chart)
+        add_background(chart, spec, cb)
+        bundle = transaction(chart)
+        name = f"{number:02d}-{spec.slug}.json"
+        (out / name).write_text(dump_bundle(bundle), encoding="utf-8")
+        manifest["examples"].append(
+            {
+                "file": name,
+                "patient_id": chart.pid,
+                "description": spec.description,
+                "expected_rules": list(spec.expected),
+                "resources": len(bundle["entry"]),
+            }
+        )
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=date.today(),
+        help="anchor date every date is relative to (default: today)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "examples",
+        help="output folder (default: examples/ of this checkout)",
+    )
+    parser.add_argument("--clean", action="store_true", help="remove the output folder first")
+    args = parser.parse_args(argv)
+    if args.clean and args.out.exists():
+        shutil.rmtree(args.out)
+    manifest = generate(args.today, args.out)
+    for item in manifest["examples"]:
+        rules = ", ".join(item["expected_rules"]) or "(no card)"
+        print(f"{item['file']:<52} {item['resources']:>4} resources  {rules}")
+    print(f"{len(manifest['examples'])} examples written to {args.out} (anchor {manifest['anchor_date']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
