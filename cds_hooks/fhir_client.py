@@ -16,6 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from .fhir_json import objects
 from .fhir_policy import FhirPolicy, FhirServerNotAllowed
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class FhirClient:
 def bundle_resources(bundle: dict[str, Any]) -> list[Resource]:
     """The resources in a Bundle's entries, without OperationOutcome entries (search.mode outcome)."""
     out: list[Resource] = []
-    for entry in bundle.get("entry") or []:
+    for entry in objects(bundle.get("entry")):
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
@@ -182,7 +183,7 @@ def bundle_resources(bundle: dict[str, Any]) -> list[Resource]:
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+    for link in objects(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

@@ -213,7 +213,7 @@ SERVICE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "
 
 def openapi_document(service_ids: list[str]) -> dict[str, Any]:
     """The document for this deployment (the service ids are listed as examples)."""
-    service_id = {**SERVICE_ID, "examples": {s: {"value": s} for s in service_ids}}
+    service_id = {**SERVICE_ID, "schema": {"type": "string", "enum": service_ids}}
     common_errors = {
         "400": _error("Malformed request: the OperationOutcome says what to fix."),
         "401": _error("Missing or invalid JWT (when CDS_HOOKS_JWT=required)."),

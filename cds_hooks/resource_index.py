@@ -13,6 +13,8 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from .fhir_json import objects
+
 Resource = dict[str, Any]
 
 
@@ -81,7 +83,7 @@ def resolve_reference(index: ResourceIndex, container: Resource, reference: str 
     if not isinstance(reference, str) or not reference:
         return None
     if reference.startswith("#"):
-        for contained in container.get("contained") or []:
+        for contained in objects(container.get("contained")):
             if isinstance(contained, dict) and contained.get("id") == reference[1:]:
                 return contained
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..fhir_json import codes, objects
 from ..knowledge import Knowledge
 from ..resource_index import ResourceIndex
 from .model import ConditionFact, Evidence, UnusableResult
@@ -15,12 +16,6 @@ NOT_TRUE = frozenset({"refuted", "entered-in-error"})
 RULE_CONDITION_SETS = ("diabetes", "ataxia-telangiectasia", "type-b-insulin-resistance")
 
 
-def _codes(concept: Any) -> set[str]:
-    if not isinstance(concept, dict):
-        return set()
-    return {c.get("code") for c in concept.get("coding") or [] if isinstance(c, dict) and c.get("code")}
-
-
 def condition_valueset_ids(knowledge: Knowledge) -> list[str]:
     ids = [*RULE_CONDITION_SETS, *sorted(knowledge.autoimmune_groups)]
     ids += [c.valueset for c in knowledge.other_causes if c.valueset]
@@ -30,10 +25,10 @@ def condition_valueset_ids(knowledge: Knowledge) -> list[str]:
 def _name(code: dict[str, Any]) -> str:
     if isinstance(code.get("text"), str) and code["text"]:
         return code["text"]
-    for coding in code.get("coding") or []:
+    for coding in objects(code.get("coding")):
         if isinstance(coding, dict) and coding.get("display"):
             return str(coding["display"])
-    return next(iter(sorted(_codes(code))), "condition")
+    return next(iter(sorted(codes(code))), "condition")
 
 
 def collect_conditions(
@@ -43,9 +38,9 @@ def collect_conditions(
     valuesets = [knowledge.valuesets[i] for i in condition_valueset_ids(knowledge)]
     facts: list[ConditionFact] = []
     for condition in index.of_type("Condition"):
-        if not (_codes(condition.get("clinicalStatus")) & ACTIVE):
+        if not (codes(condition.get("clinicalStatus")) & ACTIVE):
             continue
-        if _codes(condition.get("verificationStatus")) & NOT_TRUE:
+        if codes(condition.get("verificationStatus")) & NOT_TRUE:
             continue
         code = condition.get("code")
         if not isinstance(code, dict):

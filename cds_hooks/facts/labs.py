@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..fhir_dates import format_date, parse_fhir_datetime
+from ..fhir_json import objects, string
 from ..knowledge import Knowledge, LabKind
 from ..units import to_canonical
 from .model import Evidence, LabResult, UnusableResult
@@ -65,9 +66,9 @@ class LabClassifier:
     def kind_of(self, code: Any) -> str | None:
         if not isinstance(code, dict):
             return None
-        for coding in code.get("coding") or []:
+        for coding in objects(code.get("coding")):
             if isinstance(coding, dict):
-                kind = self._by_code.get((coding.get("system"), coding.get("code")))
+                kind = self._by_code.get((string(coding.get("system")), string(coding.get("code"))))
                 if kind:
                     return kind
         for lab in self._fallback:
@@ -87,11 +88,11 @@ def observation_date(obs: dict[str, Any]) -> datetime | None:
 
 
 def _interpretation(obs: dict[str, Any]) -> bool | None:
-    for concept in obs.get("interpretation") or []:
+    for concept in objects(obs.get("interpretation")):
         if not isinstance(concept, dict):
             continue
-        for coding in concept.get("coding") or []:
-            code = coding.get("code") if isinstance(coding, dict) else None
+        for coding in objects(concept.get("coding")):
+            code = string(coding.get("code")) if isinstance(coding, dict) else None
             if code in POSITIVE_INTERPRETATIONS:
                 return True
             if code in NEGATIVE_INTERPRETATIONS:
@@ -127,7 +128,7 @@ def _ratio_denominator(ratio: Any) -> float | None:
 
 
 def _above_reference_range(obs: dict[str, Any], value: float) -> bool | None:
-    for rng in obs.get("referenceRange") or []:
+    for rng in objects(obs.get("referenceRange")):
         high = (rng.get("high") or {}).get("value") if isinstance(rng, dict) else None
         if isinstance(high, int | float) and not isinstance(high, bool):
             return value > high
@@ -180,7 +181,7 @@ def read_observation(
             or next(
                 (
                     c.get("display") or c.get("code")
-                    for c in concept.get("coding") or []
+                    for c in objects(concept.get("coding"))
                     if isinstance(c, dict)
                 ),
                 "",
@@ -188,11 +189,11 @@ def read_observation(
             or ""
         )
         if positive is None:
-            for coding in concept.get("coding") or []:
+            for coding in objects(concept.get("coding")):
                 if isinstance(coding, dict) and coding.get("system") == SNOMED:
-                    if coding.get("code") in SNOMED_POSITIVE:
+                    if string(coding.get("code")) in SNOMED_POSITIVE:
                         positive = True
-                    elif coding.get("code") in SNOMED_NEGATIVE:
+                    elif string(coding.get("code")) in SNOMED_NEGATIVE:
                         positive = False
             if positive is None:
                 positive = _text_verdict(shown)
@@ -251,7 +252,7 @@ def collect_labs(
     last: dict[str, datetime] = {}
     horizon = now + timedelta(days=1)  # tolerate clock skew, ignore future-dated results
     for obs in observations:
-        if obs.get("status") not in VALID_STATUSES:
+        if string(obs.get("status")) not in VALID_STATUSES:
             continue
         kind = classifier.kind_of(obs.get("code"))
         if kind is None:

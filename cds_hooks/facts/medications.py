@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..fhir_json import objects, string
 from ..knowledge import Knowledge
 from ..resource_index import ResourceIndex, resolve_reference
 from .dosage import daily_units
@@ -30,7 +31,7 @@ def medication_concepts(resource: dict[str, Any], index: ResourceIndex) -> list[
         if isinstance(medication, dict):
             if isinstance(medication.get("code"), dict):
                 concepts.append(medication["code"])
-            for ingredient in medication.get("ingredient") or []:
+            for ingredient in objects(medication.get("ingredient")):
                 item = ingredient.get("itemCodeableConcept") if isinstance(ingredient, dict) else None
                 if isinstance(item, dict):
                     concepts.append(item)
@@ -43,11 +44,11 @@ def _name(concepts: list[dict[str, Any]]) -> str:
     for concept in concepts:
         if isinstance(concept.get("text"), str) and concept["text"]:
             return concept["text"]
-        for coding in concept.get("coding") or []:
+        for coding in objects(concept.get("coding")):
             if isinstance(coding, dict) and isinstance(coding.get("display"), str):
                 return coding["display"]
     for concept in concepts:
-        for coding in concept.get("coding") or []:
+        for coding in objects(concept.get("coding")):
             if isinstance(coding, dict) and coding.get("code"):
                 return f"{coding.get('code')}"
     return "unnamed medication"
@@ -70,7 +71,7 @@ class MedicationClassifier:
         return any(
             valueset.matches_coding(c.get("system"), c.get("code"))
             for concept in concepts
-            for c in concept.get("coding") or []
+            for c in objects(concept.get("coding"))
             if isinstance(c, dict)
         )
 
@@ -79,7 +80,7 @@ class MedicationClassifier:
         texts += [
             c.get("display")
             for concept in concepts
-            for c in concept.get("coding") or []
+            for c in objects(concept.get("coding"))
             if isinstance(c, dict)
         ]
         return any(valueset.matches_text(t) for t in texts if isinstance(t, str))
@@ -182,7 +183,7 @@ def collect_medications(
         ("MedicationRequest", REQUEST_CURRENT),
     ):
         for resource in index.of_type(rtype):
-            status = resource.get("status")
+            status = string(resource.get("status"))
             current = status in current_statuses
             past = status in PAST
             if not (current or past):
