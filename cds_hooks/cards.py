@@ -13,7 +13,7 @@ from typing import Any
 
 from .facts.model import MedicationUse, PatientFacts
 from .findings import Findings
-from .knowledge import Coding, Knowledge
+from .knowledge import Coding, Knowledge, WorkupTest
 from .rules import RuleResult
 
 RULE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/rules"
@@ -55,6 +55,19 @@ def _service_request(
     return resource
 
 
+def _lab_order_actions(ctx: CardContext, tests: list[WorkupTest], description: str) -> list[dict[str, Any]]:
+    """One create action per test: a draft laboratory ServiceRequest."""
+    category = _concept(ctx.knowledge.lab_category)
+    return [
+        {
+            "type": "create",
+            "description": description.format(t.text),
+            "resource": _service_request(ctx, _concept(t.code, t.text), category),
+        }
+        for t in tests
+    ]
+
+
 def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
     """One suggestion ordering every listed test that has no valid result in its window."""
     k = ctx.knowledge
@@ -66,14 +79,7 @@ def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any
     ]
     if not tests:
         return None
-    actions = [
-        {
-            "type": "create",
-            "description": f"Order {t.text}",
-            "resource": _service_request(ctx, _concept(t.code, t.text), _concept(k.lab_category)),
-        }
-        for t in tests
-    ]
+    actions = _lab_order_actions(ctx, tests, "Order {}")
     names = ", ".join(t.text for t in tests)
     label = f"Order workup: {names}"
     if len(label) > 120:
@@ -175,14 +181,7 @@ def monitoring_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str,
     tests = [k.workup[kind] for kind in kinds if kind in k.workup]
     if not tests:
         return None
-    actions = [
-        {
-            "type": "create",
-            "description": f"Order {t.text} monitoring",
-            "resource": _service_request(ctx, _concept(t.code, t.text), _concept(k.lab_category)),
-        }
-        for t in tests
-    ]
+    actions = _lab_order_actions(ctx, tests, "Order {} monitoring")
     return {
         "label": f"Order monitoring: {', '.join(t.text for t in tests)}",
         "uuid": _uuid(),

@@ -93,16 +93,7 @@ class Evaluator:
 
     def client(self, server: str, token: str | None, *, max_pages: int | None = None) -> FhirClient:
         """A client for requests the CLI makes itself (server checks, listing patients)."""
-        s = self.pipeline.settings
-        assert self.pipeline.session is not None
-        return FhirClient(
-            base_url=server,
-            session=self.pipeline.session,
-            access_token=token,
-            connect_timeout=s.fhir_connect_timeout,
-            read_timeout=s.fhir_read_timeout,
-            max_pages=max_pages or s.fhir_max_pages,
-        )
+        return self.pipeline.client(server, token, max_pages=max_pages)
 
     def absent_keys(self, req: CdsRequest) -> list[str]:
         """Prefetch keys the request does not carry (offline they count as no data)."""

@@ -10,11 +10,13 @@ from .facts.build import build_facts
 from .fhir_client import bundle_resources
 from .findings import derive
 from .knowledge import Knowledge, default_knowledge
-from .protocol import parse_service_request
+from .orders import evaluate_orders
+from .protocol import ORDER_HOOKS, CdsError, parse_service_request
 from .resource_index import ResourceIndex
 from .rules import RuleInput, evaluate_rules
 
 DEFAULT_BASE_URL = "http://localhost:8080"
+HOOKS = ("patient-view", *ORDER_HOOKS)
 
 
 def evaluate_index(
@@ -38,6 +40,30 @@ def evaluate_index(
     return {"cards": [render_card(ctx, result, sources) for result in results]}
 
 
+def evaluate_hook(
+    index: ResourceIndex,
+    *,
+    hook: str,
+    context: dict[str, Any],
+    patient_id: str,
+    knowledge: Knowledge,
+    now: datetime,
+    base_url: str = DEFAULT_BASE_URL,
+) -> dict[str, Any]:
+    """Evaluate the rules of ``hook``: the patient's record, and for the order hooks its draft orders."""
+    if hook in ORDER_HOOKS:
+        return evaluate_orders(
+            index,
+            hook=hook,
+            context=context,
+            patient_id=patient_id,
+            knowledge=knowledge,
+            now=now,
+            base_url=base_url,
+        )
+    return evaluate_index(index, patient_id=patient_id, knowledge=knowledge, now=now, base_url=base_url)
+
+
 def evaluate_offline(
     request: dict[str, Any],
     *,
@@ -45,23 +71,32 @@ def evaluate_offline(
     knowledge: Knowledge | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> dict[str, Any]:
-    """Evaluate a saved patient-view request from its prefetch alone (absent keys count as no data).
-
-    For tests, vignettes and the ``evaluate`` command; the HTTP service instead fetches absent keys."""
-    req = parse_service_request(
-        request, request.get("hook", "patient-view") if isinstance(request, dict) else "patient-view"
-    )
+    """Evaluate a saved request (patient-view, order-select or order-sign) from its prefetch alone: absent
+    keys count as no data. For tests, vignettes and ``cds-hooks evaluate``; the HTTP service instead
+    fetches absent keys."""
+    hook = request.get("hook") if isinstance(request, dict) else None
+    if hook not in HOOKS:
+        raise CdsError(400, f"'hook' must be one of {', '.join(HOOKS)}.", expression=["hook"])
+    req = parse_service_request(request, hook)
     index = ResourceIndex()
-    for value in req.prefetch.values():
-        if not isinstance(value, dict):
+    for key, value in req.prefetch.items():
+        if value is None:
             continue
-        if value.get("resourceType") == "Bundle":
+        if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+            raise CdsError(
+                400,
+                f"prefetch['{key}'] must be a FHIR resource, a Bundle or null.",
+                expression=[f"prefetch.{key}"],
+            )
+        if value["resourceType"] == "Bundle":
             for resource in bundle_resources(value):
                 index.add(resource)
-        elif value.get("resourceType") != "OperationOutcome":
+        elif value["resourceType"] != "OperationOutcome":
             index.add(value)
-    return evaluate_index(
+    return evaluate_hook(
         index,
+        hook=hook,
+        context=req.context,
         patient_id=req.patient_id,
         knowledge=knowledge or default_knowledge(),
         now=now or datetime.now(UTC),

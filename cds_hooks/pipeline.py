@@ -11,13 +11,12 @@ from typing import Any
 import requests
 
 from .config import Settings
-from .evaluation import DEFAULT_BASE_URL, evaluate_index
+from .evaluation import DEFAULT_BASE_URL, evaluate_hook
 from .fhir_client import FhirClient, build_session
 from .fhir_policy import FhirPolicy
 from .knowledge import Knowledge
-from .orders import evaluate_orders
 from .prefetch import resolve, resolve_medication_references
-from .protocol import ORDER_HOOKS, CdsRequest
+from .protocol import CdsRequest
 from .resource_index import ResourceIndex
 from .services import ServiceDefinition, build_services
 
@@ -44,20 +43,26 @@ class Pipeline:
                 pool_size=max(10, self.settings.fhir_max_workers * 2), retries=self.settings.fhir_retries
             )
 
+    def client(self, server: str, token: str | None = None, *, max_pages: int | None = None) -> FhirClient:
+        """A FHIR client for ``server`` with this pipeline's timeouts, paging cap, policy and session."""
+        s = self.settings
+        assert self.session is not None
+        return FhirClient(
+            base_url=server,
+            session=self.session,
+            access_token=token,
+            connect_timeout=s.fhir_connect_timeout,
+            read_timeout=s.fhir_read_timeout,
+            max_pages=max_pages or s.fhir_max_pages,
+            policy=self.policy,
+        )
+
     def client_for(self, req: CdsRequest) -> FhirClient | None:
         """A FHIR client for the request's ``fhirServer`` (with its token), or ``None`` without one."""
         if not req.fhir_server:
             return None
-        s = self.settings
-        assert self.session is not None
-        return FhirClient(
-            base_url=req.fhir_server,
-            session=self.session,
-            access_token=req.fhir_authorization.access_token if req.fhir_authorization else None,
-            connect_timeout=s.fhir_connect_timeout,
-            read_timeout=s.fhir_read_timeout,
-            max_pages=s.fhir_max_pages,
-            policy=self.policy,
+        return self.client(
+            req.fhir_server, req.fhir_authorization.access_token if req.fhir_authorization else None
         )
 
     def run(
@@ -79,18 +84,10 @@ class Pipeline:
         unresolved = resolve_medication_references(index, client, workers)
         if unresolved:
             log.warning("%d medication reference(s) could not be resolved", len(unresolved))
-        if service.hook in ORDER_HOOKS:
-            return evaluate_orders(
-                index,
-                hook=service.hook,
-                context=req.context,
-                patient_id=req.patient_id,
-                knowledge=self.knowledge,
-                now=now or datetime.now(UTC),
-                base_url=base_url,
-            )
-        return evaluate_index(
+        return evaluate_hook(
             index,
+            hook=service.hook,
+            context=req.context,
             patient_id=req.patient_id,
             knowledge=self.knowledge,
             now=now or datetime.now(UTC),

@@ -85,7 +85,7 @@ def test_internal_errors_are_generic_500_outcomes(client, app, monkeypatch, capl
     def boom(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(pipeline_module, "evaluate_index", boom)
+    monkeypatch.setattr(pipeline_module, "evaluate_hook", boom)
     r = client.post(SERVICE_URL, json=request("x", empty_prefetch("x")))
     assert r.status_code == 500
     text = r.get_data(as_text=True)
