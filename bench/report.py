@@ -1,0 +1,281 @@
+"""Targets from issue 6, checked against a run's figures, and the markdown tables printed on stdout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _target(
+    tid: str, description: str, limit: str, measured: float | None, unit: str, ok: bool | None, note: str = ""
+) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "description": description,
+        "target": limit,
+        "measured": measured,
+        "unit": unit,
+        "pass": ok,
+        "note": note,
+    }
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured value and PASS (True) / FAIL (False) / not measured (None)."""
+    targets: list[dict[str, Any]] = []
+
+    ratios = (results.get("http") or {}).get("ratios", {})
+    ratio = (ratios.get("N=200,c=8") or {}).get("throughput_service_over_ceiling")
+    targets.append(
+        _target(
+            "http_throughput_c8_n200",
+            "Throughput at concurrency 8, N=200: service / ceiling",
+            ">= 0.70",
+            ratio,
+            "ratio",
+            None if ratio is None else ratio >= 0.70,
+        )
+    )
+
+    inproc = results.get("in_process") or {}
+    r200, r5000 = inproc.get("200") or {}, inproc.get("5000") or {}
+    p50_200 = r200.get("p50_ms")
+    targets.append(
+        _target(
+            "inprocess_p50_n200",
+            "In-process evaluation, N=200, p50",
+            "<= 5 ms",
+            p50_200,
+            "ms",
+            None if p50_200 is None else p50_200 <= 5.0,
+            note=f"CPU time p50 {r200['cpu_p50_ms']} ms" if p50_200 is not None else "",
+        )
+    )
+    p50_5000 = r5000.get("p50_ms")
+    growth = round(p50_5000 / p50_200, 2) if p50_5000 and p50_200 else None
+    targets.append(
+        _target(
+            "inprocess_linear_n5000",
+            "In-process evaluation p50, N=5000 / N=200 (N grows 25x)",
+            "<= 25",
+            growth,
+            "x",
+            None if growth is None else growth <= 25.0,
+            note=f"CPU time ratio {r5000['cpu_p50_ms'] / r200['cpu_p50_ms']:.2f}x" if growth else "",
+        )
+    )
+
+    fallback = results.get("fallback") or {}
+    fratio = fallback.get("ratio_all_over_one")
+    targets.append(
+        _target(
+            "fallback_all_over_one",
+            "FHIR fallback p50: all keys missing / one key missing (the slowest single key)",
+            "<= 1.5",
+            fratio,
+            "ratio",
+            None if fratio is None else fratio <= 1.5,
+            note=f"one missing = {fallback.get('slowest_single_key')}" if fratio is not None else "",
+        )
+    )
+
+    memory = results.get("memory") or {}
+    mgrowth = memory.get("growth_pct")
+    complete = memory.get("requests_done", 0) >= memory.get("requests_planned", 1)
+    targets.append(
+        _target(
+            "memory_rss_growth",
+            f"Worker RSS after {memory.get('requests_done', 10000)} requests vs after 100",
+            "within 20 %",
+            mgrowth,
+            "%",
+            None if mgrowth is None else abs(mgrowth) <= 20.0,
+            note="" if complete or mgrowth is None else "stopped early by the time limit",
+        )
+    )
+    return targets
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else "**PASS**" if ok else "**FAIL**"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(results: dict[str, Any]) -> str:
+    """All figures as markdown tables."""
+    meta = results["meta"]
+    out = [
+        f"## Benchmark — {meta['commit']}{' (dirty)' if meta['dirty'] else ''}, {meta['date']}",
+        "",
+        f"{meta['cpus']} CPUs, Python {meta['python']}, {meta['platform']}; run took {meta['seconds']} s; "
+        f"load average (1/5/15 min) {meta['loadavg_start']} at start, {meta['loadavg_end']} at end.",
+        "",
+    ]
+    if max(meta["loadavg_start"][0], meta["loadavg_end"][0]) > 0.5 * (meta["cpus"] or 1):
+        out += [
+            "> **The machine was busy with other work during this run**: latencies and req/s are "
+            "pessimistic; the CPU ms/request columns are not affected.",
+            "",
+        ]
+    gen = results["generator"]
+    out += [
+        "### Requests (seeded generator)",
+        "",
+        _table(
+            ["N", "Observation", "Med.Statement", "Med.Request", "Condition", "body", "sha256", "cards"],
+            [
+                [
+                    n,
+                    row["by_type"].get("Observation", 0),
+                    row["by_type"].get("MedicationStatement", 0),
+                    row["by_type"].get("MedicationRequest", 0),
+                    row["by_type"].get("Condition", 0),
+                    f"{row['body_bytes'] / 1024:.0f} KiB",
+                    row["sha256_16"],
+                    len(row["cards"]),
+                ]
+                for n, row in gen["sizes"].items()
+            ],
+        ),
+        "",
+        f"Cards identical at every N: **{gen['cards_identical_across_sizes']}** "
+        f"({', '.join(gen['expected_cards'])}); as expected: **{gen['cards_as_expected']}**.",
+        "",
+    ]
+    inproc = results.get("in_process") or {}
+    if inproc:
+        base = (inproc.get("200") or {}).get("p50_ms")
+        out += [
+            "### In-process (request JSON → cards)",
+            "",
+            _table(
+                [
+                    "N",
+                    "runs",
+                    "p50 ms",
+                    "p95 ms",
+                    "CPU p50 ms",
+                    "json.loads p50",
+                    "evaluate p50",
+                    "p50 / N=200",
+                ],
+                [
+                    [
+                        n,
+                        r["repeats"],
+                        r["p50_ms"],
+                        r["p95_ms"],
+                        r["cpu_p50_ms"],
+                        r["parse_p50_ms"],
+                        r["evaluate_p50_ms"],
+                        f"{r['p50_ms'] / base:.2f}x" if base else "",
+                    ]
+                    for n, r in inproc.items()
+                ],
+            ),
+            "",
+        ]
+    http = results.get("http")
+    if http:
+        rows = []
+        for r in http["runs"]:
+            ratio = http["ratios"][f"N={r['n']},c={r['concurrency']}"]
+            rows.append(
+                [
+                    r["app"],
+                    r["n"],
+                    r["concurrency"],
+                    r["requests"],
+                    r["errors"],
+                    r["p50_ms"],
+                    r["p95_ms"],
+                    r["throughput_rps"],
+                    r["server_cpu_ms_per_request"],
+                    r["client_cpu_ms_per_request"],
+                    ratio["throughput_service_over_ceiling"] if r["app"] == "service" else "",
+                ]
+            )
+        out += [
+            f"### HTTP (`{http['setup']}`, loopback, closed loop)",
+            "",
+            _table(
+                [
+                    "app",
+                    "N",
+                    "conc.",
+                    "requests",
+                    "errors",
+                    "p50 ms",
+                    "p95 ms",
+                    "req/s",
+                    "server CPU ms/req",
+                    "client CPU ms/req",
+                    "req/s service/ceiling",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    fallback = results.get("fallback")
+    if fallback:
+        d = fallback["direct"]
+        out += [
+            f"### FHIR fallback (N={fallback['n']}, {fallback['fhir_server']}, sequential)",
+            "",
+            _table(
+                ["variant", "p50 ms", "p95 ms", "same cards as prefetch", "direct fetch p50 ms"],
+                [
+                    [
+                        name,
+                        v["p50_ms"],
+                        v["p95_ms"],
+                        fallback["cards_match_prefetch"].get(name),
+                        d["single_p50_ms"].get(name.split(":", 1)[1], "") if name.startswith("one:") else "",
+                    ]
+                    for name, v in fallback["variants"].items()
+                ],
+            ),
+            "",
+            f"All missing / one missing ({fallback['slowest_single_key']}, the slowest single key): "
+            f"**{fallback['ratio_all_over_one']}**; vs the median single key: "
+            f"{fallback['ratio_all_over_one_median_key']}; fetch time only (minus the `none` baseline): "
+            f"{fallback['fetch_overhead_ratio']}. Estimates from the single-key runs: fetched one after "
+            f"another {fallback['serial_estimate_ms']} ms, perfectly in parallel "
+            f"{fallback['parallel_estimate_ms']} ms. Direct from the FHIR server: sum of the six searches "
+            f"{d['sum_of_singles_ms']} ms, slowest {d['max_single_ms']} ms, all six at once "
+            f"{d['all_parallel_p50_ms']} ms (floor ratio {d['floor_ratio_parallel_over_max_single']}).",
+            "",
+        ]
+    memory = results.get("memory")
+    if memory:
+        out += [
+            f"### Memory (`{memory['setup']}`, N={memory['n']})",
+            "",
+            _table(
+                ["requests", "worker RSS MiB"],
+                [[s["requests"], f"{s['rss_kib'] / 1024:.1f}"] for s in memory["samples"]],
+            ),
+            "",
+        ]
+    out += [
+        "### Targets (issue 6)",
+        "",
+        _table(
+            ["target", "limit", "measured", "result"],
+            [
+                [
+                    t["description"],
+                    t["target"],
+                    "" if t["measured"] is None else f"{t['measured']} {t['unit']}".strip(),
+                    _verdict(t["pass"]) + (f" ({t['note']})" if t["note"] else ""),
+                ]
+                for t in results["targets"]
+            ],
+        ),
+        "",
+    ]
+    return "\n".join(out)

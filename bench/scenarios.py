@@ -1,0 +1,492 @@
+"""The measurements: in-process evaluation, HTTP against the ceiling, FHIR fallback, worker memory."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cds_hooks.evaluation import evaluate_offline
+from cds_hooks.fhir_client import FhirClient, build_session
+from cds_hooks.knowledge import Knowledge, default_knowledge
+from cds_hooks.local_fhir_server import LocalFhirServer, ensure_installed
+from cds_hooks.prefetch import fill_template
+from cds_hooks.services import build_services
+
+from .generate import (
+    EXPECTED_RULES,
+    NOW,
+    PREFETCH_KEYS,
+    SERVICE_ID,
+    count_by_type,
+    digest,
+    encode,
+    generate,
+    transaction_bundle,
+)
+from .loadgen import _Client, percentile, run_load
+from .servers import CEILING_APP, SERVICE_APP, Gunicorn, WorkerSetup, cpu_seconds, rss_kib
+
+Log = Callable[[str], None]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def strip_uuids(value: Any) -> Any:
+    """Cards without their random ``uuid`` members, for comparing runs."""
+    if isinstance(value, dict):
+        return {k: strip_uuids(v) for k, v in value.items() if k != "uuid"}
+    if isinstance(value, list):
+        return [strip_uuids(v) for v in value]
+    return value
+
+
+def topics(response: dict[str, Any]) -> list[str]:
+    return [card["source"]["topic"]["code"] for card in response.get("cards", [])]
+
+
+# ---------------------------------------------------------------------------------------------- generator
+
+
+def check_generator(sizes: tuple[int, ...], seed: int, knowledge: Knowledge) -> dict[str, Any]:
+    """Per N: resource counts, body size, digest, and the cards (identical at every N, as designed)."""
+    rows: dict[str, Any] = {}
+    reference: str | None = None
+    identical = True
+    for n in sizes:
+        request = generate(n, seed=seed)
+        body = encode(request)
+        deterministic = encode(generate(n, seed=seed)) == body
+        cards = evaluate_offline(json.loads(body), now=NOW, knowledge=knowledge)
+        canonical = json.dumps(strip_uuids(cards), sort_keys=True)
+        reference = reference or canonical
+        identical = identical and canonical == reference
+        rows[str(n)] = {
+            "resources": sum(count_by_type(request).values()),
+            "by_type": count_by_type(request),
+            "body_bytes": len(body),
+            "sha256_16": digest(body),
+            "deterministic": deterministic,
+            "cards": topics(cards),
+        }
+    return {
+        "seed": seed,
+        "now": NOW.isoformat(),
+        "expected_cards": list(EXPECTED_RULES),
+        "sizes": rows,
+        "cards_identical_across_sizes": identical,
+        "cards_as_expected": all(r["cards"] == list(EXPECTED_RULES) for r in rows.values()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- in-process
+
+
+@dataclass(frozen=True)
+class InProcessPlan:
+    """Round-robin sampling: each round runs every N ``per_round[N]`` times, so that whatever else the
+    machine does affects every N alike. Stops after ``budget_s`` (at least ``min_rounds`` rounds)."""
+
+    min_rounds: int
+    max_rounds: int
+    budget_s: float
+
+    @staticmethod
+    def per_round(n: int) -> int:
+        return 10 if n <= 10 else 4 if n <= 200 else 1
+
+
+def inprocess_plan(quick: bool) -> InProcessPlan:
+    return InProcessPlan(3, 20, 1.0) if quick else InProcessPlan(10, 200, 30.0)
+
+
+def inprocess(
+    sizes: tuple[int, ...], seed: int, knowledge: Knowledge, plan: InProcessPlan, log: Log
+) -> dict[str, Any]:
+    """Request JSON bytes → cards (``json.loads`` + ``evaluate_offline``): wall and CPU time per N."""
+    bodies = {n: encode(generate(n, seed=seed)) for n in sizes}
+    wall: dict[int, list[float]] = {n: [] for n in sizes}
+    cpu: dict[int, list[float]] = {n: [] for n in sizes}
+    parse: dict[int, list[float]] = {n: [] for n in sizes}
+    for n in sizes:  # warm-up: imports, model classes, caches
+        for _ in range(2):
+            evaluate_offline(json.loads(bodies[n]), now=NOW, knowledge=knowledge)
+    started = time.perf_counter()
+    rounds = 0
+    while rounds < plan.max_rounds and (
+        rounds < plan.min_rounds or time.perf_counter() - started < plan.budget_s
+    ):
+        for n in sizes:
+            for _ in range(plan.per_round(n)):
+                c0, t0 = time.thread_time(), time.perf_counter()
+                request = json.loads(bodies[n])
+                t1 = time.perf_counter()
+                evaluate_offline(request, now=NOW, knowledge=knowledge)
+                t2, c2 = time.perf_counter(), time.thread_time()
+                wall[n].append(t2 - t0)
+                parse[n].append(t1 - t0)
+                cpu[n].append(c2 - c0)
+        rounds += 1
+    results: dict[str, Any] = {}
+    for n in sizes:
+        evaluate = [t - p for t, p in zip(wall[n], parse[n], strict=True)]
+        results[str(n)] = {
+            "repeats": len(wall[n]),
+            "p50_ms": ms(percentile(wall[n], 50)),
+            "p95_ms": ms(percentile(wall[n], 95)),
+            "mean_ms": ms(statistics.fmean(wall[n])),
+            "min_ms": ms(min(wall[n])),
+            "cpu_p50_ms": ms(percentile(cpu[n], 50)),
+            "parse_p50_ms": ms(percentile(parse[n], 50)),
+            "evaluate_p50_ms": ms(percentile(evaluate, 50)),
+            "body_bytes": len(bodies[n]),
+        }
+        log(
+            f"in-process N={n}: p50 {results[str(n)]['p50_ms']} ms (CPU {results[str(n)]['cpu_p50_ms']} ms) "
+            f"over {len(wall[n])} runs"
+        )
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- HTTP
+
+
+@dataclass(frozen=True)
+class HttpPlan:
+    sizes: tuple[int, ...]
+    concurrencies: tuple[int, ...]
+    seconds: dict[int, float]  # per N
+    max_requests: int
+    warmup_per_thread: int
+
+
+def http_plan(sizes: tuple[int, ...], quick: bool, seconds: float | None) -> HttpPlan:
+    if quick:
+        return HttpPlan(sizes, (1, 8), {n: seconds or 1.5 for n in sizes}, 200, 2)
+    per_n = {n: seconds or (6.0 if n <= 200 else 4.0) for n in sizes}
+    return HttpPlan(sizes, (1, 8), per_n, 50_000, 5)
+
+
+def service_env(data_dir: Path) -> dict[str, str]:
+    """The service's whole configuration (``Gunicorn`` drops every inherited ``CDS_HOOKS_*`` variable):
+    defaults, except a temporary SQLite directory, quiet logs, and the loopback FHIR server allowed."""
+    return {
+        "CDS_HOOKS_DATA_DIR": str(data_dir),
+        "CDS_HOOKS_LOG_LEVEL": "WARNING",
+        "CDS_HOOKS_FHIR_ALLOW_PRIVATE": "true",
+        "CDS_HOOKS_FHIR_ALLOW_HTTP": "true",
+    }
+
+
+def http_bench(
+    plan: HttpPlan,
+    setup: WorkerSetup,
+    seed: int,
+    knowledge: Knowledge,
+    workdir: Path,
+    log: Log,
+    fallback: Callable[[str], dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Service and ceiling under the same gunicorn setup, interleaved per (N, concurrency).
+
+    ``fallback`` (if given) runs against the same service afterwards, and its result is returned too."""
+    now = datetime.now(UTC)  # the service evaluates at its own wall clock
+    bodies = {n: encode(generate(n, seed=seed, now=now)) for n in plan.sizes}
+    expected = {
+        n: topics(evaluate_offline(json.loads(bodies[n]), now=now, knowledge=knowledge)) for n in plan.sizes
+    }
+    ceiling = Gunicorn(CEILING_APP, setup, log_path=workdir / "ceiling.log")
+    service = Gunicorn(
+        SERVICE_APP, setup, env=service_env(workdir / "service-data"), log_path=workdir / "service.log"
+    )
+    runs: list[dict[str, Any]] = []
+    fallback_result = None
+    try:
+        ceiling.start()
+        service.start()
+        log(f"gunicorn up: service {service.base_url}, ceiling {ceiling.base_url} ({setup.describe()})")
+        for n in plan.sizes:
+            for c in plan.concurrencies:
+                for name, server in (("ceiling", ceiling), ("service", service)):
+                    url = f"{server.base_url}/cds-services/{SERVICE_ID}"
+                    workers = server.worker_pids()
+                    server_cpu, client_cpu = cpu_seconds(workers), time.process_time()
+                    result = run_load(
+                        url,
+                        bodies[n],
+                        concurrency=c,
+                        max_requests=plan.max_requests,
+                        max_seconds=plan.seconds[n],
+                        warmup_requests=plan.warmup_per_thread,
+                    )
+                    server_cpu = cpu_seconds(workers) - server_cpu
+                    client_cpu = time.process_time() - client_cpu
+                    row = {"app": name, "n": n, **result.summary()}
+                    # CPU per request: independent of whatever else the machine is running.
+                    row["server_cpu_ms_per_request"] = round(server_cpu * 1000 / max(result.ok, 1), 3)
+                    row["client_cpu_ms_per_request"] = round(client_cpu * 1000 / max(result.ok, 1), 3)
+                    if name == "service":
+                        got = topics(json.loads(result.first_body)) if result.first_body else []
+                        row["cards_ok"] = got == expected[n]
+                    runs.append(row)
+                    log(
+                        f"http {name} N={n} c={c}: {row['throughput_rps']} req/s, p50 {row['p50_ms']} ms, "
+                        f"{row['errors']} errors"
+                    )
+        if fallback is not None:
+            fallback_result = fallback(service.base_url)
+    finally:
+        service.stop()
+        ceiling.stop()
+    ratios: dict[str, Any] = {}
+    for n in plan.sizes:
+        for c in plan.concurrencies:
+            ceil = next(r for r in runs if r["app"] == "ceiling" and r["n"] == n and r["concurrency"] == c)
+            svc = next(r for r in runs if r["app"] == "service" and r["n"] == n and r["concurrency"] == c)
+            ratios[f"N={n},c={c}"] = {
+                "throughput_service_over_ceiling": round(svc["throughput_rps"] / ceil["throughput_rps"], 3)
+                if ceil["throughput_rps"]
+                else None,
+                "p50_service_over_ceiling": round(svc["p50_ms"] / ceil["p50_ms"], 2)
+                if ceil["p50_ms"]
+                else None,
+                "service_extra_ms_p50": round(svc["p50_ms"] - ceil["p50_ms"], 2),
+                "server_cpu_ceiling_over_service": round(
+                    ceil["server_cpu_ms_per_request"] / svc["server_cpu_ms_per_request"], 3
+                )
+                if svc["server_cpu_ms_per_request"]
+                else None,
+            }
+    logs = {name: _tail(workdir / f"{name}.log") for name in ("service", "ceiling")}
+    result = {"setup": setup.describe(), "runs": runs, "ratios": ratios, "server_log_tails": logs}
+    return result, fallback_result
+
+
+def _tail(path: Path, size: int = 3000) -> str:
+    """The end of a server log (warnings and errors only: gunicorn runs with --log-level warning)."""
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------------------------------------- fallback
+
+
+def fallback_bench(
+    service_url: str, n: int, seed: int, repeats: int, knowledge: Knowledge, workdir: Path, log: Log
+) -> dict[str, Any]:
+    """The patient on a real FHIR server; the service fetches the missing keys from it.
+
+    Variants, interleaved round-robin, one request at a time: ``none`` (everything in prefetch: the
+    baseline), ``all`` (no prefetch at all), and ``one:<key>`` (only that key missing). The direct
+    fetch times (the same searches from here, one by one and all at once) show what the FHIR server
+    itself allows."""
+    venv = ensure_installed()
+    now = datetime.now(UTC)
+    request = generate(n, seed=seed, now=now)
+    services = build_services(knowledge)
+    templates = services[SERVICE_ID].prefetch
+    expected = strip_uuids(evaluate_offline(request, now=now, knowledge=knowledge))
+    with LocalFhirServer(workdir / "fhir", tokens=None, venv=venv) as fhir:
+        started = time.perf_counter()
+        fhir.load_bundle(transaction_bundle(request))
+        load_s = time.perf_counter() - started
+        log(f"fallback: {n} resources loaded into sekmet-fhir in {load_s:.1f} s")
+
+        def body(missing: tuple[str, ...]) -> bytes:
+            variant = dict(request)
+            variant["fhirServer"] = fhir.base_url
+            variant["prefetch"] = {k: v for k, v in request["prefetch"].items() if k not in missing}
+            return encode(variant)
+
+        variants: dict[str, bytes] = {"none": body(()), "all": body(PREFETCH_KEYS)}
+        for key in PREFETCH_KEYS:
+            variants[f"one:{key}"] = body((key,))
+        client = _Client(f"{service_url}/cds-services/{SERVICE_ID}", timeout=60)
+        headers = {"Content-Type": "application/json"}
+        latencies: dict[str, list[float]] = {v: [] for v in variants}
+        cards_match: dict[str, bool] = {}
+        try:
+            for round_ in range(repeats + 2):  # two warm-up rounds
+                for name, payload in variants.items():
+                    t0 = time.perf_counter()
+                    status, data = client.post(payload, headers)
+                    elapsed = time.perf_counter() - t0
+                    if status != 200:
+                        raise RuntimeError(f"fallback variant {name}: HTTP {status}: {data[:300]!r}")
+                    if round_ == 0:
+                        got = strip_uuids(json.loads(data))
+                        cards_match[name] = _same_cards(got, expected)
+                    if round_ >= 2:
+                        latencies[name].append(elapsed)
+        finally:
+            client.close()
+
+        direct = _direct_fetches(fhir.base_url, templates, request["context"], repeats)
+
+    per_variant = {
+        name: {"p50_ms": ms(percentile(values, 50)), "p95_ms": ms(percentile(values, 95)), "n": len(values)}
+        for name, values in latencies.items()
+    }
+    singles = {k: per_variant[f"one:{k}"]["p50_ms"] for k in PREFETCH_KEYS}
+    slowest_key = max(singles, key=lambda k: singles[k])
+    all_p50 = per_variant["all"]["p50_ms"]
+    none_p50 = per_variant["none"]["p50_ms"]
+    one_p50 = singles[slowest_key]
+    # What "all missing" would cost if the keys were fetched one after another, or perfectly in parallel.
+    overheads = {k: max(v - none_p50, 0.0) for k, v in singles.items()}
+    result = {
+        "n": n,
+        "repeats": repeats,
+        "fhir_server": "sekmet-fhir (one uvicorn process, SQLite), open, on loopback",
+        "load_seconds": round(load_s, 2),
+        "variants": per_variant,
+        "cards_match_prefetch": cards_match,
+        "slowest_single_key": slowest_key,
+        "all_missing_p50_ms": all_p50,
+        "one_missing_p50_ms": one_p50,
+        "ratio_all_over_one": round(all_p50 / one_p50, 3) if one_p50 else None,
+        "ratio_all_over_one_median_key": round(all_p50 / statistics.median(singles.values()), 3),
+        "fetch_overhead_ratio": round((all_p50 - none_p50) / (one_p50 - none_p50), 3)
+        if one_p50 > none_p50
+        else None,
+        "serial_estimate_ms": round(none_p50 + sum(overheads.values()), 3),
+        "parallel_estimate_ms": round(none_p50 + max(overheads.values()), 3),
+        "direct": direct,
+    }
+    log(
+        f"fallback: all missing {all_p50} ms, one missing ({slowest_key}) {one_p50} ms, "
+        f"ratio {result['ratio_all_over_one']}"
+    )
+    return result
+
+
+def _same_cards(got: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Same cards apart from uuids and the service's own base URL in links."""
+
+    def drop_urls(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: drop_urls(v) for k, v in value.items() if k != "url"}
+        if isinstance(value, list):
+            return [drop_urls(v) for v in value]
+        if isinstance(value, str) and "/sources/" in value:
+            return value[value.index("/sources/") :]
+        return value
+
+    return json.dumps(drop_urls(got), sort_keys=True) == json.dumps(drop_urls(expected), sort_keys=True)
+
+
+def _direct_fetches(
+    base_url: str, templates: dict[str, str], context: dict[str, Any], repeats: int
+) -> dict[str, Any]:
+    """The service's searches, sent from here with the same client code: each alone, then all at once."""
+    session = build_session(pool_size=12, retries=0)
+    client = FhirClient(base_url=base_url, session=session)
+    paths = {key: fill_template(t, context) for key, t in templates.items()}
+
+    def fetch(key: str) -> int:
+        path = paths[key]
+        return len(client.search(path)) if "?" in path else int(client.read(path) is not None)
+
+    single: dict[str, list[float]] = {k: [] for k in paths}
+    together: list[float] = []
+    counts: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+        for round_ in range(repeats + 1):
+            for key in paths:
+                t0 = time.perf_counter()
+                counts[key] = fetch(key)
+                if round_:
+                    single[key].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            list(pool.map(fetch, paths))
+            if round_:
+                together.append(time.perf_counter() - t0)
+    session.close()
+    single_p50 = {k: ms(percentile(v, 50)) for k, v in single.items()}
+    return {
+        "resources_per_key": counts,
+        "single_p50_ms": single_p50,
+        "sum_of_singles_ms": round(sum(single_p50.values()), 3),
+        "max_single_ms": max(single_p50.values()),
+        "all_parallel_p50_ms": ms(percentile(together, 50)),
+        "floor_ratio_parallel_over_max_single": round(
+            percentile(together, 50) * 1000 / max(single_p50.values()), 3
+        ),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+
+def memory_bench(
+    n: int,
+    checkpoints: tuple[int, ...],
+    seed: int,
+    threads: int,
+    max_seconds: float,
+    workdir: Path,
+    log: Log,
+) -> dict[str, Any]:
+    """RSS of the only worker of a ``-w 1`` service after each checkpoint's cumulative request count."""
+    setup = WorkerSetup(workers=1, threads=threads)
+    body = encode(generate(n, seed=seed, now=datetime.now(UTC)))
+    service = Gunicorn(
+        SERVICE_APP, setup, env=service_env(workdir / "memory-data"), log_path=workdir / "memory.log"
+    )
+    samples: list[dict[str, Any]] = []
+    done = 0
+    errors = 0
+    started = time.perf_counter()
+    try:
+        service.start()
+        (worker,) = service.worker_pids()
+        url = f"{service.base_url}/cds-services/{SERVICE_ID}"
+        samples.append({"requests": 0, "rss_kib": rss_kib(worker)})
+        for checkpoint in checkpoints:
+            remaining = max_seconds - (time.perf_counter() - started)
+            if remaining <= 0:
+                break
+            result = run_load(
+                url, body, concurrency=threads, max_requests=checkpoint - done, max_seconds=remaining
+            )
+            done += result.ok
+            errors += result.errors
+            samples.append({"requests": done, "rss_kib": rss_kib(worker)})
+            log(f"memory: {done} requests, worker RSS {samples[-1]['rss_kib'] / 1024:.1f} MiB")
+            if done < checkpoint:
+                break
+    finally:
+        service.stop()
+    first = next((s for s in samples if s["requests"] >= checkpoints[0]), None)
+    last = samples[-1]
+    growth = (
+        round((last["rss_kib"] - first["rss_kib"]) / first["rss_kib"] * 100, 2)
+        if first and last is not first
+        else None
+    )
+    return {
+        "n": n,
+        "setup": setup.describe(),
+        "samples": samples,
+        "errors": errors,
+        "requests_done": done,
+        "requests_planned": checkpoints[-1],
+        "rss_after_first_kib": first["rss_kib"] if first else None,
+        "rss_after_last_kib": last["rss_kib"],
+        "growth_pct": growth,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def knowledge() -> Knowledge:
+    return default_knowledge()

@@ -1,0 +1,57 @@
+"""The benchmark runs (``python -m bench --quick``) and writes its JSON. No timing is asserted here:
+the figures themselves are for people (docs/benchmark.md), never a pass/fail of the test suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.generate import EXPECTED_RULES, count_by_type, encode, generate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_generator_is_deterministic_and_sized() -> None:
+    for n in (10, 200):
+        request = generate(n)
+        assert encode(request) == encode(generate(n))
+        assert sum(count_by_type(request).values()) == n
+    assert encode(generate(200, seed=1)) != encode(generate(200, seed=2))
+
+
+def test_quick_benchmark_runs_and_writes_the_json(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "### Targets" in done.stdout
+    results = json.loads(out.read_text())
+    assert set(results) >= {"meta", "generator", "in_process", "http", "fallback", "memory", "targets"}
+    assert results["generator"]["cards_identical_across_sizes"] is True
+    assert results["generator"]["sizes"]["10"]["cards"] == list(EXPECTED_RULES)
+    assert set(results["in_process"]["10"]) >= {"repeats", "p50_ms", "p95_ms"}
+    runs = results["http"]["runs"]
+    assert {(r["app"], r["concurrency"]) for r in runs} == {
+        ("ceiling", 1),
+        ("ceiling", 8),
+        ("service", 1),
+        ("service", 8),
+    }
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in runs)
+    assert all(r["cards_ok"] for r in runs if r["app"] == "service")
+    assert results["fallback"] is None and results["memory"] is None
+    assert {t["id"] for t in results["targets"]} == {
+        "http_throughput_c8_n200",
+        "inprocess_p50_n200",
+        "inprocess_linear_n5000",
+        "fallback_all_over_one",
+        "memory_rss_growth",
+    }
