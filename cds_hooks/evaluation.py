@@ -13,7 +13,7 @@ from .knowledge import Knowledge, default_knowledge
 from .orders import evaluate_orders
 from .protocol import ORDER_HOOKS, CdsError, parse_service_request
 from .resource_index import ResourceIndex
-from .rules import RuleInput, evaluate_rules
+from .rules import MAX_VALIDATION_ROUNDS, RuleInput, cited_references, evaluate_rules
 
 DEFAULT_BASE_URL = "http://localhost:8080"
 HOOKS = ("patient-view", *ORDER_HOOKS)
@@ -28,9 +28,13 @@ def evaluate_index(
     base_url: str = DEFAULT_BASE_URL,
 ) -> dict[str, Any]:
     """Evaluate the patient-view rules over an index of the patient's resources."""
-    facts = build_facts(index, knowledge, patient_id, now)
-    findings = derive(facts, knowledge)
-    results = evaluate_rules(RuleInput(facts=facts, findings=findings, knowledge=knowledge))
+    for _ in range(MAX_VALIDATION_ROUNDS):
+        facts = build_facts(index, knowledge, patient_id, now)
+        findings = derive(facts, knowledge)
+        results = evaluate_rules(RuleInput(facts=facts, findings=findings, knowledge=knowledge))
+        # Cards rest only on valid FHIR R4: an invalid cited resource is set aside and the rules rerun.
+        if not index.reject_invalid(cited_references(results)):
+            break
     ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
     sources = {
         f"{r.get('resourceType')}/{r.get('id')}": r

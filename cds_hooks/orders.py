@@ -13,7 +13,7 @@ from typing import Any
 
 from .cards import CardContext, render_card
 from .facts.build import build_facts
-from .facts.medications import MedicationClassifier, classify_use
+from .facts.medications import classify_use, medication_classifier
 from .facts.model import Evidence, MedicationUse
 from .fhir_client import bundle_resources
 from .findings import derive
@@ -24,9 +24,11 @@ from .rules import (
     ATAXIA_TELANGIECTASIA,
     GLUCOCORTICOID,
     INSULIN_ANTIBODY_WORKUP,
+    MAX_VALIDATION_ROUNDS,
     TYPE_B,
     RuleInput,
     RuleResult,
+    cited_references,
     evaluate_rules,
 )
 
@@ -61,25 +63,30 @@ def evaluate_orders(
     for resource in drafts:
         if resource.get("resourceType") == "Medication":
             index.add(resource)  # a draft may reference a Medication sent alongside it
-    facts = build_facts(index, knowledge, patient_id, now)
-    findings = derive(facts, knowledge)
-    rule_input = RuleInput(facts=facts, findings=findings, knowledge=knowledge)
-    classifier = MedicationClassifier(knowledge)
+    classifier = medication_classifier(knowledge)
+    # Draft orders are what the card is about: each judged draft must be valid FHIR R4.
     orders = [
         (use, draft)
         for draft in judged
-        if (use := classify_use(draft, index, classifier, current=True, past=False)) is not None
+        if not index.problem(draft)
+        and (use := classify_use(draft, index, classifier, current=True, past=False)) is not None
     ]
     finding_indicator = "warning" if hook == "order-sign" else "info"
-    results = [
-        r
-        for r in (
-            _animal_insulin_order(orders),
-            _type_b_order(orders, rule_input, finding_indicator),
-            _glucocorticoid_order(orders, rule_input, finding_indicator),
-        )
-        if r is not None
-    ]
+    for _ in range(MAX_VALIDATION_ROUNDS):
+        facts = build_facts(index, knowledge, patient_id, now)
+        findings = derive(facts, knowledge)
+        rule_input = RuleInput(facts=facts, findings=findings, knowledge=knowledge)
+        results = [
+            r
+            for r in (
+                _animal_insulin_order(orders),
+                _type_b_order(orders, rule_input, finding_indicator),
+                _glucocorticoid_order(orders, rule_input, finding_indicator),
+            )
+            if r is not None
+        ]
+        if not index.reject_invalid(cited_references(results)):
+            break
     ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
     return {"cards": [render_card(ctx, r, {}) for r in results]}
 

@@ -26,6 +26,7 @@ class ResourceIndex:
         self._by_ref: dict[str, Resource] = {}
         self._seen: set[str] = set()
         self._problems: dict[int, str | None] = {}
+        self._rejected: dict[int, str] = {}
         for resource in resources:
             self.add(resource)
 
@@ -46,12 +47,32 @@ class ResourceIndex:
         self._by_type[rtype].append(resource)
 
     def problem(self, resource: Resource) -> str | None:
-        """Validate one resource against its FHIR R4 (R4B) model, once, only when a rule is about to rely
-        on it; ``None`` when valid, else a short reason (never the resource's content)."""
+        """Validate one resource against its FHIR R4 (R4B) model, once; ``None`` when valid, else a short
+        reason (never the resource's content)."""
         key = id(resource)
         if key not in self._problems:
             self._problems[key] = validation_problem(resource)
         return self._problems[key]
+
+    def rejection(self, resource: Resource) -> str | None:
+        """Why a resource was rejected by ``reject_invalid`` (no validation happens here)."""
+        return self._rejected.get(id(resource))
+
+    def reject_invalid(self, references: Iterable[str]) -> bool:
+        """Validate the resources a card is about to cite; mark the invalid ones so the next evaluation
+        reports them as unusable instead of using them. True when anything new was rejected.
+
+        Only cited resources are modelled: a 2,000-resource record pays for the handful a card rests on."""
+        rejected = False
+        for reference in references:
+            resource = self.get(reference)
+            if resource is None or id(resource) in self._rejected:
+                continue
+            reason = self.problem(resource)
+            if reason:
+                self._rejected[id(resource)] = reason
+                rejected = True
+        return rejected
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return self._by_type.get(resource_type, [])

@@ -200,3 +200,12 @@ PATIENT_VIEW_RULES: tuple[Rule, ...] = (
 
 def evaluate_rules(x: RuleInput, rules: tuple[Rule, ...] = PATIENT_VIEW_RULES) -> list[RuleResult]:
     return [r for rule in rules if (r := rule(x)) is not None]
+
+
+# Reruns of the evaluation after setting aside invalid cited resources (each round drops at least one).
+MAX_VALIDATION_ROUNDS = 4
+
+
+def cited_references(results: list[RuleResult]) -> set[str]:
+    """``Type/id`` of every resource the results cite as evidence."""
+    return {e.reference for r in results for e in r.evidence if e.reference}

@@ -13,7 +13,7 @@ from .model import PatientFacts
 
 
 def build_facts(index: ResourceIndex, knowledge: Knowledge, patient_id: str, now: datetime) -> PatientFacts:
-    labs, unusable, last = collect_labs(index.of_type("Observation"), knowledge, now, problem=index.problem)
+    labs, unusable, last = collect_labs(index.of_type("Observation"), knowledge, now, problem=index.rejection)
     weights = labs.get("body_weight", [])
     return PatientFacts(
         patient_id=patient_id,

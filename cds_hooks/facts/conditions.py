@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from ..concept_memo import Memo, concept_key
 from ..fhir_json import codes, objects
 from ..knowledge import Knowledge
 from ..resource_index import ResourceIndex
@@ -22,6 +24,13 @@ def condition_valueset_ids(knowledge: Knowledge) -> list[str]:
     return [i for i in dict.fromkeys(ids) if i in knowledge.valuesets]
 
 
+@functools.lru_cache(maxsize=8)
+def condition_memo(knowledge: Knowledge) -> Memo[frozenset[str]]:
+    """Condition concept → the value-set ids it matches, memoised per distinct concept."""
+    valuesets = [knowledge.valuesets[i] for i in condition_valueset_ids(knowledge)]
+    return Memo(lambda code: frozenset(vs.id for vs in valuesets if vs.matches_concept(code)))
+
+
 def _name(code: dict[str, Any]) -> str:
     if isinstance(code.get("text"), str) and code["text"]:
         return code["text"]
@@ -35,7 +44,7 @@ def collect_conditions(
     index: ResourceIndex, knowledge: Knowledge, unusable: list[UnusableResult] | None = None
 ) -> list[ConditionFact]:
     """Matched conditions; a relevant one that is not valid FHIR R4 goes to ``unusable`` instead."""
-    valuesets = [knowledge.valuesets[i] for i in condition_valueset_ids(knowledge)]
+    memo = condition_memo(knowledge)
     facts: list[ConditionFact] = []
     for condition in index.of_type("Condition"):
         if not (codes(condition.get("clinicalStatus")) & ACTIVE):
@@ -45,12 +54,12 @@ def collect_conditions(
         code = condition.get("code")
         if not isinstance(code, dict):
             continue
-        groups = frozenset(vs.id for vs in valuesets if vs.matches_concept(code))
+        groups = memo.get(concept_key(code), code)
         if not groups:
             continue
         rid = condition.get("id")
         name = _name(code)
-        invalid = index.problem(condition)
+        invalid = index.rejection(condition)
         if invalid:
             if unusable is not None:
                 ref = f"Condition/{rid}" if isinstance(rid, str) else ""

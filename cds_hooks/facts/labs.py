@@ -6,12 +6,14 @@ has text patterns (antibodies often arrive with a local code and text) fall back
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..concept_memo import Memo, concept_key
 from ..fhir_dates import format_date, parse_fhir_datetime
 from ..fhir_json import objects, string
 from ..knowledge import Knowledge, LabKind
@@ -61,20 +63,34 @@ class LabClassifier:
             for system, codes in lab.valueset.exact_codes().items():
                 for code in codes:
                     self._by_code[(system, code)] = kind
-        self._fallback = [self.knowledge.labs[k] for k in KIND_PRECEDENCE if k in self.knowledge.labs]
+        # Only kinds with text patterns can match a concept whose codes are not listed.
+        self._fallback = [
+            self.knowledge.labs[k]
+            for k in KIND_PRECEDENCE
+            if k in self.knowledge.labs and self.knowledge.labs[k].valueset.text_pattern is not None
+        ]
+        self._memo: Memo[str | None] = Memo(self._classify)
 
     def kind_of(self, code: Any) -> str | None:
         if not isinstance(code, dict):
             return None
         for coding in objects(code.get("coding")):
-            if isinstance(coding, dict):
-                kind = self._by_code.get((string(coding.get("system")), string(coding.get("code"))))
-                if kind:
-                    return kind
+            kind = self._by_code.get((string(coding.get("system")), string(coding.get("code"))))
+            if kind:
+                return kind
+        return self._memo.get(concept_key(code), code)
+
+    def _classify(self, code: dict[str, Any]) -> str | None:
         for lab in self._fallback:
             if lab.valueset.matches_concept(code):
                 return lab.name
         return None
+
+
+@functools.lru_cache(maxsize=8)
+def lab_classifier(knowledge: Knowledge) -> LabClassifier:
+    """One classifier per knowledge (``Knowledge`` hashes by identity), shared by every request."""
+    return LabClassifier(knowledge)
 
 
 def observation_date(obs: dict[str, Any]) -> datetime | None:
@@ -245,7 +261,7 @@ def collect_labs(
     problem: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> tuple[dict[str, list[LabResult]], list[UnusableResult], dict[str, datetime]]:
     """Results per kind (newest first) within each kind's window; unusable ones; newest date per kind."""
-    classifier = classifier or LabClassifier(knowledge)
+    classifier = classifier or lab_classifier(knowledge)
     ana_threshold = knowledge.threshold("ana_titre_positive")
     labs: dict[str, list[LabResult]] = {}
     unusable: list[UnusableResult] = []

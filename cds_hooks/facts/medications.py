@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
+from ..concept_memo import Memo, concept_key
 from ..fhir_json import objects, string
 from ..knowledge import Knowledge
 from ..resource_index import ResourceIndex, resolve_reference
@@ -54,6 +57,14 @@ def _name(concepts: list[dict[str, Any]]) -> str:
     return "unnamed medication"
 
 
+@dataclass(frozen=True)
+class ConceptClass:
+    animal_insulin: bool
+    insulin: bool
+    profile: str | None
+    glucocorticoid: bool  # by the concepts (systemic product); the route is checked per use
+
+
 class MedicationClassifier:
     """Classifies medication concepts with the knowledge's value sets."""
 
@@ -66,6 +77,7 @@ class MedicationClassifier:
         self.steroid_non_systemic_form = vs["glucocorticoid-non-systemic-form"]
         self.non_systemic_route = vs["route-non-systemic"]
         self.profiles = {p: vs[f"insulin-{p}"] for p in PROFILES}
+        self._memo: Memo[ConceptClass] = Memo(self._classify)
 
     def _by_code(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
         return any(
@@ -84,6 +96,21 @@ class MedicationClassifier:
             if isinstance(c, dict)
         ]
         return any(valueset.matches_text(t) for t in texts if isinstance(t, str))
+
+    def classify(self, concepts: list[dict[str, Any]]) -> ConceptClass:
+        """Everything the concepts alone decide, memoised per distinct set of concepts."""
+        return self._memo.get(tuple(concept_key(c) for c in concepts), concepts)
+
+    def _classify(self, concepts: list[dict[str, Any]]) -> ConceptClass:
+        animal = self.is_animal_insulin(concepts)
+        insulin = animal or self.is_insulin(concepts)
+        return ConceptClass(
+            animal_insulin=animal,
+            insulin=insulin,
+            profile=self.profile(concepts) if insulin else None,
+            glucocorticoid=any(self.steroid.matches_concept(c) for c in concepts)
+            and not any(self.steroid_non_systemic_form.matches_concept(c) for c in concepts),
+        )
 
     def is_animal_insulin(self, concepts: list[dict[str, Any]]) -> bool:
         """ATC/RxNorm codes decide first; text (pork, beef, Hypurin, …) only when no code says human or
@@ -107,9 +134,8 @@ class MedicationClassifier:
         return None
 
     def is_systemic_glucocorticoid(self, concepts: list[dict[str, Any]], dosages: list[Any]) -> bool:
-        if not any(self.steroid.matches_concept(c) for c in concepts):
-            return False
-        if any(self.steroid_non_systemic_form.matches_concept(c) for c in concepts):
+        """A glucocorticoid by its concepts, not in a local form, and given by no local route."""
+        if not self.classify(concepts).glucocorticoid:
             return False
         for dosage in dosages:
             if not isinstance(dosage, dict):
@@ -120,6 +146,12 @@ class MedicationClassifier:
             if self.non_systemic_route.matches_text(dosage.get("text")):
                 return False
         return True
+
+
+@functools.lru_cache(maxsize=8)
+def medication_classifier(knowledge: Knowledge) -> MedicationClassifier:
+    """One classifier per knowledge (``Knowledge`` hashes by identity), shared by every request."""
+    return MedicationClassifier(knowledge)
 
 
 def classify_use(
@@ -139,15 +171,15 @@ def classify_use(
         return None
     dosages = resource.get("dosage" if rtype == "MedicationStatement" else "dosageInstruction")
     dosages = dosages if isinstance(dosages, list) else []
-    animal = classifier.is_animal_insulin(concepts)
-    insulin = animal or classifier.is_insulin(concepts)
-    steroid = classifier.is_systemic_glucocorticoid(concepts, dosages)
+    kind = classifier.classify(concepts)
+    animal, insulin = kind.animal_insulin, kind.insulin
+    steroid = kind.glucocorticoid and classifier.is_systemic_glucocorticoid(concepts, dosages)
     if not (insulin or steroid):
         return None
     name = _name(concepts)
     rid = resource.get("id")
     reference = f"{rtype}/{rid}" if isinstance(rid, str) else ""
-    invalid = index.problem(resource)
+    invalid = index.rejection(resource)
     if invalid:
         if unusable is not None:
             unusable.append(UnusableResult("medication", invalid, Evidence(reference, f"{name} ({rtype})")))
@@ -161,7 +193,7 @@ def classify_use(
         animal_insulin=animal,
         insulin=insulin,
         systemic_glucocorticoid=steroid,
-        insulin_profile=classifier.profile(concepts) if insulin else None,
+        insulin_profile=kind.profile,
         daily_units=units,
         name=name,
         evidence=Evidence(reference, f"{name} ({rtype}, {resource.get('status')}, {state}{dose_text})"),
@@ -176,7 +208,7 @@ def collect_medications(
 ) -> list[MedicationUse]:
     """Classified medication uses from the patient's record. A relevant resource that is not valid FHIR
     R4 is not used: it is appended to ``unusable`` (shown on cards) instead."""
-    classifier = classifier or MedicationClassifier(knowledge)
+    classifier = classifier or medication_classifier(knowledge)
     uses: list[MedicationUse] = []
     for rtype, current_statuses in (
         ("MedicationStatement", STATEMENT_CURRENT),

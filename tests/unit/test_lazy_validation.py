@@ -1,5 +1,5 @@
-"""Resources a rule relies on are validated against FHIR R4 (R4B models), lazily, and an invalid one is
-reported as unusable instead of firing a card; unrelated resources are never modelled."""
+"""Resources a card rests on are validated against FHIR R4 (R4B models), lazily: only the resources a
+rule cites are modelled, and an invalid one is set aside (reported as unusable) and the rules rerun."""
 
 from __future__ import annotations
 
@@ -14,25 +14,35 @@ from tests.builders import porcine_statement
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def test_invalid_relevant_medication_is_reported_not_used():
-    bad = porcine_statement("p")
+def test_invalid_cited_medication_is_set_aside_and_reported():
+    bad = porcine_statement("p", "ms-bad")
     bad["dosage"] = "twice daily"  # Dosage must be an array of objects
     index = ResourceIndex([bad])
+    assert evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW) == {"cards": []}
+    assert "not valid FHIR R4" in (index.rejection(bad) or "")
     facts = build_facts(index, default_knowledge(), "p", NOW)
     assert facts.medications == []
     assert [u.kind for u in facts.unusable] == ["medication"]
-    assert "not valid FHIR R4" in facts.unusable[0].reason
-    assert evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW) == {"cards": []}
 
 
-def test_unrelated_resources_are_not_validated():
+def test_a_valid_resource_beside_an_invalid_one_still_fires_with_the_invalid_one_reported():
+    bad = porcine_statement("p", "ms-bad")
+    bad["dosage"] = "twice daily"
+    good = porcine_statement("p", "ms-good")
+    index = ResourceIndex([bad, good])
+    cards = evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW)["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["animal-insulin-switch"]
+    assert "could not be used" in cards[0]["detail"] and "not valid FHIR R4" in cards[0]["detail"]
+
+
+def test_only_cited_resources_are_modelled():
     unrelated = {
         "resourceType": "Observation",
+        "id": "hr",
         "status": "final",
         "code": {"text": "Heart rate"},
-        "valueQuantity": {"value": "not a number"},
+        "valueQuantity": {"value": 72},
     }
     index = ResourceIndex([unrelated, porcine_statement("p")])
-    build_facts(index, default_knowledge(), "p", NOW)
-    assert id(unrelated) not in index._problems  # never modelled
-    assert len(index._problems) == 1
+    evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW)
+    assert list(index._problems) == [id(index.get("MedicationStatement/ms-pork"))]
