@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cds_hooks import json_codec
 from cds_hooks.evaluation import evaluate_offline
 from cds_hooks.fhir_client import FhirClient, build_session
+from cds_hooks.gc_tuning import tune_gc
 from cds_hooks.knowledge import Knowledge, default_knowledge
 from cds_hooks.local_fhir_server import LocalFhirServer, ensure_installed
 from cds_hooks.prefetch import fill_template
@@ -65,7 +67,7 @@ def check_generator(sizes: tuple[int, ...], seed: int, knowledge: Knowledge) -> 
         request = generate(n, seed=seed)
         body = encode(request)
         deterministic = encode(generate(n, seed=seed)) == body
-        cards = evaluate_offline(json.loads(body), now=NOW, knowledge=knowledge)
+        cards = evaluate_offline(json_codec.loads(body), now=NOW, knowledge=knowledge)
         canonical = json.dumps(strip_uuids(cards), sort_keys=True)
         reference = reference or canonical
         identical = identical and canonical == reference
@@ -111,14 +113,16 @@ def inprocess_plan(quick: bool) -> InProcessPlan:
 def inprocess(
     sizes: tuple[int, ...], seed: int, knowledge: Knowledge, plan: InProcessPlan, log: Log
 ) -> dict[str, Any]:
-    """Request JSON bytes → cards (``json.loads`` + ``evaluate_offline``): wall and CPU time per N."""
+    """Request JSON bytes → cards (the service's decoder + ``evaluate_offline``, with the service's GC
+    settings): wall and CPU time per N."""
     bodies = {n: encode(generate(n, seed=seed)) for n in sizes}
+    tune_gc()  # as in every service process (create_app does the same)
     wall: dict[int, list[float]] = {n: [] for n in sizes}
     cpu: dict[int, list[float]] = {n: [] for n in sizes}
     parse: dict[int, list[float]] = {n: [] for n in sizes}
     for n in sizes:  # warm-up: imports, model classes, caches
         for _ in range(2):
-            evaluate_offline(json.loads(bodies[n]), now=NOW, knowledge=knowledge)
+            evaluate_offline(json_codec.loads(bodies[n]), now=NOW, knowledge=knowledge)
     started = time.perf_counter()
     rounds = 0
     while rounds < plan.max_rounds and (
@@ -127,7 +131,7 @@ def inprocess(
         for n in sizes:
             for _ in range(plan.per_round(n)):
                 c0, t0 = time.thread_time(), time.perf_counter()
-                request = json.loads(bodies[n])
+                request = json_codec.loads(bodies[n])
                 t1 = time.perf_counter()
                 evaluate_offline(request, now=NOW, knowledge=knowledge)
                 t2, c2 = time.perf_counter(), time.thread_time()
@@ -201,7 +205,8 @@ def http_bench(
     now = datetime.now(UTC)  # the service evaluates at its own wall clock
     bodies = {n: encode(generate(n, seed=seed, now=now)) for n in plan.sizes}
     expected = {
-        n: topics(evaluate_offline(json.loads(bodies[n]), now=now, knowledge=knowledge)) for n in plan.sizes
+        n: topics(evaluate_offline(json_codec.loads(bodies[n]), now=now, knowledge=knowledge))
+        for n in plan.sizes
     }
     ceiling = Gunicorn(CEILING_APP, setup, log_path=workdir / "ceiling.log")
     service = Gunicorn(

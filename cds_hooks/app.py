@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from .auth import install_jwt_verification
 from .config import Settings
 from .fhir_policy import FhirPolicy
+from .gc_tuning import tune_gc
 from .knowledge import Knowledge, load_knowledge
 from .log_config import configure_logging
 from .pipeline import Pipeline
@@ -89,6 +90,7 @@ def create_app(
 
     _register_error_handlers(app)
     _register_request_log(app)
+    tune_gc()  # after the knowledge and models are loaded, so they are frozen out of collections
     # After the request timer, so that refused calls are logged with their duration too.
     install_jwt_verification(app, settings, app.extensions["cds_hooks"].store.engine)
     return app

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fhir_client import FhirClient, FhirUnavailable, bundle_resources, next_link
+from .fhir_json import obj
 from .protocol import CdsError, CdsRequest
 from .resource_index import Resource, ResourceIndex, resolve_reference
 
@@ -165,11 +166,7 @@ def resolve_medication_references(
     wanted: list[str] = []
     for rtype in ("MedicationStatement", "MedicationRequest"):
         for resource in index.of_type(rtype):
-            ref = (
-                (resource.get("medicationReference") or {}).get("reference")
-                if isinstance(resource.get("medicationReference"), dict)
-                else None
-            )
+            ref = obj(resource.get("medicationReference")).get("reference")
             if not isinstance(ref, str) or ref.startswith("#"):
                 continue
             if resolve_reference(index, resource, ref) is None and ref not in wanted:

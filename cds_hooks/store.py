@@ -189,6 +189,8 @@ class Store:
                         "received_at": now,
                     }
                 )
+            # One lock order for every request: concurrent batches sharing items never deadlock (PostgreSQL).
+            rows.sort(key=lambda row: row["fingerprint"])
             stored = 0
             if rows:
                 # RETURNING counts exactly the rows this call inserted, on SQLite and PostgreSQL alike.

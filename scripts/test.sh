@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: creates .venv, installs the service with its test extras,
-# installs the real FHIR test server into its own venv (.venv-fhir), lints, and runs pytest.
+# installs the real FHIR test server into its own venv (.venv-fhir) and, as root, the PostgreSQL server
+# package (scripts/install-postgres.sh), lints, and runs pytest.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k feedback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,5 +11,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 bash scripts/install-fhir-server.sh
+bash scripts/install-postgres.sh  # PostgreSQL tests: a throwaway local server; skipped if not installable
 .venv/bin/ruff check cds_hooks tests
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -13,7 +13,7 @@ from cds_hooks.app import create_app
 from cds_hooks.config import Settings
 from cds_hooks.knowledge import default_knowledge
 
-pytest_plugins = ["tests.fhir_server_plugin"]
+pytest_plugins = ["tests.fhir_server_plugin", "tests.postgres_plugin"]
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

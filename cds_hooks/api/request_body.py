@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
 
+from .. import json_codec
 from ..protocol import CdsError
 
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -23,14 +23,14 @@ def json_body() -> Any:
     if not raw:
         raise CdsError(400, "The request body is empty; a JSON object is required.")
     try:
-        return json.loads(raw)
-    except RecursionError as exc:
-        raise CdsError(400, "The request body is nested too deeply.") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+        return json_codec.loads(raw)
+    except json_codec.JSONDecodeError as exc:
+        if "depth limit" in str(exc).lower():
+            raise CdsError(400, "The request body is nested too deeply (over 1,024 levels).") from exc
         raise CdsError(400, f"The request body is not valid JSON: {_json_reason(exc)}.") from exc
 
 
-def _json_reason(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
-    return "it is not UTF-8 text"
+def _json_reason(exc: json_codec.JSONDecodeError) -> str:
+    if exc.msg.startswith("str is not valid UTF-8"):
+        return "it is not UTF-8 text"
+    return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"

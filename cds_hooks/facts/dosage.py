@@ -31,6 +31,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..fhir_json import objects, string
+
 SNOMED = "http://snomed.info/sct"
 SNOMED_UNIT = "767525000"  # Unit (qualifier value) — recall
 
@@ -87,7 +89,7 @@ def _is_insulin_unit(quantity: Mapping[str, Any]) -> bool:
 
 def _dose_units(dosage: Mapping[str, Any]) -> float | None:
     """Units per administration, or None when the dose is not a single quantity in units."""
-    entries = [e for e in dosage.get("doseAndRate") or [] if isinstance(e, Mapping)]
+    entries = objects(dosage.get("doseAndRate"))
     quantities = [e for e in entries if isinstance(e.get("doseQuantity"), Mapping)]
     if not quantities:
         return None
@@ -107,12 +109,12 @@ def _dose_units(dosage: Mapping[str, Any]) -> float | None:
 def _is_type(concept: Any, code: str) -> bool:
     if not isinstance(concept, Mapping):
         return False
-    return any(isinstance(c, Mapping) and c.get("code") == code for c in concept.get("coding") or [])
+    return any(c.get("code") == code for c in objects(concept.get("coding")))
 
 
 def _per_day_from_repeat(repeat: Mapping[str, Any]) -> float | None:
     period = _number(repeat.get("period"))
-    period_unit = repeat.get("periodUnit")
+    period_unit = string(repeat.get("periodUnit"))
     raw_frequency = repeat.get("frequency")
     if period is not None:
         if period <= 0 or period_unit not in _PERIOD_DAYS:
@@ -157,7 +159,7 @@ def _per_day_from_words(text: Any) -> float | None:
 def _per_day_from_code(code: Any) -> float | None:
     if not isinstance(code, Mapping):
         return None
-    codings = [c for c in code.get("coding") or [] if isinstance(c, Mapping)]
+    codings = objects(code.get("coding"))
     candidates = [c.get("code") for c in codings] + [code.get("text")] + [c.get("display") for c in codings]
     for candidate in candidates:
         per_day = _per_day_from_words(candidate)

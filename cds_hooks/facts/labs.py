@@ -15,7 +15,7 @@ from typing import Any
 
 from ..concept_memo import Memo, concept_key
 from ..fhir_dates import format_date, parse_fhir_datetime
-from ..fhir_json import objects, string
+from ..fhir_json import obj, objects, string
 from ..knowledge import Knowledge, LabKind
 from ..units import to_canonical
 from .model import Evidence, LabResult, UnusableResult
@@ -70,6 +70,11 @@ class LabClassifier:
             if k in self.knowledge.labs and self.knowledge.labs[k].valueset.text_pattern is not None
         ]
         self._memo: Memo[str | None] = Memo(self._classify)
+        # One pre-check for all of them: most unlisted concepts (vitals, CBC, lipids) match no text at all.
+        patterns = [lab.valueset.text_pattern.pattern for lab in self._fallback if lab.valueset.text_pattern]
+        self._any_text = (
+            re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+        )
 
     def kind_of(self, code: Any) -> str | None:
         if not isinstance(code, dict):
@@ -78,6 +83,11 @@ class LabClassifier:
             kind = self._by_code.get((string(coding.get("system")), string(coding.get("code"))))
             if kind:
                 return kind
+        if self._any_text is None or not any(
+            isinstance(t, str) and self._any_text.search(t)
+            for t in (code.get("text"), *(c.get("display") for c in objects(code.get("coding"))))
+        ):
+            return None
         return self._memo.get(concept_key(code), code)
 
     def _classify(self, code: dict[str, Any]) -> str | None:
@@ -136,8 +146,8 @@ def _titre_verdict(denominator: float | None, threshold: float) -> bool | None:
 def _ratio_denominator(ratio: Any) -> float | None:
     if not isinstance(ratio, dict):
         return None
-    num = (ratio.get("numerator") or {}).get("value")
-    den = (ratio.get("denominator") or {}).get("value")
+    num = obj(ratio.get("numerator")).get("value")
+    den = obj(ratio.get("denominator")).get("value")
     if isinstance(num, int | float) and isinstance(den, int | float) and num > 0:
         return float(den) / float(num)
     return None
@@ -145,7 +155,7 @@ def _ratio_denominator(ratio: Any) -> float | None:
 
 def _above_reference_range(obs: dict[str, Any], value: float) -> bool | None:
     for rng in objects(obs.get("referenceRange")):
-        high = (rng.get("high") or {}).get("value") if isinstance(rng, dict) else None
+        high = obj(rng.get("high")).get("value") if isinstance(rng, dict) else None
         if isinstance(high, int | float) and not isinstance(high, bool):
             return value > high
     return None

@@ -98,4 +98,4 @@ def test_unknown_route_and_wrong_method_answer_with_operation_outcome(client):
 def test_deeply_nested_json_is_a_clean_400(client):
     deep = "[" * 100_000 + "]" * 100_000
     r = client.post(SERVICE_URL, data=deep, content_type="application/json")
-    assert_outcome(r, 400, "")
+    assert_outcome(r, 400, "nested too deeply")

@@ -1,0 +1,1 @@
+"""Nothing lost under load, restarts and scale-out: the real service processes and real databases."""
