@@ -6,13 +6,16 @@ pay for parsing the handful of resources they actually read (see ``ResourceIndex
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from .concept_memo import Memo
 from .fhir_json import objects
 
 Resource = dict[str, Any]
@@ -112,6 +115,16 @@ def resolve_reference(index: ResourceIndex, container: Resource, reference: str 
 
 
 def validation_problem(resource: Resource) -> str | None:
+    """Validation is a pure function of the resource's content, and EHRs send the same resources again
+    and again (every chart open, every order in a session): results are memoised by a content digest."""
+    try:
+        content = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return _validate(resource)
+    return _VALIDATION_MEMO.get(hashlib.blake2b(content, digest_size=16).digest(), resource)
+
+
+def _validate(resource: Resource) -> str | None:
     try:
         model = get_fhir_model_class(resource["resourceType"])
     except (KeyError, ValueError, TypeError):
@@ -125,3 +138,6 @@ def validation_problem(resource: Resource) -> str | None:
     except (ValueError, TypeError, RecursionError):
         return "not valid FHIR R4"
     return None
+
+
+_VALIDATION_MEMO: Memo[str | None] = Memo(_validate)
