@@ -43,6 +43,11 @@ class Settings:
     fhir_max_pages: int = 20
     fhir_max_workers: int = 6
     fhir_retries: int = 1
+    # One FHIR answer: total time from request to last byte, and largest size accepted.
+    fhir_total_timeout: float = 20.0
+    fhir_max_response_bytes: int = 50 * 1024 * 1024
+    # Most resources one request may bring (prefetch plus fetched) before it is refused (413).
+    max_resources: int = 50_000
     # Logging: "text" or "json"; level name.
     log_format: str = "text"
     log_level: str = "INFO"
@@ -114,6 +119,11 @@ class Settings:
         for name in ("fhir_connect_timeout", "fhir_read_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if self.fhir_total_timeout <= 0 or self.fhir_max_response_bytes < 1024 or self.max_resources < 1:
+            raise ConfigError(
+                f"{PREFIX}FHIR_TOTAL_TIMEOUT, {PREFIX}FHIR_MAX_RESPONSE_BYTES and {PREFIX}MAX_RESOURCES "
+                "must be positive (response bytes at least 1024)"
+            )
         for name in ("fhir_max_pages", "fhir_max_workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1")

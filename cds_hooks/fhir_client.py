@@ -7,6 +7,7 @@ elsewhere, and never logged.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -16,6 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from . import json_codec
 from .fhir_json import objects
 from .fhir_policy import FhirPolicy, FhirServerNotAllowed
 
@@ -76,6 +78,8 @@ class FhirClient:
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
     max_pages: int = 20
+    total_timeout: float = 20.0  # one answer, from request to last byte
+    max_response_bytes: int = 50 * 1024 * 1024
     # Checked for the base URL and every absolute URL (next links) before it is fetched.
     policy: FhirPolicy | None = None
 
@@ -100,10 +104,16 @@ class FhirClient:
         headers = {}
         if self.access_token and _origin(absolute) == self._origin:
             headers["Authorization"] = f"Bearer {self.access_token}"
+        deadline = time.monotonic() + self.total_timeout
         try:
             response = self.session.get(
-                absolute, headers=headers, timeout=(self.connect_timeout, self.read_timeout)
+                absolute, headers=headers, timeout=(self.connect_timeout, self.read_timeout), stream=True
             )
+            try:
+                self._check_status(response)
+                body = self._read_body(response, deadline)
+            finally:
+                response.close()
         except requests.Timeout as exc:
             raise FhirUnavailable("the FHIR server did not answer in time") from exc
         except requests.ConnectionError as exc:
@@ -114,6 +124,13 @@ class FhirClient:
             raise FhirUnavailable("the FHIR server could not be reached") from exc
         except requests.RequestException as exc:
             raise FhirUnavailable(f"the request to the FHIR server failed ({type(exc).__name__})") from exc
+        try:
+            return json_codec.loads(body)
+        except ValueError as exc:
+            raise FhirUnavailable("the FHIR server answered with a body that is not JSON") from exc
+
+    @staticmethod
+    def _check_status(response: requests.Response) -> None:
         if response.status_code == 404:
             raise NotFound("the FHIR server answered 404 Not Found", status=404)
         if response.status_code in (401, 403):
@@ -124,10 +141,24 @@ class FhirClient:
             raise FhirUnavailable(
                 f"the FHIR server answered HTTP {response.status_code}", status=response.status_code
             )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise FhirUnavailable("the FHIR server answered with a body that is not JSON") from exc
+
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        """The body, bounded in size and in total time: a server that drips bytes slowly never trips
+        the per-read timeout, so the whole answer has a deadline too."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise FhirUnavailable(f"the FHIR server's answer is larger than {self.max_response_bytes} bytes")
+        body = bytearray()
+        raw = response.raw
+        while chunk := raw.read1(64 * 1024, decode_content=True):  # returns as soon as bytes arrive
+            body += chunk
+            if len(body) > self.max_response_bytes:
+                raise FhirUnavailable(
+                    f"the FHIR server's answer is larger than {self.max_response_bytes} bytes"
+                )
+            if time.monotonic() > deadline:
+                raise FhirUnavailable(f"the FHIR server's answer took longer than {self.total_timeout:g} s")
+        return bytes(body)
 
     def read(self, relative: str) -> Resource | None:
         """Read one resource (``Patient/123``); ``None`` when the server says 404."""

@@ -16,7 +16,7 @@ from .fhir_client import FhirClient, build_session
 from .fhir_policy import FhirPolicy
 from .knowledge import Knowledge
 from .prefetch import resolve, resolve_medication_references
-from .protocol import CdsRequest
+from .protocol import CdsError, CdsRequest
 from .resource_index import ResourceIndex
 from .services import ServiceDefinition, build_services
 
@@ -54,6 +54,8 @@ class Pipeline:
             connect_timeout=s.fhir_connect_timeout,
             read_timeout=s.fhir_read_timeout,
             max_pages=max_pages or s.fhir_max_pages,
+            total_timeout=s.fhir_total_timeout,
+            max_response_bytes=s.fhir_max_response_bytes,
             policy=self.policy,
         )
 
@@ -80,7 +82,14 @@ class Pipeline:
         fetched = sorted(k for k, v in resolution.source.items() if v in ("fetched", "paged"))
         if fetched:
             log.info("fetched from fhirServer: %s", ",".join(fetched), extra={"fetched": fetched})
-        index = ResourceIndex(resolution.all_resources())
+        resources = resolution.all_resources()
+        if len(resources) > self.settings.max_resources:
+            raise CdsError(
+                413,
+                f"The request brings {len(resources)} resources; this service evaluates at most "
+                f"{self.settings.max_resources} (CDS_HOOKS_MAX_RESOURCES).",
+            )
+        index = ResourceIndex(resources)
         unresolved = resolve_medication_references(index, client, workers)
         if unresolved:
             log.warning("%d medication reference(s) could not be resolved", len(unresolved))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Responder = Callable[[str, dict[str, str]], tuple[int, Any]]
+Responder = Callable[[str, dict[str, str]], tuple[int, Any]]  # body: JSON value, bytes, or writer
 
 
 @dataclass
@@ -40,9 +40,13 @@ def misbehaving_server(responder: Responder, delay: float = 0.0) -> Iterator[tup
                 if delay:
                     time.sleep(delay)
                 status, body = responder(self.path, dict(self.headers))
-                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/fhir+json")
+                if callable(body):  # writes its own body, e.g. slowly or without Content-Length
+                    self.end_headers()
+                    body(self.wfile)
+                    return
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
