@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from . import json_codec
 from .auth import install_jwt_verification
 from .config import Settings
 from .fhir_policy import FhirPolicy
@@ -51,6 +53,17 @@ def runtime() -> Runtime:
     return current_app.extensions["cds_hooks"]
 
 
+class OrjsonProvider(DefaultJSONProvider):
+    """Responses encoded with orjson (the same library that decodes requests): a card response with its
+    draft resources is ~10 kB, and encoding it is a measurable share of a request. Key order is kept."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return json_codec.dumps(obj)
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return json_codec.loads(s)
+
+
 def create_app(
     settings: Settings | None = None, *, knowledge: Knowledge | None = None, store: Store | None = None
 ) -> Flask:
@@ -63,7 +76,7 @@ def create_app(
     app = Flask(__name__)
     # Werkzeug enforces this while the body is read, with or without Content-Length (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     app.extensions["cds_hooks"] = Runtime(
         settings=settings,
         pipeline=Pipeline(settings=settings, knowledge=knowledge, policy=FhirPolicy.from_settings(settings)),
