@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--http-sizes", type=_sizes, help="HTTP sizes (default 200,2000)")
     p.add_argument("--http-seconds", type=float, help="seconds per HTTP run (default 6 for N<=200, else 4)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers for service and ceiling")
-    p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    p.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
     p.add_argument("--fallback-n", type=int, default=200)
     p.add_argument("--fallback-repeats", type=int, default=25)
     p.add_argument("--memory-n", type=int, default=10, help="resources per request in the memory run")

@@ -28,7 +28,7 @@ class WorkerSetup:
     """The gunicorn worker setup shared by the service and the ceiling."""
 
     workers: int = 2
-    threads: int = 4
+    threads: int = 2
     worker_class: str = "gthread"
     keepalive: int = 5
 

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1, or CDS_HOOKS_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8080, or CDS_HOOKS_PORT)")
     serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    serve.add_argument("--threads", type=int, default=2, help="threads per worker (default 2)")
     serve.add_argument("--dev", action="store_true", help="use Flask's development server instead")
     serve.set_defaults(func=_serve)
     cli_evaluate.add_parser(sub)

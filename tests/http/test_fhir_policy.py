@@ -135,3 +135,32 @@ def test_complete_prefetch_needs_no_fhir_server_check(tmp_path):
     client = _app(tmp_path, fhir_allow_private=False)
     r = client.post(SERVICE_URL, json=request("ok", empty_prefetch("ok"), fhirServer="http://10.0.0.1/fhir"))
     assert r.status_code == 200 and r.get_json() == {"cards": []}
+
+
+def test_access_token_is_never_stored(tmp_path, fhir_server):
+    """R5: the EHR's token is transient — after a fetching request and feedback, no table holds it."""
+    from sqlalchemy import inspect, text
+
+    app = create_app(make_settings(tmp_path), knowledge=default_knowledge())
+    client = app.test_client()
+    prefetch = empty_prefetch("tok-store")
+    del prefetch["conditions"]
+    body = request(
+        "tok-store",
+        prefetch,
+        fhirServer=fhir_server.base_url,
+        fhirAuthorization={
+            "access_token": fhir_server.token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        },
+    )
+    assert client.post(SERVICE_URL, json=body).status_code == 200
+    engine = app.extensions["cds_hooks"].store.engine
+    dump = []
+    with engine.connect() as conn:
+        for table in inspect(engine).get_table_names():
+            dump += [repr(tuple(row)) for row in conn.execute(text(f"SELECT * FROM {table}"))]
+    assert fhir_server.token not in "".join(dump)
