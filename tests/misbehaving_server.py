@@ -59,7 +59,12 @@ def misbehaving_server(responder: Responder, delay: float = 0.0) -> Iterator[tup
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # The default listen backlog (5) drops connections when the service fetches many keys for many
+        # patients at once; a dropped SYN costs a 1–3 s retry and looks like a timeout.
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
