@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, func, select
 
+from cds_hooks.local_fhir_server import free_port
 from cds_hooks.replay_cache import jwt_replay_table
 from cds_hooks.store import feedback_table
 from tests.builders import SERVICE
@@ -28,12 +28,6 @@ from tests.builders import SERVICE
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FEEDBACK_PATH = f"/cds-services/{SERVICE}/feedback"
 TIMESTAMP = "2026-11-27T10:05:31Z"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -2,51 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import requests
 
-from cds_hooks.local_fhir_server import free_port
 from tests.builders import SERVICE_URL, empty_prefetch, porcine_request, request, topics
+from tests.durability.service import ServiceProcess
 
 
 def test_serve_answers_discovery_a_card_and_no_cards(tmp_path):
-    port = free_port()
-    env = {**os.environ, "CDS_HOOKS_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cds_hooks",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    service = ServiceProcess(tmp_path, {"CDS_HOOKS_DATA_DIR": str(tmp_path / "data")}, workers=1)
+    service.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "service did not start"
-            time.sleep(0.2)
+        base = service.base_url
         services = requests.get(f"{base}/cds-services", timeout=5).json()["services"]
         assert "immune-insulin-resistance" in [s["id"] for s in services]
         card = requests.post(base + SERVICE_URL, json=porcine_request(), timeout=5)
@@ -56,5 +22,4 @@ def test_serve_answers_discovery_a_card_and_no_cards(tmp_path):
         assert empty.json() == {"cards": []}
         assert (tmp_path / "data" / "cds-hooks.sqlite3").exists()  # data dir created on first start
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        service.stop()
