@@ -211,3 +211,12 @@ def test_slow_server(monkeypatch, capsys):
         f"cds-hooks: the FHIR server at {url} did not answer in time: it may be slow or overloaded; "
         "CDS_HOOKS_FHIR_READ_TIMEOUT raises the limit\n"
     )
+
+
+def test_token_from_the_environment(cli_server, capsys, monkeypatch):
+    """CDS_HOOKS_FHIR_TOKEN keeps the token out of the process list and shell history."""
+    monkeypatch.setenv("CDS_HOOKS_FHIR_TOKEN", cli_server.token)
+    code, out, err = run(capsys, "evaluate", "--fhir-server", cli_server.base_url, "--patient", PORK)
+    assert (code, err) == (0, "")
+    assert f"1. WARNING  {PORK_SUMMARY}" in out.splitlines()
+    assert cli_server.token not in out
