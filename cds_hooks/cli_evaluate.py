@@ -263,6 +263,17 @@ def instant(value: str) -> datetime:
 TOKEN_ENV = "CDS_HOOKS_FHIR_TOKEN"
 
 
+def add_token_argument(parser: argparse.ArgumentParser) -> None:
+    """``--token``, defaulting to $CDS_HOOKS_FHIR_TOKEN (which keeps it out of ps and shell history)."""
+    parser.add_argument(
+        "--token",
+        metavar="T",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"bearer token for the FHIR server (never printed; default ${TOKEN_ENV}, which keeps it out of "
+        "the process list and shell history)",
+    )
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "evaluate",
@@ -276,13 +287,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     parser.add_argument("request", nargs="?", metavar="REQUEST.json", help="saved request ('-': stdin)")
     parser.add_argument("--fhir-server", type=fhir_base, metavar="URL", help="FHIR R4 base URL to fetch from")
     parser.add_argument("--patient", metavar="ID", help="patient id on --fhir-server (instead of a file)")
-    parser.add_argument(
-        "--token",
-        metavar="T",
-        default=os.environ.get(TOKEN_ENV) or None,
-        help=f"bearer token for the FHIR server (never printed; default ${TOKEN_ENV}, which keeps it out of "
-        "the process list and shell history)",
-    )
+    add_token_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     parser.add_argument("--now", type=instant, metavar="ISO", help="evaluate as of this time (default: now)")
     parser.set_defaults(func=run, parser=parser)

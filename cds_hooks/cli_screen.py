@@ -9,7 +9,6 @@ goes on; a refused token stops the run at once, since no other patient would far
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from .cli_evaluate import TOKEN_ENV, EvaluationFailed, Evaluator, fhir_base, instant, server_problem
+from .cli_evaluate import EvaluationFailed, Evaluator, add_token_argument, fhir_base, instant, server_problem
 from .cli_screen_report import OUTPUT_SUFFIXES, PatientResult, summary_text, write_results
 from .fhir_client import FhirUnavailable
 
@@ -157,13 +156,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--patients", type=_patient_list, metavar="ID,…", help="comma-separated patient ids")
     which.add_argument("--all", action="store_true", help="every Patient on the server")
-    parser.add_argument(
-        "--token",
-        metavar="T",
-        default=os.environ.get(TOKEN_ENV) or None,
-        help=f"bearer token for the FHIR server (never printed; default ${TOKEN_ENV}, which keeps it out of "
-        "the process list and shell history)",
-    )
+    add_token_argument(parser)
     parser.add_argument(
         "--out", type=Path, metavar="FILE", help="write results to FILE: .csv or .json by its extension"
     )
