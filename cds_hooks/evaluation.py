@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .cards import CardContext, render_card
-from .facts.build import build_facts
 from .fhir_client import bundle_resources
-from .findings import derive
 from .knowledge import Knowledge, default_knowledge
 from .orders import evaluate_orders
+from .prefetch import checked_value
 from .protocol import ORDER_HOOKS, CdsError, parse_service_request
 from .resource_index import ResourceIndex
-from .rules import MAX_VALIDATION_ROUNDS, RuleInput, cited_references, evaluate_rules
+from .rules import RuleInput, RuleResult, evaluate_rules, evaluate_until_valid, rule_input
 
 DEFAULT_BASE_URL = "http://localhost:8080"
 HOOKS = ("patient-view", *ORDER_HOOKS)
@@ -28,13 +27,13 @@ def evaluate_index(
     base_url: str = DEFAULT_BASE_URL,
 ) -> dict[str, Any]:
     """Evaluate the patient-view rules over an index of the patient's resources."""
-    for _ in range(MAX_VALIDATION_ROUNDS):
-        facts = build_facts(index, knowledge, patient_id, now)
-        findings = derive(facts, knowledge)
-        results = evaluate_rules(RuleInput(facts=facts, findings=findings, knowledge=knowledge))
-        # Cards rest only on valid FHIR R4: an invalid cited resource is set aside and the rules rerun.
-        if not index.reject_invalid(cited_references(results)):
-            break
+
+    def run() -> tuple[RuleInput, list[RuleResult]]:
+        x = rule_input(index, knowledge, patient_id, now)
+        return x, evaluate_rules(x)
+
+    x, results = evaluate_until_valid(index, run)
+    facts, findings = x.facts, x.findings
     ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
     sources = {
         f"{r.get('resourceType')}/{r.get('id')}": r
@@ -86,13 +85,7 @@ def evaluate_offline(
     for key, value in req.prefetch.items():
         if value is None:
             continue
-        if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-            raise CdsError(
-                400,
-                f"prefetch['{key}'] must be a FHIR resource, a Bundle or null.",
-                expression=[f"prefetch.{key}"],
-            )
-        if value["resourceType"] == "Bundle":
+        if checked_value(key, value)["resourceType"] == "Bundle":
             for resource in bundle_resources(value):
                 index.add(resource)
         elif value["resourceType"] != "OperationOutcome":

@@ -12,11 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .cards import CardContext, render_card
-from .facts.build import build_facts
 from .facts.medications import classify_use, medication_classifier
-from .facts.model import Evidence, MedicationUse
+from .facts.model import MedicationUse
 from .fhir_client import bundle_resources
-from .findings import derive
 from .knowledge import Knowledge
 from .resource_index import ResourceIndex
 from .rules import (
@@ -24,13 +22,15 @@ from .rules import (
     ATAXIA_TELANGIECTASIA,
     GLUCOCORTICOID,
     INSULIN_ANTIBODY_WORKUP,
-    MAX_VALIDATION_ROUNDS,
     TYPE_B,
     RuleInput,
     RuleResult,
-    cited_references,
     evaluate_rules,
+    evaluate_until_valid,
+    rule_input,
 )
+
+DRAFT = "draft order"  # how a judged draft is labelled in card evidence
 
 # Patient-view findings that count as "an active insulin-resistance card finding" for steroid orders.
 INSULIN_RESISTANCE_RULES = frozenset({INSULIN_ANTIBODY_WORKUP, TYPE_B, ATAXIA_TELANGIECTASIA})
@@ -69,24 +69,26 @@ def evaluate_orders(
         (use, draft)
         for draft in judged
         if not index.problem(draft)
-        and (use := classify_use(draft, index, classifier, current=True, past=False)) is not None
+        and (use := classify_use(draft, index, classifier, current=True, past=False, state="draft order"))
+        is not None
     ]
     finding_indicator = "warning" if hook == "order-sign" else "info"
-    for _ in range(MAX_VALIDATION_ROUNDS):
-        facts = build_facts(index, knowledge, patient_id, now)
-        findings = derive(facts, knowledge)
-        rule_input = RuleInput(facts=facts, findings=findings, knowledge=knowledge)
+
+    def run() -> tuple[RuleInput, list[RuleResult]]:
+        x = rule_input(index, knowledge, patient_id, now)
         results = [
             r
             for r in (
                 _animal_insulin_order(orders),
-                _type_b_order(orders, rule_input, finding_indicator),
-                _glucocorticoid_order(orders, rule_input, finding_indicator),
+                _type_b_order(orders, x, finding_indicator),
+                _glucocorticoid_order(orders, x, finding_indicator),
             )
             if r is not None
         ]
-        if not index.reject_invalid(cited_references(results)):
-            break
+        return x, results
+
+    x, results = evaluate_until_valid(index, run)
+    facts, findings = x.facts, x.findings
     ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
     return {"cards": [render_card(ctx, r, {}) for r in results]}
 
@@ -98,7 +100,7 @@ def _animal_insulin_order(orders: list[tuple[MedicationUse, dict[str, Any]]]) ->
     return RuleResult(
         rule_id=ANIMAL_INSULIN_SWITCH,
         variant="order",
-        evidence=tuple(_draft_evidence(use) for use, _ in animal),
+        evidence=tuple(use.evidence for use, _ in animal),
         medications=tuple(dict.fromkeys(use.name for use, _ in animal)),
         indicator="warning",
         replace_drafts=tuple(animal),
@@ -116,7 +118,7 @@ def _glucocorticoid_order(
     ir_conditions = [c.evidence for c in x.facts.conditions if "type-b-insulin-resistance" in c.groups]
     if not (f.hyperglycaemia or ir_findings or ir_conditions):
         return None
-    evidence = [*(_draft_evidence(u) for u in steroids), *f.hyperglycaemia.evidence, *ir_conditions]
+    evidence = [*(u.evidence for u in steroids), *f.hyperglycaemia.evidence, *ir_conditions]
     evidence += [e for r in ir_findings for e in r.evidence]
     return RuleResult(
         rule_id=GLUCOCORTICOID,
@@ -153,7 +155,7 @@ def _type_b_order(
     ]
     if not extreme:
         return None
-    evidence = [*(_draft_evidence(u) for u in extreme), *x.findings.autoimmune_disease.evidence]
+    evidence = [*(u.evidence for u in extreme), *x.findings.autoimmune_disease.evidence]
     if weight is not None:
         evidence.append(weight.evidence)
     return RuleResult(
@@ -164,7 +166,3 @@ def _type_b_order(
         workup=("insulin_receptor_antibody", "insulin_antibody", "ana", "insulin", "c_peptide"),
         referral=True,
     )
-
-
-def _draft_evidence(use: MedicationUse) -> Evidence:
-    return Evidence(use.evidence.reference, use.evidence.text.replace("current", "draft order"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +67,15 @@ class Resolution:
         return [r for rs in self.resources.values() for r in rs]
 
 
-ClientFactory = Callable[[CdsRequest], FhirClient | None]
+def checked_value(key: str, value: Any) -> dict[str, Any]:
+    """A non-null prefetch value, which must be a FHIR resource (a Bundle included): else 400."""
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        raise CdsError(
+            400,
+            f"prefetch['{key}'] must be a FHIR resource, a Bundle or null.",
+            expression=[f"prefetch.{key}"],
+        )
+    return value
 
 
 def _is_read(template: str) -> bool:
@@ -92,13 +99,7 @@ def resolve(
             resolution.resources[key] = []
             resolution.source[key] = "null"
             continue
-        if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-            raise CdsError(
-                400,
-                f"prefetch['{key}'] must be a FHIR resource, a Bundle or null.",
-                expression=[f"prefetch.{key}"],
-            )
-        rtype = value["resourceType"]
+        rtype = checked_value(key, value)["resourceType"]
         if rtype == "OperationOutcome":
             to_fetch[key] = "OperationOutcome"
         elif rtype == "Bundle":

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
+from .facts.build import build_facts
 from .facts.model import Evidence, MedicationUse, PatientFacts
-from .findings import Finding, Findings
+from .findings import Finding, Findings, derive
 from .knowledge import Knowledge
+from .resource_index import ResourceIndex
+
+T = TypeVar("T")
 
 ANIMAL_INSULIN_SWITCH = "animal-insulin-switch"
 INSULIN_ANTIBODY_WORKUP = "insulin-antibody-workup"
@@ -209,3 +213,21 @@ MAX_VALIDATION_ROUNDS = 4
 def cited_references(results: list[RuleResult]) -> set[str]:
     """``Type/id`` of every resource the results cite as evidence."""
     return {e.reference for r in results for e in r.evidence if e.reference}
+
+
+def rule_input(index: ResourceIndex, knowledge: Knowledge, patient_id: str, now: datetime) -> RuleInput:
+    """Facts and findings for the rules, from the index (resources set aside as invalid excluded)."""
+    facts = build_facts(index, knowledge, patient_id, now)
+    return RuleInput(facts=facts, findings=derive(facts, knowledge), knowledge=knowledge)
+
+
+def evaluate_until_valid(
+    index: ResourceIndex, run: Callable[[], tuple[T, list[RuleResult]]]
+) -> tuple[T, list[RuleResult]]:
+    """Cards rest only on valid FHIR R4: validate what ``run``'s results cite, set aside the invalid
+    resources and run again, until nothing new is rejected (at most ``MAX_VALIDATION_ROUNDS`` runs)."""
+    for _ in range(MAX_VALIDATION_ROUNDS):
+        state, results = run()
+        if not index.reject_invalid(cited_references(results)):
+            break
+    return state, results

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint
 
 from ..app import runtime
 from ..protocol import CdsError, parse_feedback
@@ -18,7 +18,6 @@ def feedback(service_id: str) -> dict:
         raise CdsError(404, f"There is no CDS service with id '{service_id}'.")
     items = parse_feedback(json_body())
     result = rt.store.record_feedback(service_id, items)
-    g.card_count = None
     body: dict = {"received": len(items), "stored": result.stored, "duplicates": result.duplicates}
     if result.unknown_cards:
         # Accepted and stored, but flagged: the service never issued these card uuids.

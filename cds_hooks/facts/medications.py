@@ -162,6 +162,7 @@ def classify_use(
     current: bool,
     past: bool,
     unusable: list[UnusableResult] | None = None,
+    state: str | None = None,
 ) -> MedicationUse | None:
     """Classify one MedicationStatement/MedicationRequest (or a draft order); ``None`` when it is neither
     an insulin nor a systemic glucocorticoid, or when it is not valid FHIR R4 (then reported)."""
@@ -185,7 +186,7 @@ def classify_use(
             unusable.append(UnusableResult("medication", invalid, Evidence(reference, f"{name} ({rtype})")))
         return None
     units = daily_units(dosages) if insulin else None
-    state = "current" if current else "past" if past else str(resource.get("status"))
+    state = state or ("current" if current else "past" if past else str(resource.get("status")))
     dose_text = f", {units:g} U/day" if units is not None else ""
     return MedicationUse(
         current=current,
