@@ -24,6 +24,18 @@ def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str,
     return b
 
 
+def transaction(*resources: dict[str, Any]) -> dict[str, Any]:
+    """A transaction of ``PUT Type/id`` entries, so the ids stay ours on the FHIR server."""
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in resources
+        ],
+    }
+
+
 def patient(pid: str) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1960-04-02"}
 

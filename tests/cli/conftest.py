@@ -4,12 +4,10 @@ Ids start with ``cli-`` because the servers are shared by the whole session."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from cds_hooks.local_fhir_server import LocalFhirServer
-from tests.builders import patient, porcine_statement
+from tests.builders import patient, porcine_statement, transaction
 
 PORK = "cli-pork"  # an active porcine-insulin MedicationStatement (ATC A10AB03)
 EMPTY = "cli-empty"  # a Patient with nothing else
@@ -19,18 +17,6 @@ OPEN_EMPTY = "cli-open-empty"
 PORK_SUMMARY = (
     "On animal-derived (porcine/bovine) insulin: switch to recombinant human insulin or an analogue"
 )
-
-
-def transaction(*resources: dict[str, Any]) -> dict[str, Any]:
-    """A transaction of ``PUT Type/id`` entries, so the ids stay ours."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources
-        ],
-    }
 
 
 @pytest.fixture(scope="session")

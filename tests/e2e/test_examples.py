@@ -31,7 +31,7 @@ from cds_hooks.demo import (
 from cds_hooks.evaluation import evaluate_offline
 from cds_hooks.knowledge import default_knowledge
 from cds_hooks.local_fhir_server import LocalFhirServer
-from tests.builders import SERVICE_URL, bundle, request, topics
+from tests.builders import SERVICE_URL, bundle, request, topics, transaction
 from tests.conftest import make_settings
 
 MANIFEST = load_manifest()
@@ -307,16 +307,7 @@ def paged_patient(fhir_server: LocalFhirServer) -> str:
             "valueString": "Positive",
         }
     )
-    fhir_server.load_bundle(
-        {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [
-                {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-                for r in resources
-            ],
-        }
-    )
+    fhir_server.load_bundle(transaction(*resources))
     return PAGED
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import ATC, LOINC, UCUM, bundle, empty_prefetch, glucose, topics
+from tests.builders import ATC, LOINC, UCUM, bundle, empty_prefetch, glucose, topics, transaction
 
 SELECT_URL = "/cds-services/insulin-order-select"
 SIGN_URL = "/cds-services/insulin-order-sign"
@@ -327,33 +327,18 @@ def test_suggestion_actions_apply_cleanly_on_the_real_fhir_server(client, fhir_s
     """O4: delete the draft and create the replacement against the FHIR server, then read back."""
     pid = "ord-apply"
     pork_draft = draft("ord-apply-d1", pid, PORK, dosageInstruction=DOSAGE)
-    fhir_server.load_bundle(
-        {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [
-                {
-                    "resource": {"resourceType": "Patient", "id": pid},
-                    "request": {"method": "PUT", "url": f"Patient/{pid}"},
-                },
-                {
-                    "resource": pork_draft,
-                    "request": {"method": "PUT", "url": "MedicationRequest/ord-apply-d1"},
-                },
-            ],
-        }
-    )
+    fhir_server.load_bundle(transaction({"resourceType": "Patient", "id": pid}, pork_draft))
     body = client.post(SIGN_URL, json=order_request("order-sign", pid, [pork_draft])).get_json()
     actions = body["cards"][0]["suggestions"][0]["actions"]
-    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    applied = {"resourceType": "Bundle", "type": "transaction", "entry": []}
     for action in actions:
         if action["type"] == "delete":
-            transaction["entry"].append({"request": {"method": "DELETE", "url": action["resourceId"]}})
+            applied["entry"].append({"request": {"method": "DELETE", "url": action["resourceId"]}})
         else:
-            transaction["entry"].append(
+            applied["entry"].append(
                 {"resource": action["resource"], "request": {"method": "POST", "url": "MedicationRequest"}}
             )
-    fhir_server.load_bundle(transaction)
+    fhir_server.load_bundle(applied)
     remaining = fhir_server.get("MedicationRequest", {"patient": pid})
     resources = [
         e["resource"] for e in remaining.get("entry", []) if e.get("search", {}).get("mode") != "outcome"

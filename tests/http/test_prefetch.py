@@ -13,6 +13,7 @@ from tests.builders import (
     porcine_statement,
     request,
     topics,
+    transaction,
 )
 from tests.misbehaving_server import misbehaving_server
 
@@ -23,16 +24,7 @@ def loaded(fhir_server):
     pid = "pf-1"
     entries = [patient(pid), porcine_statement(pid, "pf-1-ms")]
     entries += [dict(porcine_statement(pid, f"pf-1-old-{i}", status="entered-in-error")) for i in range(3)]
-    fhir_server.load_bundle(
-        {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [
-                {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-                for r in entries
-            ],
-        }
-    )
+    fhir_server.load_bundle(transaction(*entries))
     return pid
 
 
