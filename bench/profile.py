@@ -18,8 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cds_hooks.evaluation import evaluate_offline
-from cds_hooks.knowledge import default_knowledge
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.hooks.dispatch import evaluate_offline
 
 from .generate import DEFAULT_SEED, NOW, encode, generate
 from .servers import REPO
@@ -34,7 +34,7 @@ def _evaluate_call(n: int, seed: int) -> Callable[[], object]:
 def _flask_call(n: int, seed: int, data_dir: Path) -> Callable[[], object]:
     """One POST through the real app (routing, body parsing, prefetch, evaluation, card log, JSON)."""
     from cds_hooks.app import create_app
-    from cds_hooks.config import Settings
+    from cds_hooks.process.config import Settings
 
     app = create_app(Settings.from_env({}, data_dir=data_dir, log_level="WARNING"))
     client = app.test_client()

@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cds_hooks import json_codec
-from cds_hooks.evaluation import evaluate_offline
-from cds_hooks.fhir_client import FhirClient, build_session
-from cds_hooks.gc_tuning import tune_gc
-from cds_hooks.knowledge import Knowledge, default_knowledge
-from cds_hooks.local_fhir_server import LocalFhirServer, ensure_installed
-from cds_hooks.prefetch import fill_template
-from cds_hooks.services import build_services
+from cds_hooks.clinical.knowledge import Knowledge, default_knowledge
+from cds_hooks.fhir import json_codec
+from cds_hooks.fhir.client import FhirClient, build_session
+from cds_hooks.fhir_test_server import LocalFhirServer, ensure_installed
+from cds_hooks.hooks.dispatch import evaluate_offline
+from cds_hooks.hooks.prefetch import fill_template
+from cds_hooks.hooks.registry import build_services
+from cds_hooks.process.gc_tuning import tune_gc
 
 from .generate import (
     EXPECTED_RULES,

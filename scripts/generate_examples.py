@@ -18,7 +18,7 @@ Each record has two layers:
   antibody results, local lab codes with text only, pending results, ...).
 
 Dates: every date is computed relative to ``--today`` (the *anchor*, default: today) and the anchor is
-written to ``manifest.json`` as ``anchor_date``. Loaders (``cds_hooks.demo.load_examples``) shift every
+written to ``manifest.json`` as ``anchor_date``. Loaders (``cds_hooks.cli.demo.load_examples``) shift every
 date by (day of loading − anchor) so the look-back windows hold whenever the examples are loaded. No
 situation date is closer than 3 days to a window edge, so a one-day difference between local and UTC
 dates never matters.

@@ -13,4 +13,6 @@ fi
 bash scripts/install-fhir-server.sh
 bash scripts/install-postgres.sh  # PostgreSQL tests: a throwaway local server; skipped if not installable
 .venv/bin/ruff check cds_hooks tests
+# The architecture's import rules (.importlinter): layers, a pure clinical core, no cycles.
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

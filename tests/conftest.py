@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_hooks.app import create_app
-from cds_hooks.config import Settings
-from cds_hooks.knowledge import default_knowledge
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.process.config import Settings
 
 pytest_plugins = ["tests.fhir_server_plugin", "tests.postgres_plugin"]
 

@@ -1,1 +1,2 @@
-"""Thin HTTP layer: Flask blueprints that translate between HTTP and the evaluation core."""
+"""HTTP layer: Flask blueprints (discovery, services, feedback, stats, health, sources), body decoding,
+error answers, the OpenAPI document. May import hooks, security, store and below; never the factory."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from ..app import runtime
-from ..openapi import openapi_document
+from cds_hooks.api.openapi import openapi_document
+from cds_hooks.api.runtime import runtime
 
 bp = Blueprint("discovery", __name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 from sqlalchemy import text
 
-from ..app import error_response, runtime
+from cds_hooks.api.errors import error_response
+from cds_hooks.api.runtime import runtime
 
 bp = Blueprint("health", __name__)
 

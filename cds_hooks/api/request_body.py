@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import request
 
-from .. import json_codec
-from ..protocol import CdsError
+from cds_hooks.fhir import json_codec
+from cds_hooks.hooks.protocol import CdsError
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from ..app import runtime
-from ..protocol import CdsError, parse_service_request
-from .request_body import json_body
+from cds_hooks.api.request_body import json_body
+from cds_hooks.api.runtime import runtime
+from cds_hooks.hooks.protocol import CdsError, parse_service_request
 
 bp = Blueprint("services", __name__)
 

@@ -7,8 +7,8 @@ import re
 
 from flask import Blueprint, Response
 
-from ..app import runtime
-from ..protocol import CdsError
+from cds_hooks.api.runtime import runtime
+from cds_hooks.hooks.protocol import CdsError
 
 bp = Blueprint("sources", __name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from ..analytics import feedback_report
-from ..app import runtime
-from ..fhir_dates import parse_fhir_datetime
-from ..protocol import CdsError
+from cds_hooks.api.runtime import runtime
+from cds_hooks.fhir.dates import parse_fhir_datetime
+from cds_hooks.hooks.protocol import CdsError
+from cds_hooks.store.analytics import feedback_report
 
 bp = Blueprint("stats", __name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_hooks.cli_output import detail_sections, format_response, plain
+from cds_hooks.cli.output import detail_sections, format_response, plain
 
 DETAIL = (
     "The patient has signs of **severe insulin resistance** (listed below).\n\n"

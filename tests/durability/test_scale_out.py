@@ -149,8 +149,8 @@ def test_overlapping_feedback_in_different_orders_never_fails(
     Correct behaviour: both answer 200 and every item is stored once."""
     from sqlalchemy import create_engine, func, insert, select, text
 
-    from cds_hooks.protocol import parse_feedback
-    from cds_hooks.store import _fingerprint, feedback_table
+    from cds_hooks.hooks.protocol import parse_feedback
+    from cds_hooks.store.database import _fingerprint, feedback_table
 
     a, b = instances
     prefix = f"order-{uuid.uuid4().hex[:8]}"

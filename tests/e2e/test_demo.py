@@ -1,4 +1,4 @@
-"""The demo for real: ``python -m cds_hooks.demo`` as a subprocess, called over HTTP, then stopped.
+"""The demo for real: ``python -m cds_hooks.cli.demo`` as a subprocess, called over HTTP, then stopped.
 
 It starts its own open FHIR server (sekmet-fhir) and loads every example, serves the CDS service,
 prints its URLs and, on SIGINT (Ctrl-C) or SIGTERM, stops both — nothing may be left running.
@@ -23,8 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from cds_hooks.demo import load_manifest
-from cds_hooks.local_fhir_server import ensure_installed, free_port
+from cds_hooks.cli.demo import load_manifest
+from cds_hooks.fhir_test_server import ensure_installed, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120  # sekmet start (< 1 s) + loading the examples (a few seconds) + slack for slow CI
@@ -60,7 +60,7 @@ class Demo:
                 [
                     sys.executable,
                     "-m",
-                    "cds_hooks.demo",
+                    "cds_hooks.cli.demo",
                     "--port",
                     str(self.port),
                     "--fhir-port",
@@ -193,7 +193,7 @@ def test_demo_reports_a_busy_port_and_leaves_nothing_running(tmp_path: Path):
             [
                 sys.executable,
                 "-m",
-                "cds_hooks.demo",
+                "cds_hooks.cli.demo",
                 "--port",
                 str(port),
                 "--fhir-port",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from cds_hooks.app import create_app
-from cds_hooks.demo import (
+from cds_hooks.cli.demo import (
     example_bundle,
     examples_dir,
     load_examples,
@@ -28,9 +28,9 @@ from cds_hooks.demo import (
     shift_dates,
     utc_today,
 )
-from cds_hooks.evaluation import evaluate_offline
-from cds_hooks.knowledge import default_knowledge
-from cds_hooks.local_fhir_server import LocalFhirServer
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.hooks.dispatch import evaluate_offline
 from tests.builders import SERVICE_URL, bundle, request, topics, transaction
 from tests.conftest import make_settings
 

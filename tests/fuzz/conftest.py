@@ -9,7 +9,7 @@ from flask import Flask
 from hypothesis import settings
 
 from cds_hooks.app import create_app
-from cds_hooks.knowledge import default_knowledge
+from cds_hooks.clinical.knowledge import default_knowledge
 from tests.conftest import make_settings
 from tests.fuzz.counter import COUNTER
 

@@ -8,7 +8,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from cds_hooks.openapi import openapi_document
+from cds_hooks.api.openapi import openapi_document
 from tests.fuzz.checks import check_answer
 from tests.fuzz.conftest import EXAMPLES
 

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 
 from cds_hooks.app import create_app
-from cds_hooks.config import Settings
-from cds_hooks.knowledge import default_knowledge
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.process.config import Settings
 from tests.security.jwt_helpers import ISS, KeyPair, ec_key, jwks, rsa_key
 
 AppFactory = Callable[..., Flask]

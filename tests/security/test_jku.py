@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cds_hooks.auth import EXTENSION
+from cds_hooks.security.jwt_verification import EXTENSION
 from tests.security.jwt_helpers import (
     DISCOVERY_AUD,
     DISCOVERY_PATH,

@@ -12,9 +12,9 @@ import jwt
 import pytest
 
 from cds_hooks.app import create_app
-from cds_hooks.auth import EXTENSION
-from cds_hooks.config import Settings
-from cds_hooks.knowledge import default_knowledge
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.process.config import Settings
+from cds_hooks.security.jwt_verification import EXTENSION
 from tests.builders import porcine_request
 from tests.security.jwt_helpers import (
     DISCOVERY_AUD,
@@ -397,7 +397,7 @@ def test_x7_log_has_the_reason_iss_kid_jti_but_never_the_token(client, es384, ca
     jti = str(uuid.uuid4())
     tok = token(es384, DISCOVERY_AUD, iat=now - 900, exp=now - 600, jti=jti)
     assert_refused(discover(client, tok))
-    refusals = [r for r in caplog.records if r.name == "cds_hooks.auth" and r.levelno == logging.WARNING]
+    refusals = [r for r in caplog.records if r.name == "cds_hooks.security" and r.levelno == logging.WARNING]
     assert len(refusals) == 1
     message = refusals[0].getMessage()
     assert "ExpiredSignatureError" in message
@@ -408,7 +408,7 @@ def test_x7_log_has_the_reason_iss_kid_jti_but_never_the_token(client, es384, ca
 
 
 def test_x7_log_escapes_hostile_claims(client, es384, caplog):
-    caplog.set_level(logging.WARNING, logger="cds_hooks.auth")
+    caplog.set_level(logging.WARNING, logger="cds_hooks.security")
     assert_refused(discover(client, token(es384, DISCOVERY_AUD, iss="https://evil\nFAKE LOG LINE")))
     assert "\nFAKE LOG LINE" not in caplog.text
     assert "\\nFAKE LOG LINE" in caplog.text

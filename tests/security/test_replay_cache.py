@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from cds_hooks.replay_cache import ReplayCache, jwt_replay_table
-from cds_hooks.store import Store, metadata
+from cds_hooks.security.replay_cache import ReplayCache, jwt_replay_table
+from cds_hooks.store.database import Store, metadata
 
 
 def sqlite_url(tmp_path: Path) -> str:

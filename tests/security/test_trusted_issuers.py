@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_hooks.auth import load_trusted_issuers, parse_algorithms
-from cds_hooks.config import ConfigError, Settings
+from cds_hooks.process.config import ConfigError, Settings
+from cds_hooks.security.jwt_verification import load_trusted_issuers, parse_algorithms
 from tests.security.jwt_helpers import (
     DISCOVERY_AUD,
     DISCOVERY_PATH,
@@ -123,7 +123,7 @@ def test_jwks_file_is_relative_to_the_trusted_issuers_file(make_app, tmp_path, e
 
 
 def test_algorithm_allowlist_parsing(caplog):
-    caplog.set_level(logging.WARNING, logger="cds_hooks.auth")
+    caplog.set_level(logging.WARNING, logger="cds_hooks.security")
     assert parse_algorithms("ES384, RS384,PS256") == ("ES384", "RS384", "PS256")
     assert parse_algorithms("HS256,none,ES384,HS512") == ("ES384",)
     assert "'HS256'" in caplog.text and "'none'" in caplog.text

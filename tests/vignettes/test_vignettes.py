@@ -101,7 +101,7 @@ def check_card_shape(card: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case_file", CASE_FILES, ids=[p.stem for p in CASE_FILES])
 def test_vignette(case_file: Path) -> None:
-    from cds_hooks.evaluation import evaluate_offline
+    from cds_hooks.hooks.dispatch import evaluate_offline
 
     case = load_case(case_file)
     response = evaluate_offline(case["request"], now=parse_now(case["now"]))

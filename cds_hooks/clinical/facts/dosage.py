@@ -1,0 +1,204 @@
+"""Total daily insulin units from raw FHIR R4 ``Dosage`` JSON.
+
+The "extreme insulin requirement" finding compares this number with 200 U/day and 2 U/kg/day, so it is
+computed only from structured data and never guessed:
+
+- Dose: ``doseAndRate[].doseQuantity`` in insulin units. When the quantity has a ``code`` it decides
+  (``U``, ``[IU]``, ``[iU]``, ``IU``, ``unit(s)``, ``{unit(s)}``, or SNOMED 767525000 "Unit"); with no
+  code, the printed ``unit`` string decides. Anything else (mL, mg, U/kg, a ``doseRange`` sliding
+  scale, a ``rateQuantity`` infusion) gives ``None``. Of several ``doseQuantity`` entries, the one typed
+  ``ordered`` is used; otherwise they must agree.
+- Frequency per day: ``timing.repeat`` first — ``frequency`` (1 when absent) per ``period``
+  ``periodUnit`` (s, min, h, d, wk; mo = 30 d and a = 365 d), times ``len(dayOfWeek) / 7`` for
+  sub-weekly periods; without ``period``, the number of daily ``timeOfDay`` / ``when`` events.
+  ``frequencyMax`` and ``periodMax`` are ignored (ranges are not a schedule). Otherwise
+  ``timing.code`` (HL7 GTS abbreviations QD, BID, TID, QID, AM, PM, BED, QOD, Q1H–Q12H, WK, MO; UK
+  OD/BD/TDS/QDS; also in ``coding[].code``, ``text`` or ``coding[].display``, e.g. "b.i.d.", "twice
+  daily", "every 8 hours").
+- A dose with no usable timing gives ``None``: once daily is NOT assumed. ``Dosage.text`` alone is not
+  parsed.
+- Several dosage entries (e.g. 40 U in the morning + 30 U at night) are summed; ``sequence`` is
+  ignored (entries are taken as concurrent). Entries taken "as needed" (``asNeededBoolean`` true or
+  ``asNeededCodeableConcept``) are left out of the sum, so a correction scale never inflates the
+  requirement; when every entry is as-needed the result is ``None``. Any other entry that cannot be
+  computed makes the whole result ``None`` (a partial sum would understate the dose silently).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from cds_hooks.fhir.json_access import objects, string
+
+SNOMED = "http://snomed.info/sct"
+SNOMED_UNIT = "767525000"  # Unit (qualifier value) — recall
+
+_UNIT_WORDS = frozenset(
+    {"u", "iu", "[iu]", "unit", "units", "{unit}", "{units}", "international unit", "international units"}
+)
+
+# Days per periodUnit (UCUM units of time used by Timing.repeat.periodUnit).
+_PERIOD_DAYS: dict[str, float] = {
+    "s": 1 / 86400,
+    "min": 1 / 1440,
+    "h": 1 / 24,
+    "d": 1.0,
+    "wk": 7.0,
+    "mo": 30.0,
+    "a": 365.0,
+}
+
+# Administrations per day for timing codes and common phrases, compared upper case without spaces,
+# dots, hyphens or underscores ("b.i.d." -> "BID", "twice daily" -> "TWICEDAILY").
+_TIMING_PER_DAY: dict[str, float] = {
+    # HL7 v3 GTS abbreviations (FHIR R4 timing-abbreviation) and common variants
+    "QD": 1, "DAILY": 1, "QDAY": 1, "Q24H": 1, "AM": 1, "QAM": 1, "PM": 1, "QPM": 1,
+    "BED": 1, "HS": 1, "QHS": 1, "BID": 2, "TID": 3, "QID": 4, "QOD": 0.5,
+    "WK": 1 / 7, "QWK": 1 / 7, "WEEKLY": 1 / 7, "MO": 1 / 30,
+    # UK abbreviations
+    "OD": 1, "ON": 1, "OM": 1, "BD": 2, "TDS": 3, "QDS": 4,
+    # phrases
+    "ONCEDAILY": 1, "ONCEADAY": 1, "EVERYDAY": 1, "EVERYMORNING": 1, "EVERYEVENING": 1, "EVERYNIGHT": 1,
+    "NIGHTLY": 1, "ATBEDTIME": 1, "TWICEDAILY": 2, "TWICEADAY": 2, "THREETIMESDAILY": 3,
+    "THREETIMESADAY": 3, "FOURTIMESDAILY": 4, "FOURTIMESADAY": 4, "EVERYOTHERDAY": 0.5,
+    "ALTERNATEDAYS": 0.5, "ONCEWEEKLY": 1 / 7, "ONCEAWEEK": 1 / 7,
+}  # fmt: skip
+_EVERY_N_HOURS = re.compile(r"^(?:Q|EVERY)(\d{1,2})(?:H|HR|HRS|HOUR|HOURS)$")
+_KEY_STRIP = re.compile(r"[\s.\-_]")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _is_insulin_unit(quantity: Mapping[str, Any]) -> bool:
+    """True when a Quantity is in (international) units of insulin."""
+    code = quantity.get("code")
+    if isinstance(code, str) and code.strip():
+        if quantity.get("system") == SNOMED and code.strip() == SNOMED_UNIT:
+            return True
+        return code.strip().lower() in _UNIT_WORDS
+    unit = quantity.get("unit")
+    return isinstance(unit, str) and " ".join(unit.split()).lower() in _UNIT_WORDS
+
+
+def _dose_units(dosage: Mapping[str, Any]) -> float | None:
+    """Units per administration, or None when the dose is not a single quantity in units."""
+    entries = objects(dosage.get("doseAndRate"))
+    quantities = [e for e in entries if isinstance(e.get("doseQuantity"), Mapping)]
+    if not quantities:
+        return None
+    if len(quantities) > 1:
+        ordered = [e for e in quantities if _is_type(e.get("type"), "ordered")]
+        quantities = ordered[:1] if ordered else quantities
+    doses: set[float] = set()
+    for entry in quantities:
+        quantity = entry["doseQuantity"]
+        value = _number(quantity.get("value"))
+        if value is None or value < 0 or not _is_insulin_unit(quantity):
+            return None
+        doses.add(value)
+    return doses.pop() if len(doses) == 1 else None
+
+
+def _is_type(concept: Any, code: str) -> bool:
+    if not isinstance(concept, Mapping):
+        return False
+    return any(c.get("code") == code for c in objects(concept.get("coding")))
+
+
+def _per_day_from_repeat(repeat: Mapping[str, Any]) -> float | None:
+    period = _number(repeat.get("period"))
+    period_unit = string(repeat.get("periodUnit"))
+    raw_frequency = repeat.get("frequency")
+    if period is not None:
+        if period <= 0 or period_unit not in _PERIOD_DAYS:
+            return None
+        frequency = 1.0 if raw_frequency is None else _number(raw_frequency)
+        if frequency is None or frequency <= 0:
+            return None
+        per_day = frequency / (period * _PERIOD_DAYS[period_unit])
+        if _PERIOD_DAYS[period_unit] <= 1:
+            per_day *= _weekday_fraction(repeat.get("dayOfWeek"))
+        return per_day
+    if raw_frequency is not None:
+        return None  # "twice" per unknown period
+    events = repeat.get("timeOfDay") or repeat.get("when")
+    if isinstance(events, list):
+        distinct = {e for e in events if isinstance(e, str) and e}
+        if distinct:
+            return len(distinct) * _weekday_fraction(repeat.get("dayOfWeek"))
+    return None
+
+
+def _weekday_fraction(days: Any) -> float:
+    if isinstance(days, list):
+        distinct = {d for d in days if isinstance(d, str) and d}
+        if distinct:
+            return min(len(distinct), 7) / 7
+    return 1.0
+
+
+def _per_day_from_words(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    key = _KEY_STRIP.sub("", text.upper())
+    if key in _TIMING_PER_DAY:
+        return float(_TIMING_PER_DAY[key])
+    match = _EVERY_N_HOURS.match(key)
+    if match and int(match.group(1)) > 0:
+        return 24 / int(match.group(1))
+    return None
+
+
+def _per_day_from_code(code: Any) -> float | None:
+    if not isinstance(code, Mapping):
+        return None
+    codings = objects(code.get("coding"))
+    candidates = [c.get("code") for c in codings] + [code.get("text")] + [c.get("display") for c in codings]
+    for candidate in candidates:
+        per_day = _per_day_from_words(candidate)
+        if per_day is not None:
+            return per_day
+    return None
+
+
+def administrations_per_day(timing: Any) -> float | None:
+    """How many times a day a Timing fires on average; None when it does not say."""
+    if not isinstance(timing, Mapping):
+        return None
+    repeat = timing.get("repeat")
+    if isinstance(repeat, Mapping):
+        per_day = _per_day_from_repeat(repeat)
+        if per_day is not None:
+            return per_day
+    return _per_day_from_code(timing.get("code"))
+
+
+def _as_needed(dosage: Mapping[str, Any]) -> bool:
+    return dosage.get("asNeededBoolean") is True or isinstance(dosage.get("asNeededCodeableConcept"), Mapping)
+
+
+def daily_units(dosage_list: list[dict[str, Any]] | None) -> float | None:
+    """Total scheduled insulin units per day over all entries of ``dosage_list`` (see module docstring)."""
+    if not isinstance(dosage_list, list):
+        return None
+    total = 0.0
+    counted = 0
+    for dosage in dosage_list:
+        if not isinstance(dosage, Mapping):
+            return None
+        if _as_needed(dosage):
+            continue
+        dose = _dose_units(dosage)
+        per_day = administrations_per_day(dosage.get("timing"))
+        if dose is None or per_day is None:
+            return None
+        total += dose * per_day
+        counted += 1
+    return total if counted else None

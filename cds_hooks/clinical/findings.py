@@ -1,0 +1,207 @@
+"""Derived findings over patient facts, each with the evidence that made it true.
+
+Thresholds come from ``knowledge/thresholds.toml``; the comparisons here (≥ or >) follow the issue's
+definitions, and their edges are covered by the vignette tests.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse, PatientFacts
+from cds_hooks.clinical.knowledge import Knowledge
+
+GLUCOSE_KINDS = ("glucose", "glucose_fasting")
+
+
+@dataclass(frozen=True)
+class Finding:
+    present: bool
+    evidence: tuple[Evidence, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.present
+
+
+ABSENT = Finding(False)
+
+
+def found(evidence: list[Evidence] | tuple[Evidence, ...]) -> Finding:
+    return Finding(True, tuple(dict.fromkeys(evidence)))
+
+
+@dataclass(frozen=True)
+class Findings:
+    hyperglycaemia: Finding
+    fasting_hypoglycaemia: Finding
+    labile_glucose: Finding
+    insulin_elevated: Finding
+    insulin_marked: Finding
+    extreme_requirement: Finding
+    autoimmune_disease: Finding
+    ana_positive: Finding
+    insulin_antibody_positive: Finding
+    receptor_antibody_positive: Finding
+    receptor_antibody_negative: Finding
+    current_animal_insulin: Finding
+    animal_insulin_exposure: Finding  # current or past
+    current_insulin: Finding
+    current_glucocorticoid: Finding
+    ataxia_telangiectasia: Finding
+    glycaemia_tested: bool  # any glucose or HbA1c, of any value, within the screening lookback
+    total_daily_dose: float | None
+    other_causes: tuple[Evidence, ...] = field(default_factory=tuple)
+
+
+def _glucose(facts: PatientFacts) -> list[LabResult]:
+    readings = [r for k in GLUCOSE_KINDS for r in facts.lab(k) if r.value is not None]
+    return sorted(readings, key=lambda r: r.when)
+
+
+def _values_at_least(results: list[LabResult], threshold: float) -> list[Evidence]:
+    return [r.evidence for r in results if r.value is not None and r.value >= threshold]
+
+
+def hyperglycaemia(facts: PatientFacts, k: Knowledge) -> Finding:
+    evidence = _values_at_least(facts.lab("glucose"), k.threshold("glucose_hyper_random"))
+    evidence += _values_at_least(facts.lab("glucose_fasting"), k.threshold("glucose_hyper_fasting"))
+    evidence += _values_at_least(facts.lab("ogtt_2h"), k.threshold("ogtt_2h_hyper"))
+    evidence += _values_at_least(facts.lab("hba1c"), k.threshold("hba1c_hyper"))
+    evidence += [c.evidence for c in facts.conditions if "diabetes" in c.groups]
+    return found(evidence) if evidence else ABSENT
+
+
+def fasting_hypoglycaemia(facts: PatientFacts, k: Knowledge) -> Finding:
+    fasting_low = k.threshold("glucose_fasting_hypo")
+    any_low = k.threshold("glucose_any_hypo")
+    evidence = [
+        r.evidence for r in facts.lab("glucose_fasting") if r.value is not None and r.value < fasting_low
+    ]
+    evidence += [r.evidence for r in _glucose(facts) if r.value is not None and r.value < any_low]
+    return found(evidence) if evidence else ABSENT
+
+
+def labile_glucose(facts: PatientFacts, k: Knowledge) -> Finding:
+    """A low and a high within one window, or a coefficient of variation above the limit over enough
+    readings in one window (sample standard deviation / mean)."""
+    window = timedelta(days=k.threshold("labile_window"))
+    low, high = k.threshold("labile_low"), k.threshold("labile_high")
+    readings = _glucose(facts)
+    lows = [r for r in readings if r.value is not None and r.value < low]
+    highs = [r for r in readings if r.value is not None and r.value > high]
+    for lo in lows:
+        for hi in highs:
+            if abs(lo.when - hi.when) <= window:
+                return found([lo.evidence, hi.evidence])
+    min_n = int(k.threshold("labile_cv_min_readings"))
+    limit = k.threshold("labile_cv")
+    for i, start in enumerate(readings):
+        span = [r for r in readings[i:] if r.when - start.when <= window]
+        if len(span) < min_n:
+            continue
+        values = [float(r.value) for r in span if r.value is not None]
+        mean = statistics.fmean(values)
+        if mean > 0:
+            cv = statistics.stdev(values) / mean * 100
+            if cv > limit:
+                first, last = span[0], span[-1]
+                note = Evidence(
+                    reference="",
+                    text=f"Glucose coefficient of variation {cv:.0f}% over "
+                    f"{len(span)} readings from {first.when.date()} to {last.when.date()}",
+                )
+                return found([note])
+    return ABSENT
+
+
+def _max_insulin(facts: PatientFacts) -> LabResult | None:
+    values = [r for r in facts.lab("insulin") if r.value is not None]
+    return max(values, key=lambda r: r.value or 0.0) if values else None
+
+
+def _newest_verdict(results: list[LabResult]) -> LabResult | None:
+    """The newest result that says positive or negative (newest wins when results disagree)."""
+    return next((r for r in results if r.positive is not None), None)
+
+
+def _current(meds: list[MedicationUse], attr: str) -> list[Evidence]:
+    return [m.evidence for m in meds if m.current and getattr(m, attr)]
+
+
+def _conditions(conditions: list[ConditionFact], groups: frozenset[str] | set[str]) -> list[Evidence]:
+    return [c.evidence for c in conditions if c.groups & groups]
+
+
+def derive(facts: PatientFacts, k: Knowledge) -> Findings:
+    top = _max_insulin(facts)
+    elevated = top is not None and top.value is not None and top.value >= k.threshold("insulin_elevated")
+    marked = top is not None and top.value is not None and top.value >= k.threshold("insulin_marked")
+
+    current_insulins = [m for m in facts.medications if m.current and m.insulin]
+    doses = [m for m in current_insulins if m.daily_units is not None]
+    tdd = sum(m.daily_units or 0.0 for m in doses) if doses else None
+    extreme: list[Evidence] = []
+    if tdd is not None:
+        if tdd > k.threshold("tdd_extreme"):
+            extreme = [
+                *(m.evidence for m in doses),
+                Evidence(
+                    "", f"Total daily insulin dose {tdd:g} U/day (extreme: > {k.threshold('tdd_extreme'):g})"
+                ),
+            ]
+        weight = facts.latest_weight_kg
+        if weight is not None and weight.value and tdd / weight.value > k.threshold("tdd_extreme_per_kg"):
+            extreme = [
+                *(m.evidence for m in doses),
+                weight.evidence,
+                Evidence("", f"Total daily insulin {tdd:g} U = {tdd / weight.value:.2f} U/kg/day"),
+            ]
+
+    ana = _newest_verdict(facts.lab("ana"))
+    iaa = _newest_verdict(facts.lab("insulin_antibody"))
+    receptor = _newest_verdict(facts.lab("insulin_receptor_antibody"))
+    animal_exposure = [m.evidence for m in facts.medications if m.animal_insulin and (m.current or m.past)]
+
+    screen_since = facts.now - timedelta(days=k.threshold("glycaemia_screen_lookback"))
+    tested = any(
+        when >= screen_since
+        for kind, when in facts.last_result.items()
+        if kind in ("glucose", "glucose_fasting", "ogtt_2h", "hba1c")
+    )
+
+    other: list[Evidence] = []
+    for cause in k.other_causes:
+        if cause.valueset:
+            other += _conditions(facts.conditions, {cause.valueset})
+        elif cause.medication == "glucocorticoid-systemic":
+            other += _current(facts.medications, "systemic_glucocorticoid")
+
+    return Findings(
+        hyperglycaemia=hyperglycaemia(facts, k),
+        fasting_hypoglycaemia=fasting_hypoglycaemia(facts, k),
+        labile_glucose=labile_glucose(facts, k),
+        insulin_elevated=found([top.evidence]) if elevated and top else ABSENT,
+        insulin_marked=found([top.evidence]) if marked and top else ABSENT,
+        extreme_requirement=found(extreme) if extreme else ABSENT,
+        autoimmune_disease=_finding(_conditions(facts.conditions, k.autoimmune_groups)),
+        ana_positive=found([ana.evidence]) if ana and ana.positive else ABSENT,
+        insulin_antibody_positive=found([iaa.evidence]) if iaa and iaa.positive else ABSENT,
+        receptor_antibody_positive=found([receptor.evidence]) if receptor and receptor.positive else ABSENT,
+        receptor_antibody_negative=found([receptor.evidence])
+        if receptor and receptor.positive is False
+        else ABSENT,
+        current_animal_insulin=_finding(_current(facts.medications, "animal_insulin")),
+        animal_insulin_exposure=_finding(animal_exposure),
+        current_insulin=_finding([m.evidence for m in current_insulins]),
+        current_glucocorticoid=_finding(_current(facts.medications, "systemic_glucocorticoid")),
+        ataxia_telangiectasia=_finding(_conditions(facts.conditions, {"ataxia-telangiectasia"})),
+        glycaemia_tested=tested,
+        total_daily_dose=tdd,
+        other_causes=tuple(dict.fromkeys(other)),
+    )
+
+
+def _finding(evidence: list[Evidence]) -> Finding:
+    return found(evidence) if evidence else ABSENT

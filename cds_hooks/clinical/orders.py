@@ -1,0 +1,168 @@
+"""Order hooks (order-select, order-sign): judge draft MedicationRequests against the patient's record.
+
+Reuses the patient-view facts, findings and medication classification; only what is specific to a draft
+order lives here. On order-select only the selected drafts are judged (the others are context); on
+order-sign every draft is. Findings are ``info`` on select and ``warning`` on sign, except animal insulin,
+which is always a warning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds_hooks.clinical.cards import CardContext, render_card
+from cds_hooks.clinical.facts.medications import classify_use, medication_classifier
+from cds_hooks.clinical.facts.model import MedicationUse
+from cds_hooks.clinical.knowledge import Knowledge
+from cds_hooks.clinical.rules import (
+    ANIMAL_INSULIN_SWITCH,
+    ATAXIA_TELANGIECTASIA,
+    GLUCOCORTICOID,
+    INSULIN_ANTIBODY_WORKUP,
+    TYPE_B,
+    RuleInput,
+    RuleResult,
+    evaluate_rules,
+    evaluate_until_valid,
+    rule_input,
+)
+from cds_hooks.fhir.json_access import bundle_resources
+from cds_hooks.fhir.resource_index import ResourceIndex
+
+DRAFT = "draft order"  # how a judged draft is labelled in card evidence
+
+# Patient-view findings that count as "an active insulin-resistance card finding" for steroid orders.
+INSULIN_RESISTANCE_RULES = frozenset({INSULIN_ANTIBODY_WORKUP, TYPE_B, ATAXIA_TELANGIECTASIA})
+
+
+def judged_drafts(hook: str, context: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(all resources in draftOrders, the MedicationRequests to judge)."""
+    drafts = bundle_resources(context["draftOrders"])
+    selections = set(context.get("selections") or []) if hook == "order-select" else None
+    judged = [
+        d
+        for d in drafts
+        if d.get("resourceType") == "MedicationRequest"
+        and (selections is None or f"MedicationRequest/{d.get('id')}" in selections)
+    ]
+    return drafts, judged
+
+
+def evaluate_orders(
+    index: ResourceIndex,
+    *,
+    hook: str,
+    context: dict[str, Any],
+    patient_id: str,
+    knowledge: Knowledge,
+    now: datetime,
+    base_url: str,
+) -> dict[str, Any]:
+    drafts, judged = judged_drafts(hook, context)
+    for resource in drafts:
+        if resource.get("resourceType") == "Medication":
+            index.add(resource)  # a draft may reference a Medication sent alongside it
+    classifier = medication_classifier(knowledge)
+    # Draft orders are what the card is about: each judged draft must be valid FHIR R4.
+    orders = [
+        (use, draft)
+        for draft in judged
+        if not index.problem(draft)
+        and (use := classify_use(draft, index, classifier, current=True, past=False, state="draft order"))
+        is not None
+    ]
+    finding_indicator = "warning" if hook == "order-sign" else "info"
+
+    def run() -> tuple[RuleInput, list[RuleResult]]:
+        x = rule_input(index, knowledge, patient_id, now)
+        results = [
+            r
+            for r in (
+                _animal_insulin_order(orders),
+                _type_b_order(orders, x, finding_indicator),
+                _glucocorticoid_order(orders, x, finding_indicator),
+            )
+            if r is not None
+        ]
+        return x, results
+
+    x, results = evaluate_until_valid(index, run)
+    facts, findings = x.facts, x.findings
+    ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
+    return {"cards": [render_card(ctx, r, {}) for r in results]}
+
+
+def _animal_insulin_order(orders: list[tuple[MedicationUse, dict[str, Any]]]) -> RuleResult | None:
+    animal = [(use, draft) for use, draft in orders if use.animal_insulin]
+    if not animal:
+        return None
+    return RuleResult(
+        rule_id=ANIMAL_INSULIN_SWITCH,
+        variant="order",
+        evidence=tuple(use.evidence for use, _ in animal),
+        medications=tuple(dict.fromkeys(use.name for use, _ in animal)),
+        indicator="warning",
+        replace_drafts=tuple(animal),
+    )
+
+
+def _glucocorticoid_order(
+    orders: list[tuple[MedicationUse, dict[str, Any]]], x: RuleInput, indicator: str
+) -> RuleResult | None:
+    steroids = [use for use, _ in orders if use.systemic_glucocorticoid]
+    if not steroids:
+        return None
+    f = x.findings
+    ir_findings = [r for r in evaluate_rules(x) if r.rule_id in INSULIN_RESISTANCE_RULES]
+    ir_conditions = [c.evidence for c in x.facts.conditions if "type-b-insulin-resistance" in c.groups]
+    if not (f.hyperglycaemia or ir_findings or ir_conditions):
+        return None
+    evidence = [*(u.evidence for u in steroids), *f.hyperglycaemia.evidence, *ir_conditions]
+    evidence += [e for r in ir_findings for e in r.evidence]
+    return RuleResult(
+        rule_id=GLUCOCORTICOID,
+        variant="order",
+        evidence=tuple(dict.fromkeys(evidence)),
+        medications=tuple(dict.fromkeys(u.name for u in steroids)),
+        indicator=indicator,
+        monitoring=("glucose",),
+    )
+
+
+def _type_b_order(
+    orders: list[tuple[MedicationUse, dict[str, Any]]], x: RuleInput, indicator: str
+) -> RuleResult | None:
+    """A draft insulin order at an extreme daily dose, in a patient with an autoimmune condition and no
+    insulin-receptor antibody result in the lookback: work up type B insulin resistance."""
+    k = x.knowledge
+    insulins = [use for use, _ in orders if use.insulin and use.daily_units is not None]
+    if not insulins or not x.findings.autoimmune_disease:
+        return None
+    since = x.facts.now - timedelta(days=k.threshold("receptor_ab_negative_lookback"))
+    if any(r.when >= since for r in x.facts.lab("insulin_receptor_antibody")):
+        return None
+    weight = x.facts.latest_weight_kg
+    extreme = [
+        u
+        for u in insulins
+        if (u.daily_units or 0) > k.threshold("tdd_extreme")
+        or (
+            weight is not None
+            and weight.value
+            and (u.daily_units or 0) / weight.value > k.threshold("tdd_extreme_per_kg")
+        )
+    ]
+    if not extreme:
+        return None
+    evidence = [*(u.evidence for u in extreme), *x.findings.autoimmune_disease.evidence]
+    if weight is not None:
+        evidence.append(weight.evidence)
+    return RuleResult(
+        rule_id=TYPE_B,
+        variant="order",
+        evidence=tuple(dict.fromkeys(evidence)),
+        indicator=indicator,
+        workup=("insulin_receptor_antibody", "insulin_antibody", "ana", "insulin", "c_peptide"),
+        referral=True,
+    )

@@ -1,1 +1,0 @@
-"""Patient facts: what the rules read, normalised from FHIR R4 resources."""

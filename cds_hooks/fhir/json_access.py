@@ -1,0 +1,51 @@
+"""Defensive accessors for raw FHIR JSON. Resources are read before (or without) model validation, so
+every field may hold the wrong type: these return ``None`` or empty instead of raising."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def string(value: Any) -> str | None:
+    """``value`` if it is a non-empty string, else ``None`` (safe as a dict/set key)."""
+    return value if isinstance(value, str) and value else None
+
+
+def objects(value: Any) -> list[dict[str, Any]]:
+    """The dict items of a JSON array (anything else in it, or a non-array, is dropped)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def codings(concept: Any) -> list[dict[str, Any]]:
+    """The Coding objects of a CodeableConcept."""
+    return objects(obj(concept).get("coding"))
+
+
+def codes(concept: Any) -> set[str]:
+    """The string codes of a CodeableConcept's codings."""
+    return {code for c in codings(concept) if (code := string(c.get("code")))}
+
+
+def number(value: Any) -> float | None:
+    """A JSON number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources in a Bundle's entries, without OperationOutcome entries (search.mode outcome)."""
+    out: list[dict[str, Any]] = []
+    for entry in objects(bundle.get("entry")):
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or resource.get("resourceType") == "OperationOutcome":
+            continue
+        out.append(resource)
+    return out

@@ -1,0 +1,107 @@
+"""Response and card structure (O1–O6, J2) and determinism."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.builders import SERVICE_URL, empty_prefetch, porcine_request, request, topics
+
+
+def _walk_for_empty(value, path="$"):
+    """J2: no null, "", [] or {} anywhere (cards: [] at the top is the one exception)."""
+    if value is None or value == "" or value == [] or value == {}:
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk_for_empty(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk_for_empty(v, f"{path}[{i}]")
+
+
+def test_o1_no_relevant_data_gives_empty_cards(client):
+    r = client.post(SERVICE_URL, json=request("empty", empty_prefetch("empty")))
+    assert r.status_code == 200
+    assert r.get_json() == {"cards": []}
+
+
+def test_o2_o6_porcine_card_is_complete_and_has_no_empty_members(client):
+    r = client.post(SERVICE_URL, json=porcine_request())
+    assert r.status_code == 200
+    body = r.get_json()
+    assert topics(body) == ["animal-insulin-switch"]
+    card = body["cards"][0]
+    assert list(_walk_for_empty(body)) == []
+    uuid.UUID(card["uuid"])
+    assert len(card["summary"]) < 140
+    assert card["indicator"] == "warning"
+    assert "animal" in card["detail"].lower() and "Hypurin Porcine Neutral" in card["detail"]
+    # O3: source with label, absolute url and topic Coding whose code is the rule id.
+    assert card["source"]["label"]
+    assert card["source"]["url"].startswith("http")
+    assert card["source"]["topic"]["system"].startswith("https://")
+    # O2/O4/O5: suggestions with uuid, label, actions; selectionBehavior present with suggestions.
+    assert card["selectionBehavior"] in ("at-most-one", "any")
+    suggestion = card["suggestions"][0]
+    uuid.UUID(suggestion["uuid"])
+    action = suggestion["actions"][0]
+    assert action["type"] == "create" and action["description"]
+    med_request = action["resource"]
+    assert med_request["resourceType"] == "MedicationRequest"
+    assert med_request["intent"] == "proposal" and med_request["status"] == "draft"
+    assert med_request["subject"] == {"reference": "Patient/p1"}
+    assert "human" in med_request["medicationCodeableConcept"]["text"].lower()
+    # O2: overrideReasons each with display; O6: links with label, url, type.
+    assert card["overrideReasons"] and all(reason["display"] for reason in card["overrideReasons"])
+    assert all(link["type"] == "absolute" and link["url"].startswith("http") for link in card["links"])
+
+
+def test_suggested_resources_are_valid_fhir_r4(client):
+    from fhir.resources.R4B import get_fhir_model_class
+
+    card = client.post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
+    for suggestion in card["suggestions"]:
+        for action in suggestion["actions"]:
+            resource = action["resource"]
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_same_input_gives_the_same_cards_uuids_aside(client):
+    body = porcine_request()
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "uuid"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    first = client.post(SERVICE_URL, json=body).get_json()
+    second = client.post(SERVICE_URL, json=body).get_json()
+    assert strip(first) == strip(second)
+    assert first["cards"][0]["uuid"] != second["cards"][0]["uuid"]
+
+
+def test_source_link_serves_the_clinical_text(client):
+    card = client.post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
+    path = "/" + card["links"][0]["url"].split("/", 3)[3]
+    r = client.get(path)
+    assert r.status_code == 200
+    assert "Immune-mediated insulin resistance" in r.get_data(as_text=True)
+
+
+def test_card_links_use_the_public_base_url_when_configured(tmp_path):
+    from cds_hooks.app import create_app
+    from cds_hooks.clinical.knowledge import default_knowledge
+    from tests.conftest import make_settings
+
+    app = create_app(
+        make_settings(tmp_path, public_base_url="https://cds.example.org/ir"), knowledge=default_knowledge()
+    )
+    card = app.test_client().post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
+    assert card["source"]["url"] == "https://cds.example.org/ir/sources/immune-insulin-resistance"
+
+
+def test_card_links_default_to_the_host_the_request_reached(client):
+    card = client.post(SERVICE_URL, json=porcine_request(), base_url="http://ehr-proxy.local:9000").get_json()
+    assert card["cards"][0]["links"][0]["url"].startswith("http://ehr-proxy.local:9000/sources/")

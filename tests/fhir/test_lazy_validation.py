@@ -1,0 +1,48 @@
+"""Resources a card rests on are validated against FHIR R4 (R4B models), lazily: only the resources a
+rule cites are modelled, and an invalid one is set aside (reported as unusable) and the rules rerun."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cds_hooks.clinical.evaluation import evaluate_index
+from cds_hooks.clinical.facts.build import build_facts
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.fhir.resource_index import ResourceIndex
+from tests.builders import porcine_statement
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_invalid_cited_medication_is_set_aside_and_reported():
+    bad = porcine_statement("p", "ms-bad")
+    bad["dosage"] = "twice daily"  # Dosage must be an array of objects
+    index = ResourceIndex([bad])
+    assert evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW) == {"cards": []}
+    assert "not valid FHIR R4" in (index.rejection(bad) or "")
+    facts = build_facts(index, default_knowledge(), "p", NOW)
+    assert facts.medications == []
+    assert [u.kind for u in facts.unusable] == ["medication"]
+
+
+def test_a_valid_resource_beside_an_invalid_one_still_fires_with_the_invalid_one_reported():
+    bad = porcine_statement("p", "ms-bad")
+    bad["dosage"] = "twice daily"
+    good = porcine_statement("p", "ms-good")
+    index = ResourceIndex([bad, good])
+    cards = evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW)["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["animal-insulin-switch"]
+    assert "could not be used" in cards[0]["detail"] and "not valid FHIR R4" in cards[0]["detail"]
+
+
+def test_only_cited_resources_are_modelled():
+    unrelated = {
+        "resourceType": "Observation",
+        "id": "hr",
+        "status": "final",
+        "code": {"text": "Heart rate"},
+        "valueQuantity": {"value": 72},
+    }
+    index = ResourceIndex([unrelated, porcine_statement("p")])
+    evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW)
+    assert list(index._problems) == [id(index.get("MedicationStatement/ms-pork"))]
