@@ -21,20 +21,19 @@ from typing import Any
 
 from cds_hooks.cli.output import format_response
 from cds_hooks.clinical.knowledge import default_knowledge
-from cds_hooks.fhir.client import FhirClient, FhirUnavailable, NotFound, build_session
+from cds_hooks.fhir.client import FhirClient, FhirTimeout, FhirUnavailable, NotFound, build_session
 from cds_hooks.hooks.dispatch import DEFAULT_BASE_URL, evaluate_offline
 from cds_hooks.hooks.pipeline import Pipeline
+from cds_hooks.hooks.prefetch import PrefetchUnavailable
 from cds_hooks.hooks.protocol import CdsError, CdsRequest, parse_service_request
 from cds_hooks.hooks.registry import PATIENT_VIEW_ID, ServiceDefinition
 from cds_hooks.process.config import Settings
 
 CLI_USER = "Practitioner/cli"
 
-# Hints for FhirClient's (token-free) reasons, so the message says what to do next.
-_HINTS = {
-    "could not be reached": "check the URL and that the server is running",
-    "did not answer in time": "it may be slow or overloaded; CDS_HOOKS_FHIR_READ_TIMEOUT raises the limit",
-}
+# Hint for FhirClient's (token-free) reasons, so the message says what to do next; timeouts name
+# their own setting (FhirTimeout.setting).
+_UNREACHABLE_HINT = "check the URL and that the server is running"
 
 
 class EvaluationFailed(Exception):
@@ -43,10 +42,12 @@ class EvaluationFailed(Exception):
     ``server_wide``: the server itself is the problem (token refused, or unreachable / not a FHIR base at
     the start), so evaluating other patients there is pointless: ``screen`` stops, not fails each row."""
 
-    def __init__(self, message: str, *, server_wide: bool = False):
+    def __init__(self, message: str, *, server_wide: bool = False, timed_out: bool = False):
         super().__init__(message)
         self.message = message
         self.server_wide = server_wide
+        # The server did not answer in time (screen backs off after several in a row).
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,13 @@ class Evaluator:
             self._check_patient(client, req, server, token)
         try:
             response = self.pipeline.run(self.service, req, base_url=self.base_url, now=self.now)
-        except CdsError as exc:
-            if exc.status == 412:
-                # The 412 text lists per-key reasons; a refused token or a dead server deserves one line.
+        except PrefetchUnavailable as exc:
+            timed_out = any(isinstance(error, FhirTimeout) for _, error in exc.failures.values())
+            if not timed_out:
+                # A refused token or a dead server deserves one line rather than one per search.
                 self._check_patient(client, req, server, token, missing_ok=True)
+            raise fetch_problem(exc, server) from exc
+        except CdsError as exc:
             raise EvaluationFailed(exc.message) from exc
         return Evaluated(req, response)
 
@@ -206,14 +210,32 @@ def server_problem(exc: FhirUnavailable, server: str, token: str | None) -> Eval
             f"the FHIR server at {server} requires a token (HTTP {exc.status}): pass one with --token",
             server_wide=True,
         )
-    hint = next((h for reason, h in _HINTS.items() if reason in exc.reason), "")
+    hint = _hint(exc)
     where = f"the FHIR server at {server}"
     reason = (
         exc.reason.replace("the FHIR server", where, 1)
         if "the FHIR server" in exc.reason
         else f"{where}: {exc.reason}"
     )
-    return EvaluationFailed(reason + (f": {hint}" if hint else ""))
+    return EvaluationFailed(reason + (f": {hint}" if hint else ""), timed_out=isinstance(exc, FhirTimeout))
+
+
+def _hint(exc: Exception) -> str:
+    if isinstance(exc, FhirTimeout):
+        return f"it may be slow or overloaded; {exc.setting} raises the limit"
+    if isinstance(exc, FhirUnavailable) and exc.unreachable:
+        return _UNREACHABLE_HINT
+    return ""
+
+
+def fetch_problem(exc: PrefetchUnavailable, server: str) -> EvaluationFailed:
+    """Searches that failed, each named with what was sent and the setting that governs the failure."""
+    parts = []
+    for key, (search, error) in sorted(exc.failures.items()):
+        hint = _hint(error)
+        parts.append(f"the {key} search ({search}) failed: {error}" + (f" ({hint})" if hint else ""))
+    timed_out = any(isinstance(error, FhirTimeout) for _, error in exc.failures.values())
+    return EvaluationFailed(f"{server}: " + "; ".join(parts), timed_out=timed_out)
 
 
 def load_request(path: str) -> tuple[Any, str]:

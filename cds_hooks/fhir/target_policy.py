@@ -9,6 +9,9 @@ base and every ``next`` link) is checked here:
 - in production mode it must be ``https`` unless ``CDS_HOOKS_FHIR_ALLOW_HTTP=true``;
 - a host that is, or resolves to, a loopback, private, link-local or otherwise non-public address is
   refused unless ``CDS_HOOKS_FHIR_ALLOW_PRIVATE=true`` or an allowlist entry names that host explicitly.
+
+``check`` returns the addresses it approved for a host name it resolved; the client connects to those
+and to nothing else, so a DNS answer that changes after the check (rebinding) is never used.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ class FhirServerNotAllowed(ValueError):
 
 def _resolve(host: str) -> list[str]:
     infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    return sorted({str(info[4][0]) for info in infos})
+    # IPv4 first: the client tries the approved addresses in this order.
+    return sorted({str(info[4][0]) for info in infos}, key=lambda a: (":" in a, a))
 
 
 def _is_public(address: str) -> bool:
@@ -41,6 +45,14 @@ def _is_public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _normalise_prefix(prefix: str) -> str:
@@ -67,8 +79,10 @@ class FhirPolicy:
             allow_private=settings.fhir_allow_private,
         )
 
-    def check(self, url: str) -> None:
-        """Raise ``FhirServerNotAllowed`` unless the service may fetch ``url``."""
+    def check(self, url: str) -> tuple[str, ...]:
+        """Raise ``FhirServerNotAllowed`` unless the service may fetch ``url``. Returns the approved
+        addresses of a host name it resolved (connect to these only), else ``()``: an IP literal, or a
+        host the allowlist or ``CDS_HOOKS_FHIR_ALLOW_PRIVATE`` allows by name."""
         parts = urlsplit(url)
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         if scheme not in ("http", "https") or not host:
@@ -88,12 +102,14 @@ class FhirPolicy:
         if not self.allowlist and self.production:
             raise FhirServerNotAllowed("no FHIR server is allowed: CDS_HOOKS_FHIR_ALLOWLIST is empty")
         if listed or self.allow_private:
-            return  # an allowlist entry naming the host is an explicit permission, private or not
-        if not all(_is_public(a) for a in self._addresses(host)):
+            return ()  # an allowlist entry naming the host is an explicit permission, private or not
+        addresses = self._addresses(host)
+        if not all(_is_public(a) for a in addresses):
             raise FhirServerNotAllowed(
                 "the FHIR server address is loopback, private or link-local "
                 "(set CDS_HOOKS_FHIR_ALLOW_PRIVATE=true or list it in CDS_HOOKS_FHIR_ALLOWLIST)"
             )
+        return () if _is_literal(host) else tuple(addresses)
 
     def _addresses(self, host: str) -> list[str]:
         try:

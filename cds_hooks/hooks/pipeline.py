@@ -37,7 +37,9 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         if not self.services:
-            self.services = build_services(self.knowledge)
+            self.services = build_services(
+                self.knowledge, date_bounded=self.settings.prefetch_date_bound
+            )
         if self.session is None:
             self.session = build_session(
                 pool_size=max(10, self.settings.fhir_max_workers * 2), retries=self.settings.fhir_retries
@@ -78,7 +80,10 @@ class Pipeline:
         """Evaluate one validated request; raises ``CdsError`` (412) when required data is missing."""
         client = self.client_for(req)
         workers = self.settings.fhir_max_workers
-        resolution = resolve(req, service.prefetch, client, max_workers=workers)
+        now = now or datetime.now(UTC)
+        resolution = resolve(
+            req, service.prefetch, client, max_workers=workers, windows=service.windows, now=now
+        )
         fetched = sorted(k for k, v in resolution.source.items() if v in ("fetched", "paged"))
         if fetched:
             log.info("fetched from fhirServer: %s", ",".join(fetched), extra={"fetched": fetched})
@@ -99,6 +104,6 @@ class Pipeline:
             context=req.context,
             patient_id=req.patient_id,
             knowledge=self.knowledge,
-            now=now or datetime.now(UTC),
+            now=now,
             base_url=base_url,
         )

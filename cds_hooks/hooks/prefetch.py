@@ -3,15 +3,22 @@
 Each key is one of: present with data, present as an empty Bundle, ``null`` (no data: do not fetch),
 absent (fetch), an OperationOutcome (the EHR's fetch failed: fetch), or a Bundle with a ``next`` link
 (follow it). Missing keys are fetched concurrently. What cannot be obtained is a 412 naming the keys.
+
+Keys with a window (the service's Observation searches) are read only as far back as the rules look:
+a search the service builds carries ``date=ge<now - window>``, and paging a result sorted newest first
+(fetched, or a prefetch Bundle with ``next`` links) stops once a page reaches past the window.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from cds_hooks.fhir.client import FhirClient, FhirUnavailable, next_link
 from cds_hooks.fhir.json_access import bundle_resources, obj
@@ -21,6 +28,7 @@ from cds_hooks.hooks.protocol import CdsError, CdsRequest
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+_TODAY = re.compile(r"today\(\)(?:\s*([+-])\s*(\d{1,5})\s*days?)?")
 
 _USER_TOKENS = {
     "userPractitionerId": "Practitioner",
@@ -34,12 +42,18 @@ class TemplateError(ValueError):
     """A template token the request cannot fill."""
 
 
-def fill_template(template: str, context: dict[str, Any]) -> str:
-    """Replace ``{{context.x}}`` and the 2.0 user tokens (P2). A token that cannot be filled raises
+def fill_template(template: str, context: dict[str, Any], today: date | None = None) -> str:
+    """Replace ``{{context.x}}``, the 2.0 user tokens (P2) and ``{{today()}}`` / ``{{today() - N days}}``
+    (P4, from ``today``, default the current UTC date). A token that cannot be filled raises
     ``TemplateError``; a user token for another user type fills with nothing, as the spec allows."""
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(1)
+        day = _TODAY.fullmatch(token)
+        if day:
+            sign, days = day.groups()
+            offset = timedelta(days=int(days or 0) * (-1 if sign == "-" else 1))
+            return ((today or datetime.now(UTC).date()) + offset).isoformat()
         if token.startswith("context."):
             value = context.get(token[len("context.") :])
             if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
@@ -54,6 +68,29 @@ def fill_template(template: str, context: dict[str, Any]) -> str:
         raise TemplateError(f"unsupported prefetch token {{{{{token}}}}}")
 
     return _TOKEN.sub(replace, template)
+
+
+class PrefetchUnavailable(CdsError):
+    """412: keys that could not be obtained. ``failures`` keeps, per key, the search that was sent and
+    the client's error, so the command line can name the search and the setting that governs it."""
+
+    def __init__(self, message: str, failures: Mapping[str, tuple[str, Exception]], expression: list[str]):
+        super().__init__(412, message, expression=expression)
+        self.failures = dict(failures)
+
+
+def bounded(search: str, days: int, now: datetime) -> str:
+    """``search`` with ``date=ge<now - days>`` unless it already has a ``date`` parameter."""
+    query = urlsplit(search).query
+    if any(name.split(":")[0] == "date" for name, _ in parse_qsl(query)):
+        return search
+    return f"{search}{'&' if query else '?'}date=ge{window_start(days, now).date().isoformat()}"
+
+
+def window_start(days: int, now: datetime) -> datetime:
+    """Midnight UTC ``days`` before ``now``: the oldest time a windowed key needs."""
+    start = (now.astimezone(UTC) - timedelta(days=days)).date()
+    return datetime(start.year, start.month, start.day, tzinfo=UTC)
 
 
 @dataclass
@@ -83,9 +120,18 @@ def _is_read(template: str) -> bool:
 
 
 def resolve(
-    request: CdsRequest, templates: dict[str, str], client: FhirClient | None, max_workers: int = 6
+    request: CdsRequest,
+    templates: dict[str, str],
+    client: FhirClient | None,
+    max_workers: int = 6,
+    *,
+    windows: Mapping[str, int] | None = None,
+    now: datetime | None = None,
 ) -> Resolution:
-    """Resolve every template key; raise ``CdsError(412)`` naming the keys that cannot be obtained."""
+    """Resolve every template key; raise ``PrefetchUnavailable`` (412) naming the keys that cannot be
+    obtained. ``windows``: key -> days back the rules read (date bound and early end of paging)."""
+    windows = windows or {}
+    now = now or datetime.now(UTC)
     resolution = Resolution()
     to_fetch: dict[str, str] = {}  # key -> why
     to_follow: dict[str, dict[str, Any]] = {}
@@ -128,16 +174,22 @@ def resolve(
             expression=[f"prefetch.{k}" for k in keys],
         )
 
+    searches: dict[str, str] = {}
+
     def fetch(key: str) -> list[Resource]:
+        since = window_start(windows[key], now) if key in windows else None
         if key in to_follow:
-            return client.collect_bundle(to_follow[key])
-        path = fill_template(templates[key], request.context)
+            searches[key] = "the next pages of the prefetch Bundle"
+            return client.collect_bundle(to_follow[key], since=since)
+        path = searches[key] = fill_template(templates[key], request.context, now.date())
         if _is_read(templates[key]):
             resource = client.read(path)
             return [resource] if resource else []
-        return client.search(path)
+        if key in windows:
+            path = searches[key] = bounded(path, windows[key], now)
+        return client.search(path, since=since)
 
-    failures: dict[str, str] = {}
+    failures: dict[str, tuple[str, Exception]] = {}
     keys = [*to_fetch, *to_follow]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(keys))) as pool:
         futures = {key: pool.submit(fetch, key) for key in keys}
@@ -146,12 +198,12 @@ def resolve(
                 resolution.resources[key] = future.result()
                 resolution.source[key] = "paged" if key in to_follow else "fetched"
             except (FhirUnavailable, TemplateError) as exc:
-                failures[key] = str(exc)
+                failures[key] = (searches.get(key, templates[key]), exc)
     if failures:
-        detail = "; ".join(f"{k}: {why}" for k, why in sorted(failures.items()))
-        raise CdsError(
-            412,
+        detail = "; ".join(f"{k}: {exc}" for k, (_, exc) in sorted(failures.items()))
+        raise PrefetchUnavailable(
             f"Required data could not be obtained from the FHIR server ({detail}).",
+            failures,
             expression=[f"prefetch.{k}" for k in sorted(failures)],
         )
     return resolution

@@ -1,12 +1,17 @@
 """The service registry: what discovery lists and what each service endpoint answers.
 
 Prefetch templates are generated from the knowledge data (the LOINC codes of every lab kind the rules
-read), so a code added to a value set is fetched without touching Python.
+read), so a code added to a value set is fetched without touching Python. The Observation keys carry a
+window: the longest lookback in the knowledge. What the service fetches itself is always bounded by it;
+discovery advertises the bound (``{{today() - N days}}``, a token not every CDS Client fills) only when
+``CDS_HOOKS_PREFETCH_DATE_BOUND`` is on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from cds_hooks.clinical.knowledge import Knowledge
@@ -26,6 +31,8 @@ class ServiceDefinition:
     description: str
     usage_requirements: str
     prefetch: dict[str, str]
+    # Prefetch key -> days back its search needs (a ``date`` bound on the search, stop paging past it).
+    windows: Mapping[str, int] = field(default_factory=dict)
 
     def discovery_entry(self) -> dict[str, Any]:
         return {
@@ -38,9 +45,27 @@ class ServiceDefinition:
         }
 
 
-def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
+def lookback_days(knowledge: Knowledge) -> int:
+    """The longest lookback in the knowledge: every lab kind's ``lookback_days`` and every threshold in
+    days, plus one day so a date-only bound never cuts into the window in any time zone."""
+    days = [lab.lookback_days for lab in knowledge.labs.values()]
+    days += [math.ceil(t.value) for t in knowledge.thresholds.values() if t.unit == "days"]
+    return max(days) + 1
+
+
+# Keys whose results only count within the lookback window (Observations, searched by ``date``).
+WINDOWED_KEYS = ("observations", "labResults")
+
+
+def date_bound(days: int) -> str:
+    """The search parameter bounding a windowed key, as a prefetch token the client fills."""
+    return f"date=ge{{{{today() - {days} days}}}}"
+
+
+def prefetch_templates(knowledge: Knowledge, *, date_bounded: bool = False) -> dict[str, str]:
     """Templates within the CDS Hooks 2.0 query restrictions (P3): a read, type-level searches by
-    patient reference, token equality (OR-comma), ``_sort`` and ``_count``."""
+    patient reference, token equality (OR-comma), ``_sort`` and ``_count``; with ``date_bounded`` the
+    Observation searches also carry ``date=ge{{today() - N days}}`` (the 3.0 FHIRPath token)."""
     codes: list[str] = []
     for lab in knowledge.labs.values():
         for code in lab.valueset.codes(LOINC):
@@ -48,22 +73,26 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
             if token not in codes:
                 codes.append(token)
     patient = "{{context.patientId}}"
+    bound = f"&{date_bound(lookback_days(knowledge))}" if date_bounded else ""
     return {
         "patient": f"Patient/{patient}",
         # Every lab and vital the rules read, by LOINC.
-        "observations": f"Observation?patient={patient}&code={','.join(codes)}&_sort=-date&_count=200",
+        "observations": f"Observation?patient={patient}&code={','.join(codes)}{bound}&_sort=-date&_count=200",
         # Antibody results often carry only a local code and text: the newest laboratory results,
         # matched in code by text. Paged by `next` links up to the configured cap.
-        "labResults": f"Observation?patient={patient}&category=laboratory&_sort=-date&_count=200",
-        "medicationStatements": f"MedicationStatement?patient={patient}",
-        "medicationRequests": f"MedicationRequest?patient={patient}",
+        "labResults": f"Observation?patient={patient}&category=laboratory{bound}&_sort=-date&_count=200",
+        # Real records repeat these per visit: big pages keep them within the paging cap.
+        "medicationStatements": f"MedicationStatement?patient={patient}&_count=200",
+        "medicationRequests": f"MedicationRequest?patient={patient}&_count=200",
         # No clinical-status filter: recurrence and relapse count too; filtered in code.
-        "conditions": f"Condition?patient={patient}",
+        "conditions": f"Condition?patient={patient}&_count=200",
     }
 
 
-def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
-    templates = prefetch_templates(knowledge)
+def build_services(knowledge: Knowledge, *, date_bounded: bool = False) -> dict[str, ServiceDefinition]:
+    """The three services; ``date_bounded`` (``CDS_HOOKS_PREFETCH_DATE_BOUND``): advertise the window."""
+    templates = prefetch_templates(knowledge, date_bounded=date_bounded)
+    windows = dict.fromkeys(WINDOWED_KEYS, lookback_days(knowledge))
     patient_view = ServiceDefinition(
         id=PATIENT_VIEW_ID,
         hook="patient-view",
@@ -79,6 +108,7 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
             "(with referenced Medications) and Conditions, by prefetch or from fhirServer."
         ),
         prefetch=templates,
+        windows=windows,
     )
     order_usage = (
         "Needs context.draftOrders (a Bundle of draft MedicationRequests; other resource types are "
@@ -96,6 +126,7 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         ),
         usage_requirements=order_usage + " context.selections names the draft orders to judge.",
         prefetch=templates,
+        windows=windows,
     )
     order_sign = ServiceDefinition(
         id=ORDER_SIGN_ID,
@@ -106,5 +137,6 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         ),
         usage_requirements=order_usage,
         prefetch=templates,
+        windows=windows,
     )
     return {s.id: s for s in (patient_view, order_select, order_sign)}

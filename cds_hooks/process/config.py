@@ -48,6 +48,9 @@ class Settings:
     fhir_max_response_bytes: int = 50 * 1024 * 1024
     # Most resources one request may bring (prefetch plus fetched) before it is refused (413).
     max_resources: int = 50_000
+    # Discovery templates with `date=ge{{today() - N days}}` on the Observation searches (a token not
+    # every CDS Client fills); what the service fetches itself is bounded either way.
+    prefetch_date_bound: bool = False
     # Logging: "text" or "json"; level name.
     log_format: str = "text"
     log_level: str = "INFO"

@@ -208,7 +208,7 @@ def test_slow_server(monkeypatch, capsys):
         code, out, err = run(capsys, "evaluate", "--fhir-server", url, "--patient", PORK)
     assert (code, out) == (1, "")
     assert err == (
-        f"cds-hooks: the FHIR server at {url} did not answer in time: it may be slow or overloaded; "
+        f"cds-hooks: the FHIR server at {url} did not answer within 0.3 s: it may be slow or overloaded; "
         "CDS_HOOKS_FHIR_READ_TIMEOUT raises the limit\n"
     )
 
