@@ -8,6 +8,7 @@ Paging of a search sorted newest first stops once a page reaches past the window
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -361,6 +362,6 @@ def passed_window(bundle: dict[str, Any], since: datetime) -> bool:
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict) and _is_match(entry)
     ]
     dated = [d for d in dates if d is not None]
-    if not dated or any(newer < older for newer, older in zip(dated, dated[1:], strict=False)):
+    if not dated or any(newer < older for newer, older in itertools.pairwise(dated)):
         return False
     return dated[-1] < since

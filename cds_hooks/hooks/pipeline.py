@@ -37,9 +37,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         if not self.services:
-            self.services = build_services(
-                self.knowledge, date_bounded=self.settings.prefetch_date_bound
-            )
+            self.services = build_services(self.knowledge, date_bounded=self.settings.prefetch_date_bound)
         if self.session is None:
             self.session = build_session(
                 pool_size=max(10, self.settings.fhir_max_workers * 2), retries=self.settings.fhir_retries
