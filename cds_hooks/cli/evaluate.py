@@ -56,13 +56,17 @@ class Evaluated:
     response: dict[str, Any]
 
 
-def patient_view_request(patient_id: str) -> dict[str, Any]:
-    """The request an EHR sends when a chart opens, without prefetch (the service fetches everything)."""
-    return {
+def patient_view_request(patient_id: str, patient: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The request an EHR sends when a chart opens: no prefetch (the service fetches everything), or
+    only the Patient when the caller has already read it."""
+    request: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
         "context": {"userId": CLI_USER, "patientId": patient_id},
     }
+    if patient is not None:
+        request["prefetch"] = {"patient": patient}
+    return request
 
 
 @dataclass
@@ -141,10 +145,24 @@ class Evaluator:
             raise EvaluationFailed(exc.message) from exc
         return Evaluated(req, response)
 
-    def patient(self, server: str, token: str | None, patient_id: str) -> Evaluated:
-        """A patient on ``server`` evaluated as the EHR would ask for it when the chart opens."""
+    def patient(
+        self, server: str, token: str | None, patient_id: str, patient: dict[str, Any] | None = None
+    ) -> Evaluated:
+        """A patient on ``server`` evaluated as the EHR would ask for it when the chart opens
+        (``patient``: its Patient resource, already read)."""
         source = f"the request for patient {patient_id!r}"
-        return self.on_server(patient_view_request(patient_id), source, server, token)
+        return self.on_server(patient_view_request(patient_id, patient), source, server, token)
+
+    def read_patient(self, server: str, token: str | None, patient_id: str) -> dict[str, Any]:
+        """The Patient resource; ``EvaluationFailed`` when the server has no such patient or fails."""
+        self.check_server(server, token)
+        try:
+            patient = self.client(server, token).read(f"Patient/{patient_id}")
+        except FhirUnavailable as exc:
+            raise server_problem(exc, server, token) from exc
+        if patient is None:
+            raise EvaluationFailed(f"no patient '{patient_id}' on {server}")
+        return patient
 
     # ---------------------------------------------------------------- checks and messages
 
@@ -233,9 +251,9 @@ def fetch_problem(exc: PrefetchUnavailable, server: str) -> EvaluationFailed:
     parts = []
     for key, (search, error) in sorted(exc.failures.items()):
         hint = _hint(error)
-        parts.append(f"the {key} search ({search}) failed: {error}" + (f" ({hint})" if hint else ""))
+        parts.append(f"the {key} search ({search}): {error}" + (f" ({hint})" if hint else ""))
     timed_out = any(isinstance(error, FhirTimeout) for _, error in exc.failures.values())
-    return EvaluationFailed(f"{server}: " + "; ".join(parts), timed_out=timed_out)
+    return EvaluationFailed(f"reading from {server} failed: " + "; ".join(parts), timed_out=timed_out)
 
 
 def load_request(path: str) -> tuple[Any, str]:

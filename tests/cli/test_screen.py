@@ -29,10 +29,15 @@ def read_csv(path) -> dict[str, dict[str, str]]:
         return {row["patient_id"]: row for row in csv.DictReader(fh)}
 
 
-def table_count(out: str, label: str) -> int:
-    match = re.search(rf"^{re.escape(label)}\s+(\d+)$", out, re.MULTILINE)
+def table_row(out: str, label: str) -> tuple[int, float | None]:
+    """Patients and cards per 1,000 screened (None on the errors row) of one summary row."""
+    match = re.search(rf"^{re.escape(label)}\s+(\d+)(?:\s+([\d.]+))?$", out, re.MULTILINE)
     assert match, f"no row {label!r} in:\n{out}"
-    return int(match.group(1))
+    return int(match.group(1)), float(match.group(2)) if match.group(2) else None
+
+
+def table_count(out: str, label: str) -> int:
+    return table_row(out, label)[0]
 
 
 def test_patients_to_csv_with_one_unknown(cli_server, tmp_path, capsys):
@@ -203,10 +208,10 @@ def test_unreachable_server(tmp_path, capsys):
 def test_an_unexpected_failure_is_one_row_not_the_end_of_the_run(cli_server, tmp_path, capsys, monkeypatch):
     original = Evaluator.patient
 
-    def patient(self, server, token, patient_id):
+    def patient(self, server, token, patient_id, resource=None):
         if patient_id == EMPTY:
             raise ValueError("odd record")
-        return original(self, server, token, patient_id)
+        return original(self, server, token, patient_id, resource)
 
     monkeypatch.setattr(Evaluator, "patient", patient)
     out_file = tmp_path / "r.csv"
@@ -299,8 +304,11 @@ def test_a_412_for_one_patient_is_recorded_and_the_run_goes_on(tmp_path, capsys)
     rows = read_csv(out_file)
     assert code == 1
     assert rows["cli-fine"] == {"patient_id": "cli-fine", "rule_ids": "", "summaries": "", "error": ""}
-    assert rows["cli-fails"]["error"] == (
-        "Required data could not be obtained from the FHIR server (labResults: the FHIR server answered "
-        "HTTP 500; observations: the FHIR server answered HTTP 500)."
+    # The error names each search that failed, as sent (date-bounded), and what the server answered.
+    error = rows["cli-fails"]["error"]
+    assert error.startswith(
+        f"reading from {url} failed: the labResults search (Observation?patient=cli-fails&category=laboratory"
     )
+    answered = r"&date=ge\d{4}-\d{2}-\d{2}\): the FHIR server answered HTTP 500; the observations search"
+    assert re.search(answered, error)
     assert table_count(out, "(errors)") == 1

@@ -71,5 +71,9 @@ def test_screen_all_examples(examples_server, tmp_path, capsys):
         f"{len(examples) - with_cards} without cards, 0 errors.\n"
     )
     per_rule = Counter(rule for e in examples for rule in set(e["expected_rules"]))
+    cards = Counter(rule for row in rows.values() for rule in row["rule_ids"].split())
     for rule_id, count in per_rule.items():
-        assert re.search(rf"^{re.escape(rule_id)}\s+{count}$", out, re.MULTILINE), (rule_id, out)
+        # Cards per 1,000 screened patients: this rule's cards over the whole population.
+        per_thousand = f"{1000 * cards[rule_id] / len(examples):.1f}"
+        row = rf"^{re.escape(rule_id)}\s+{count}\s+{re.escape(per_thousand)}$"
+        assert re.search(row, out, re.MULTILINE), (rule_id, out)
