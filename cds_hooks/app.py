@@ -35,7 +35,7 @@ from cds_hooks.process import metrics
 from cds_hooks.process.config import ConfigError, Settings
 from cds_hooks.process.gc_tuning import tune_gc
 from cds_hooks.process.log_config import configure_logging
-from cds_hooks.process.pseudonym import PseudonymKeyError, Pseudonymizer, load_key
+from cds_hooks.process.pseudonym import Pseudonymizer, PseudonymKeyError, load_key
 from cds_hooks.security.jwt_verification import install_jwt_verification
 from cds_hooks.store.database import Store
 from cds_hooks.store.recorder import Recorder

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from cds_hooks.api.request_body import json_body
 from cds_hooks.api import tracing
+from cds_hooks.api.request_body import json_body
 from cds_hooks.api.runtime import runtime
 from cds_hooks.hooks.protocol import CdsError, parse_service_request
 

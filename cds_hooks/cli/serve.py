@@ -44,7 +44,11 @@ def control_socket_options(settings: Settings) -> dict[str, Any]:
     value = settings.control_socket.strip()
     if value.lower() == "off":
         return {"control_socket_disable": True}
-    path = Path(value).expanduser() if value.lower() != "auto" else settings.data_dir / f"gunicorn-{settings.port}.ctl"
+    path = (
+        Path(value).expanduser()
+        if value.lower() != "auto"
+        else settings.data_dir / f"gunicorn-{settings.port}.ctl"
+    )
     if len(os.fsencode(str(path.absolute()))) > UNIX_PATH_MAX:
         log.warning("control socket path %s is too long for a Unix socket: control socket disabled", path)
         return {"control_socket_disable": True}

@@ -180,7 +180,9 @@ class Pipeline:
             resolution = resolve(req, service.prefetch, client, max_workers=workers)
         except CdsError as exc:
             if exc.status == 412:
-                metrics.observe_fallback("failed" if client else "no-fhir-server", time.perf_counter() - started)
+                metrics.observe_fallback(
+                    "failed" if client else "no-fhir-server", time.perf_counter() - started
+                )
             raise
         fetched = sorted(k for k, v in resolution.source.items() if v in ("fetched", "paged"))
         if fetched:
@@ -226,6 +228,4 @@ def _draft_orders(req: CdsRequest) -> dict[str, dict[str, Any]]:
     bundle = req.context.get("draftOrders")
     if not isinstance(bundle, dict):
         return {}
-    return {
-        f"{r.get('resourceType')}/{r.get('id')}": r for r in bundle_resources(bundle) if r.get("id")
-    }
+    return {f"{r.get('resourceType')}/{r.get('id')}": r for r in bundle_resources(bundle) if r.get("id")}

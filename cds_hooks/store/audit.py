@@ -107,7 +107,11 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
                 "code": "1",
                 "display": "Person",
             },
-            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
+            "role": {
+                "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                "code": "1",
+                "display": "Patient",
+            },
         }
         for pseudonym in record.patients
     ]
@@ -122,7 +126,11 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
             "code": "2",
             "display": "System Object",
         },
-        "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "3", "display": "Report"},
+        "role": {
+            "system": "http://terminology.hl7.org/CodeSystem/object-role",
+            "code": "3",
+            "display": "Report",
+        },
         "detail": details,
     }
     if record.hook_instance:

@@ -9,14 +9,12 @@ answer); before it is stored the queue is flushed, so feedback finds the cards t
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from cds_hooks.hooks.card_memory import IssuedCard, Snooze
 from cds_hooks.process.config import Settings
@@ -100,6 +98,6 @@ class Recorder:
             self._last_prune = now
             removed = self.store.prune_audit(self.retention_days, datetime.now(UTC))
             if removed:
-                log.info("audit retention: %d event(s) older than %d days deleted", removed, self.retention_days)
-
-
+                log.info(
+                    "audit retention: %d event(s) older than %d days deleted", removed, self.retention_days
+                )

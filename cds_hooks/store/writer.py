@@ -4,9 +4,10 @@ in batches by one thread per worker process.
 The queue is bounded; when it is full the request writes its own batch (back-pressure, nothing is
 dropped). The thread sleeps while the queue is empty; an item wakes it, it gathers what arrives in the
 next ``interval`` seconds and writes it in one transaction; at process exit it writes what is left
-(``close``, registered with ``atexit`` and called by gunicorn's ``worker_exit``). What SIGKILL can lose: the rows
-queued since the last write, i.e. at most ``interval`` seconds of card-log and audit rows. Feedback is
-never queued: it is written synchronously, in the request, because snooze and analytics rest on it.
+(``close``, registered with ``atexit`` and called by gunicorn's ``worker_exit``). What SIGKILL can
+lose: the rows queued since the last write, i.e. at most ``interval`` seconds of card-log and audit
+rows. Feedback is never queued: it is written synchronously, in the request, because snooze and
+analytics rest on it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def _is_flush(entry: tuple[str, Any] | None) -> bool:
 
 
 class BatchWriter:
-    def __init__(self, jobs: dict[str, Job], *, interval: float = 0.2, capacity: int = 10_000, batch: int = 500):
+    def __init__(
+        self, jobs: dict[str, Job], *, interval: float = 0.2, capacity: int = 10_000, batch: int = 500
+    ):
         self.jobs = jobs
         self.interval = interval
         self.batch = batch
