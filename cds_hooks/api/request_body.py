@@ -36,9 +36,9 @@ def _refuse_longer_stream(read: int) -> None:
     """A chunked body (no Content-Length) is cut at the limit by Werkzeug without an error: if there is
     more to read, the body is too large (413), not truncated JSON (400)."""
     limit = request.max_content_length
-    if request.content_length is None and limit is not None and read >= limit:
-        if request.environ["wsgi.input"].read(1):
-            raise RequestEntityTooLarge()
+    chunked = request.content_length is None
+    if chunked and limit is not None and read >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
 
 
 def _json_reason(exc: json_codec.JSONDecodeError) -> str:
