@@ -195,3 +195,45 @@ def test_order_sign_shows_the_card_for_another_patient_or_after_an_hour(client, 
         )
     _, sign = _pork_orders("sign-4")
     assert SWITCH in topics(_call(client, sign, SIGN_URL))
+
+
+def test_an_instance_with_another_pseudonym_key_on_the_same_database_says_so(tmp_path, caplog):
+    import logging
+
+    from cds_hooks.app import create_app
+    from cds_hooks.clinical.knowledge import default_knowledge
+    from tests.conftest import make_settings
+
+    shared = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    apps = [
+        create_app(
+            make_settings(tmp_path / "a", database_url=shared, pseudonym_key="a" * 40),
+            knowledge=default_knowledge(),
+        )
+    ]
+    with caplog.at_level(logging.ERROR):
+        apps.append(
+            create_app(
+                make_settings(tmp_path / "b", database_url=shared, pseudonym_key="a" * 40),
+                knowledge=default_knowledge(),
+            )
+        )
+        assert "pseudonym key differs" not in caplog.text
+        apps.append(
+            create_app(
+                make_settings(tmp_path / "c", database_url=shared, pseudonym_key="c" * 40),
+                knowledge=default_knowledge(),
+            )
+        )
+    assert "pseudonym key differs" in caplog.text
+    for app in apps:
+        app.extensions["cds_hooks"].store.dispose()
+
+
+def test_a_generated_pseudonym_key_is_kept_in_the_data_directory(tmp_path):
+    from cds_hooks.process.pseudonym import KEY_FILE, load_key
+
+    first = load_key("", tmp_path)
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert load_key("", tmp_path) == first and len(first) >= 32
+    assert load_key("x" * 40, tmp_path) == b"x" * 40
