@@ -148,10 +148,14 @@ class Pipeline:
             return {}
         days = {c.rule_id: self.snooze_days(c.rule_id) for c in cards}
         rules = sorted(days)
-        snoozes = self.memory.snoozes(patient, rules, now - timedelta(days=max(days.values())))
         select_cards: list[IssuedCard] = []
-        if hook == "order-sign" and any(c.drafts for c in cards):
-            select_cards = self.memory.acknowledged_select_cards(patient, rules, now - SIGNING_WINDOW)
+        try:
+            snoozes = self.memory.snoozes(patient, rules, now - timedelta(days=max(days.values())))
+            if hook == "order-sign" and any(c.drafts for c in cards):
+                select_cards = self.memory.acknowledged_select_cards(patient, rules, now - SIGNING_WINDOW)
+        except Exception:  # whatever the database driver raises: fail safe, every card is shown
+            log.exception("card memory unavailable: no card is left out for a snooze or at signing")
+            return {}
         why: dict[str, str] = {}
         for card in cards:
             if is_snoozed(card, snoozes, days[card.rule_id], now):

@@ -237,3 +237,13 @@ def test_a_generated_pseudonym_key_is_kept_in_the_data_directory(tmp_path):
     assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
     assert load_key("", tmp_path) == first and len(first) >= 32
     assert load_key("x" * 40, tmp_path) == b"x" * 40
+
+
+def test_when_the_card_memory_fails_every_card_is_shown(client, app, monkeypatch):
+    _override(client, _card(_call(client, porcine_request("fail-open"))), "snooze")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(app.extensions["cds_hooks"].recorder, "snoozes", broken)
+    assert SWITCH in topics(_call(client, porcine_request("fail-open")))
