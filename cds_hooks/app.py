@@ -6,6 +6,7 @@ time; every resource the app needs hangs off ``app.extensions["cds_hooks"]`` (a 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +14,34 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
+from cds_hooks.api.audit_trail import register_audit_trail
 from cds_hooks.api.discovery import bp as discovery_bp
 from cds_hooks.api.errors import register_error_handlers
 from cds_hooks.api.feedback import bp as feedback_bp
 from cds_hooks.api.health import bp as health_bp
+from cds_hooks.api.metrics import bp as metrics_bp
+from cds_hooks.api.metrics import register_request_metrics
 from cds_hooks.api.request_log import register_request_log
 from cds_hooks.api.runtime import EXTENSION, Runtime
 from cds_hooks.api.services import bp as services_bp
 from cds_hooks.api.sources import bp as sources_bp
 from cds_hooks.api.stats import bp as stats_bp
+from cds_hooks.api.tracing import install_tracing
 from cds_hooks.clinical.knowledge import Knowledge, load_knowledge
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.target_policy import FhirPolicy
 from cds_hooks.hooks.pipeline import Pipeline
-from cds_hooks.process.config import Settings
+from cds_hooks.process import metrics
+from cds_hooks.process.config import ConfigError, Settings
 from cds_hooks.process.gc_tuning import tune_gc
 from cds_hooks.process.log_config import configure_logging
+from cds_hooks.process.pseudonym import Pseudonymizer, PseudonymKeyError, load_key
 from cds_hooks.security.jwt_verification import install_jwt_verification
 from cds_hooks.store.database import Store
+from cds_hooks.store.recorder import Recorder
+
+log = logging.getLogger(__name__)
+PSEUDONYM_KEY_CHECK = "pseudonym_key_check"
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -55,11 +66,23 @@ def create_app(
     # Werkzeug enforces this while the body is read, with or without Content-Length (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)
+    store = store or Store(settings.resolved_database_url)
+    pseudonyms = _pseudonymizer(settings, store)
+    recorder = Recorder(store, settings)
     app.extensions[EXTENSION] = Runtime(
         settings=settings,
-        pipeline=Pipeline(settings=settings, knowledge=knowledge, policy=FhirPolicy.from_settings(settings)),
-        store=store or Store(settings.resolved_database_url),
+        pipeline=Pipeline(
+            settings=settings,
+            knowledge=knowledge,
+            policy=FhirPolicy.from_settings(settings),
+            memory=recorder,
+            pseudonyms=pseudonyms,
+        ),
+        store=store,
+        recorder=recorder,
     )
+    if settings.metrics:
+        metrics.enable()
 
     CORS(
         app,
@@ -69,12 +92,30 @@ def create_app(
         max_age=86400,
     )
 
-    for bp in (discovery_bp, services_bp, feedback_bp, health_bp, sources_bp, stats_bp):
+    for bp in (discovery_bp, services_bp, feedback_bp, health_bp, sources_bp, stats_bp, metrics_bp):
         app.register_blueprint(bp)
 
     register_error_handlers(app)
     register_request_log(app)
+    register_request_metrics(app)
+    register_audit_trail(app)
+    install_tracing(app, settings)
     tune_gc()  # after the knowledge and models are loaded, so they are frozen out of collections
     # After the request timer, so that refused calls are logged with their duration too.
     install_jwt_verification(app, settings, app.extensions[EXTENSION].store.engine)
     return app
+
+
+def _pseudonymizer(settings: Settings, store: Store) -> Pseudonymizer:
+    """The patient-pseudonym key; warns when another instance on the same database uses another key
+    (each would then recognise only its own patients: snoozes would not carry across)."""
+    try:
+        pseudonyms = Pseudonymizer(load_key(settings.pseudonym_key, settings.data_dir))
+    except (PseudonymKeyError, OSError) as exc:
+        raise ConfigError(f"pseudonym key: {exc}") from None
+    if store.check_shared_value(PSEUDONYM_KEY_CHECK, pseudonyms.key_check()) != pseudonyms.key_check():
+        log.error(
+            "this instance's patient-pseudonym key differs from the one other instances use with this "
+            "database: set CDS_HOOKS_PSEUDONYM_KEY to the same value on every instance (docs/security.md)"
+        )
+    return pseudonyms

@@ -278,6 +278,22 @@ def openapi_document(service_ids: list[str]) -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "description": "Prometheus metrics; off unless CDS_HOOKS_METRICS=true (then 404).",
+                    "responses": {
+                        "200": {
+                            "description": "Metrics in the Prometheus text format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "401": _error(
+                            "CDS_HOOKS_METRICS_TOKEN is set and the bearer token is missing or wrong."
+                        ),
+                        "404": _error("Metrics are off."),
+                    },
+                }
+            },
         },
         "components": {"schemas": SCHEMAS},
     }

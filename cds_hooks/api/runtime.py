@@ -15,6 +15,7 @@ from cds_hooks.hooks.pipeline import Pipeline
 from cds_hooks.hooks.registry import ServiceDefinition
 from cds_hooks.process.config import Settings
 from cds_hooks.store.database import Store
+from cds_hooks.store.recorder import Recorder
 
 EXTENSION = "cds_hooks"
 
@@ -26,6 +27,7 @@ class Runtime:
     settings: Settings
     pipeline: Pipeline
     store: Store
+    recorder: Recorder  # card log and audit trail, written off the request path
 
     @property
     def knowledge(self) -> Knowledge:

@@ -1,4 +1,4 @@
-"""Command line: ``cds-hooks serve | evaluate | screen | feedback | demo`` (also ``python -m cds_hooks``).
+"""Command line: ``cds-hooks serve | evaluate | screen | feedback | demo | audit``
 
 Exit codes of ``evaluate`` and ``screen``: 0 success; 1 an evaluation problem (unreadable request, FHIR
 server unreachable or refusing the token, unknown patient, a patient that could not be screened); 2 a
@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from cds_hooks.cli import audit as cli_audit
 from cds_hooks.cli import demo
 from cds_hooks.cli import evaluate as cli_evaluate
 from cds_hooks.cli import feedback as cli_feedback
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_screen.add_parser(sub)
     cli_feedback.add_parser(sub)
     demo.add_parser(sub)
+    cli_audit.add_parser(sub)
     return parser
 
 

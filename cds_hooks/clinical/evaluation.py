@@ -23,6 +23,7 @@ def evaluate_index(
     knowledge: Knowledge,
     now: datetime,
     base_url: str = DEFAULT_BASE_URL,
+    shown: list[tuple[RuleResult, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the patient-view rules over an index of the patient's resources."""
 
@@ -38,4 +39,7 @@ def evaluate_index(
         for rtype in ("MedicationStatement", "MedicationRequest")
         for r in index.of_type(rtype)
     }
-    return {"cards": [render_card(ctx, result, sources) for result in results]}
+    cards = [render_card(ctx, result, sources) for result in results]
+    if shown is not None:  # the caller remembers which rule result each card came from (card log)
+        shown.extend(zip(results, cards, strict=True))
+    return {"cards": cards}

@@ -58,6 +58,7 @@ def evaluate_orders(
     knowledge: Knowledge,
     now: datetime,
     base_url: str,
+    shown: list[tuple[RuleResult, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     drafts, judged = judged_drafts(hook, context)
     for resource in drafts:
@@ -90,7 +91,10 @@ def evaluate_orders(
     x, results = evaluate_until_valid(index, run)
     facts, findings = x.facts, x.findings
     ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
-    return {"cards": [render_card(ctx, r, {}) for r in results]}
+    cards = [render_card(ctx, r, {}) for r in results]
+    if shown is not None:  # the caller remembers which rule result each card came from (card log)
+        shown.extend(zip(results, cards, strict=True))
+    return {"cards": cards}
 
 
 def _animal_insulin_order(orders: list[tuple[MedicationUse, dict[str, Any]]]) -> RuleResult | None:

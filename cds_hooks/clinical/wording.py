@@ -28,6 +28,8 @@ class CardWording:
     rule_id: str
     indicator: str
     variants: dict[str, Variant]
+    # Days an override with a snoozing reason keeps this rule's card away for that patient.
+    snooze_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,12 @@ def load_wording(root: Path) -> Wording:
             variants[name] = Variant(summary=summary.strip(), detail=_unwrap(detail.strip()))
         if not variants:
             raise WordingError(f"{path}: no [variants.*] tables")
-        cards[path.stem] = CardWording(rule_id=path.stem, indicator=indicator, variants=variants)
+        snooze_days = data.get("snooze_days", 90)
+        if not isinstance(snooze_days, int) or isinstance(snooze_days, bool) or snooze_days < 1:
+            raise WordingError(f"{path}: snooze_days must be a whole number of days, at least 1")
+        cards[path.stem] = CardWording(
+            rule_id=path.stem, indicator=indicator, variants=variants, snooze_days=snooze_days
+        )
 
     reasons = tuple((r["code"], r["display"]) for r in common.get("override_reasons") or [])
     if not reasons or any(not code or not display for code, display in reasons):

@@ -12,6 +12,7 @@ from typing import Any
 from cds_hooks.clinical.evaluation import DEFAULT_BASE_URL, evaluate_index
 from cds_hooks.clinical.knowledge import Knowledge, default_knowledge
 from cds_hooks.clinical.orders import evaluate_orders
+from cds_hooks.clinical.rules import RuleResult
 from cds_hooks.fhir.json_access import bundle_resources
 from cds_hooks.fhir.resource_index import ResourceIndex
 from cds_hooks.hooks.prefetch import checked_value
@@ -31,8 +32,10 @@ def evaluate_hook(
     knowledge: Knowledge,
     now: datetime,
     base_url: str = DEFAULT_BASE_URL,
+    shown: list[tuple[RuleResult, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the rules of ``hook``: the patient's record, and for the order hooks its draft orders."""
+    """Evaluate the rules of ``hook``: the patient's record, and for the order hooks its draft orders.
+    ``shown``, when given, receives each card with the rule result it renders."""
     if hook in ORDER_HOOKS:
         return evaluate_orders(
             index,
@@ -42,8 +45,11 @@ def evaluate_hook(
             knowledge=knowledge,
             now=now,
             base_url=base_url,
+            shown=shown,
         )
-    return evaluate_index(index, patient_id=patient_id, knowledge=knowledge, now=now, base_url=base_url)
+    return evaluate_index(
+        index, patient_id=patient_id, knowledge=knowledge, now=now, base_url=base_url, shown=shown
+    )
 
 
 def evaluate_offline(

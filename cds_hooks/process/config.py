@@ -80,6 +80,21 @@ class Settings:
     # JWK Sets fetched from allowlisted `jku` URLs: cache lifetime and fetch timeout, in seconds.
     jku_cache_ttl: int = 600
     jku_timeout: float = 5.0
+    # Key of the patient pseudonyms (HMAC-SHA256) kept with logged cards and audit events; empty: a
+    # random key generated into data_dir/pseudonym.key. Instances sharing a database must share it.
+    pseudonym_key: str = field(default="", repr=False)
+    # Audit trail of service and feedback calls: "db", "file:<path>", "stdout" or "off"; days that
+    # audit rows are kept in the database (0 keeps them all).
+    audit: str = "db"
+    audit_retention_days: int = 365
+    # GET /metrics in the Prometheus format: off unless true; when a token is set, scrapers must send it
+    # as a bearer token (required in production mode).
+    metrics: bool = False
+    metrics_token: str = field(default="", repr=False)
+    # OpenTelemetry tracing of requests (needs the `otel` extra; exporter set by the OTEL_* variables).
+    otel: bool = False
+    # gunicorn's control socket for `serve`: "auto" (in the data directory, one per port), "off", or a path.
+    control_socket: str = "auto"
 
     @property
     def resolved_database_url(self) -> str:
@@ -145,6 +160,19 @@ class Settings:
             raise ConfigError(f"{PREFIX}JKU_CACHE_TTL must be at least 1 second")
         if self.jku_timeout <= 0:
             raise ConfigError(f"{PREFIX}JKU_TIMEOUT must be positive")
+        if self.audit not in ("db", "stdout", "off") and not (
+            self.audit.startswith("file:") and self.audit[5:].strip()
+        ):
+            raise ConfigError(f"{PREFIX}AUDIT must be db, file:<path>, stdout or off, got {self.audit!r}")
+        if self.audit_retention_days < 0:
+            raise ConfigError(f"{PREFIX}AUDIT_RETENTION_DAYS must not be negative (0 keeps every row)")
+        if self.metrics and self.mode == "production" and not self.metrics_token:
+            raise ConfigError(
+                f"{PREFIX}METRICS=true in production mode needs {PREFIX}METRICS_TOKEN (the bearer token "
+                "Prometheus sends)"
+            )
+        if not self.control_socket.strip():
+            raise ConfigError(f"{PREFIX}CONTROL_SOCKET must be auto, off or a path")
 
 
 def _convert(name: str, raw: str, type_name: object) -> object:

@@ -31,6 +31,7 @@ from flask import Flask, Response, g, request
 from sqlalchemy.engine import Engine
 
 from cds_hooks.hooks.protocol import operation_outcome
+from cds_hooks.process import metrics
 from cds_hooks.process.config import PREFIX, ConfigError, Settings
 from cds_hooks.security.replay_cache import MAX_ISS_LENGTH, MAX_JTI_LENGTH, ReplayCache
 
@@ -548,6 +549,7 @@ def install_jwt_verification(app: Flask, settings: Settings, engine: Engine) -> 
                 request.headers.get("Authorization"), expected_audience(settings.public_base_url)
             )
         except JwtRejected as exc:
+            metrics.count_jwt_rejection(exc.reason)
             log.warning(
                 "JWT rejected on %s %s: %s (iss=%s kid=%s jti=%s)",
                 request.method,

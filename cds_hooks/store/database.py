@@ -1,18 +1,24 @@
-"""Persistence through SQLAlchemy: feedback and the log of cards returned.
+"""Persistence through SQLAlchemy: feedback, the log of cards returned, and the audit trail.
 
 SQLite (an embedded file, no server) by default; any SQLAlchemy URL, e.g. PostgreSQL, by
 ``CDS_HOOKS_DATABASE_URL``. Feedback is idempotent: each item has a fingerprint with a unique
 constraint, inserted with ON CONFLICT DO NOTHING, so a retried POST stores nothing twice and
 concurrent writers never lose or duplicate an item.
+
+The card log keeps, per card, the keyed patient pseudonym and fingerprints of its evidence and draft
+orders (never a patient id or record text): enough to recognise the card again for a snooze or at
+order-sign, across every instance that shares the database (``CardMemory`` below).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +26,27 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
+    delete,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
+from cds_hooks.hooks.card_memory import SNOOZE_REASONS, IssuedCard, Snooze
 from cds_hooks.hooks.protocol import FeedbackItem
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -55,8 +68,8 @@ feedback_table = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
 
-# Every card returned: lets feedback be checked against real card uuids and (later) analysed.
-# No patient identifiers are stored.
+# Every card returned: lets feedback be checked against real card uuids, analysed, and recognised again
+# (snooze, no repeat at signing). No patient identifiers: the keyed pseudonym and fingerprints only.
 card_log_table = Table(
     "card_log",
     metadata,
@@ -65,6 +78,66 @@ card_log_table = Table(
     Column("rule_id", String(128), nullable=False),
     Column("hook_instance", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Added for snooze and signing; databases made before get them by ALTER TABLE (all nullable).
+    Column("hook", String(32)),
+    Column("indicator", String(16)),
+    Column("patient_pseudonym", String(64)),
+    Column("evidence", Text),  # JSON array of evidence fingerprints
+    Column("drafts", Text),  # JSON array of "MedicationRequest/<id>#<content hash>"
+    Index("ix_card_log_patient_rule", "patient_pseudonym", "rule_id"),
+)
+
+# The audit trail (CDS_HOOKS_AUDIT=db): one FHIR AuditEvent per service and feedback call.
+audit_table = Table(
+    "audit_event",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recorded", DateTime(timezone=True), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("service_id", String(128), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("event", Text, nullable=False),  # the AuditEvent as JSON
+)
+
+# Small facts the instances sharing a database agree on, e.g. the check value of the pseudonym key.
+service_state_table = Table(
+    "service_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+_UPGRADED_TABLES = (card_log_table,)
+
+# The two look-ups on the request path, built once: a prepared statement skips SQLAlchemy's per-call
+# statement construction and cache-key work (~0.2 ms instead of ~0.8 ms a call on SQLite). Both use
+# the (patient_pseudonym, rule_id) index; rules are filtered in Python from the patient's few rows.
+_SNOOZES = (
+    select(
+        card_log_table.c.rule_id,
+        card_log_table.c.evidence,
+        feedback_table.c.outcome_timestamp,
+        feedback_table.c.received_at,
+    )
+    .join(feedback_table, feedback_table.c.card_uuid == card_log_table.c.card_uuid)
+    .where(
+        card_log_table.c.patient_pseudonym == bindparam("patient"),
+        feedback_table.c.outcome == "overridden",
+        feedback_table.c.override_code.in_(sorted(SNOOZE_REASONS)),
+        feedback_table.c.outcome_timestamp >= bindparam("since"),
+    )
+)
+_SELECT_CARDS = select(
+    card_log_table.c.card_uuid,
+    card_log_table.c.rule_id,
+    card_log_table.c.indicator,
+    card_log_table.c.evidence,
+    card_log_table.c.drafts,
+).where(
+    card_log_table.c.patient_pseudonym == bindparam("patient"),
+    card_log_table.c.hook == "order-select",
+    card_log_table.c.created_at >= bindparam("since"),
+    select(feedback_table.c.id).where(feedback_table.c.card_uuid == card_log_table.c.card_uuid).exists(),
 )
 
 
@@ -73,6 +146,21 @@ class FeedbackResult:
     stored: int
     duplicates: int
     unknown_cards: list[str]
+    # Of the known cards fed back: their patient pseudonyms and rule ids (for the audit trail).
+    patients: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """One card for the card log (written in batches by the store's writer thread)."""
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient: str | None
+    card: IssuedCard
+    created_at: datetime
 
 
 def _fingerprint(service_id: str, item: FeedbackItem) -> str:
@@ -102,6 +190,15 @@ def _insert_ignore(engine: Engine, table: Table):  # type: ignore[no-untyped-def
     return insert(table).on_conflict_do_nothing()
 
 
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; they were stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _json_set(value: str | None) -> frozenset[str]:
+    return frozenset(json.loads(value)) if value else frozenset()
+
+
 class Store:
     """The service's database. One instance per process; SQLAlchemy pools connections."""
 
@@ -116,7 +213,10 @@ class Store:
         self.engine = create_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._insert_card_rows = _insert_ignore(self.engine, card_log_table)
+        self._insert_audit_rows = audit_table.insert()
         self._create_tables()
+        self._add_missing_columns()
 
     def _create_tables(self) -> None:
         """Create missing tables. Several workers may start at once: if another one won the race,
@@ -126,8 +226,31 @@ class Store:
         except DBAPIError:
             metadata.create_all(self.engine)
 
+    def _add_missing_columns(self) -> None:
+        """Columns added since a database was created (all nullable) by ALTER TABLE, then their indexes.
+        Workers starting together may race: the loser finds the column there and carries on."""
+        for table in _UPGRADED_TABLES:
+            missing = [c for c in table.columns if c.name not in self._columns(table)]
+            for column in missing:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                try:
+                    with self.engine.begin() as conn:
+                        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                except DBAPIError:
+                    if column.name not in self._columns(table):
+                        raise
+            if missing:
+                for index in table.indexes:
+                    with contextlib.suppress(DBAPIError):
+                        index.create(self.engine, checkfirst=True)
+
+    def _columns(self, table: Table) -> set[str]:
+        return {c["name"] for c in inspect(self.engine).get_columns(table.name)}
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+    # ------------------------------------------------------------------ the card log
 
     def record_cards(
         self,
@@ -136,36 +259,107 @@ class Store:
         cards: Iterable[dict[str, Any]],
         now: datetime | None = None,
     ) -> None:
-        """Log every card issued (uuid, rule id, service, hookInstance, time; no patient data)."""
+        """Log cards issued by their wire form only (uuid, rule id; no patient, no fingerprints)."""
         now = now or datetime.now(UTC)
-        rows = [
+        self.write_card_rows(
+            [
+                CardRow(
+                    service_id=service_id,
+                    hook="",
+                    hook_instance=hook_instance,
+                    patient=None,
+                    card=IssuedCard(
+                        uuid=c["uuid"],
+                        rule_id=c.get("source", {}).get("topic", {}).get("code", ""),
+                        indicator=c.get("indicator", ""),
+                        evidence=frozenset(),
+                    ),
+                    created_at=now,
+                )
+                for c in cards
+                if c.get("uuid")
+            ]
+        )
+
+    def write_card_rows(self, rows: list[CardRow]) -> None:
+        """Insert card-log rows (one transaction; a uuid already logged is left as it is)."""
+        values = [
             {
-                "card_uuid": c["uuid"],
-                "service_id": service_id,
-                "rule_id": c.get("source", {}).get("topic", {}).get("code", ""),
-                "hook_instance": hook_instance[:128],
-                "created_at": now,
+                "card_uuid": r.card.uuid,
+                "service_id": r.service_id,
+                "rule_id": r.card.rule_id,
+                "hook_instance": r.hook_instance[:128],
+                "created_at": r.created_at,
+                "hook": r.hook or None,
+                "indicator": r.card.indicator or None,
+                "patient_pseudonym": r.patient,
+                "evidence": json.dumps(sorted(r.card.evidence)),
+                "drafts": json.dumps(sorted(r.card.drafts)),
             }
-            for c in cards
-            if c.get("uuid")
+            for r in rows
         ]
-        if not rows:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(_insert_ignore(self.engine, card_log_table), rows)
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert_card_rows, values)
+
+    def snoozes(self, patient: str, rule_ids: Iterable[str], since: datetime) -> list[Snooze]:
+        """Overrides with a snoozing reason, at or after ``since``, of this patient's cards of these rules.
+        A snooze starts at the override's ``outcomeTimestamp``, but never later than its arrival."""
+        rules = set(rule_ids)
+        if not rules:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(_SNOOZES, {"patient": patient, "since": since}).all()
+        return [
+            Snooze(
+                rule_id=row.rule_id,
+                evidence=_json_set(row.evidence),
+                start=min(aware(row.outcome_timestamp), aware(row.received_at)),
+            )
+            for row in rows
+            if row.rule_id in rules
+        ]
+
+    def acknowledged_select_cards(
+        self, patient: str, rule_ids: Iterable[str], since: datetime
+    ) -> list[IssuedCard]:
+        """This patient's order-select cards of these rules since ``since`` that received feedback."""
+        rules = set(rule_ids)
+        if not rules:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(_SELECT_CARDS, {"patient": patient, "since": since}).all()
+        return [
+            IssuedCard(
+                uuid=row.card_uuid,
+                rule_id=row.rule_id,
+                indicator=row.indicator or "",
+                evidence=_json_set(row.evidence),
+                drafts=_json_set(row.drafts),
+            )
+            for row in rows
+            if row.rule_id in rules
+        ]
+
+    # ------------------------------------------------------------------ feedback
 
     def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> FeedbackResult:
         """Store every item once; report how many were new and which card uuids we never issued."""
         now = datetime.now(UTC)
         card_ids = sorted({i.card for i in items if i.card})
         with self.engine.begin() as conn:
-            known = set()
+            known: dict[str, Any] = {}
             if card_ids:
-                known = set(
-                    conn.execute(
-                        select(card_log_table.c.card_uuid).where(card_log_table.c.card_uuid.in_(card_ids))
-                    ).scalars()
-                )
+                known = {
+                    row.card_uuid: row
+                    for row in conn.execute(
+                        select(
+                            card_log_table.c.card_uuid,
+                            card_log_table.c.rule_id,
+                            card_log_table.c.patient_pseudonym,
+                        ).where(card_log_table.c.card_uuid.in_(card_ids))
+                    )
+                }
             rows = []
             seen: set[str] = set()
             for item in items:
@@ -197,11 +391,69 @@ class Store:
                 statement = _insert_ignore(self.engine, feedback_table).returning(feedback_table.c.id)
                 stored = len(conn.execute(statement, rows).all())
         unknown = [c for c in card_ids if c not in known]
-        return FeedbackResult(stored=stored, duplicates=len(items) - stored, unknown_cards=unknown)
+        return FeedbackResult(
+            stored=stored,
+            duplicates=len(items) - stored,
+            unknown_cards=unknown,
+            patients=sorted({r.patient_pseudonym for r in known.values() if r.patient_pseudonym}),
+            rules=sorted({r.rule_id for r in known.values()}),
+        )
 
     def count_feedback(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(feedback_table)).scalar_one())
+
+    # ------------------------------------------------------------------ the audit trail
+
+    def write_audit_events(self, events: list[dict[str, Any]]) -> None:
+        rows = [
+            {
+                "recorded": datetime.fromisoformat(e["recorded"].replace("Z", "+00:00")),
+                "kind": e["subtype"][0]["code"],
+                "service_id": e["agent"][1]["who"]["identifier"]["value"],
+                "status": int(e["outcomeDesc"].removeprefix("HTTP ")),
+                "event": json.dumps(e, separators=(",", ":")),
+            }
+            for e in events
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert_audit_rows, rows)
+
+    def prune_audit(self, retention_days: int, now: datetime | None = None) -> int:
+        """Delete audit rows older than the retention; returns how many went."""
+        if retention_days <= 0:
+            return 0
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete(audit_table).where(audit_table.c.recorded < cutoff)).rowcount or 0)
+
+    def audit_events(self, since: datetime | None = None, batch: int = 1000) -> Iterator[str]:
+        """The stored AuditEvents (JSON text) recorded at or after ``since``, oldest first."""
+        last_id = 0
+        while True:
+            query = select(audit_table.c.id, audit_table.c.event).where(audit_table.c.id > last_id)
+            if since is not None:
+                query = query.where(audit_table.c.recorded >= since)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(audit_table.c.id).limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield row.event
+            last_id = rows[-1].id
+
+    # ------------------------------------------------------------------ shared state
+
+    def check_shared_value(self, name: str, value: str) -> str:
+        """Record ``value`` under ``name`` unless another instance did first; returns the stored value."""
+        with self.engine.begin() as conn:
+            conn.execute(_insert_ignore(self.engine, service_state_table), [{"name": name, "value": value}])
+            return str(
+                conn.execute(
+                    select(service_state_table.c.value).where(service_state_table.c.name == name)
+                ).scalar_one()
+            )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
