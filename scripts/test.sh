@@ -12,6 +12,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 bash scripts/install-fhir-server.sh
 bash scripts/install-postgres.sh  # PostgreSQL tests: a throwaway local server; skipped if not installable
+bash scripts/install-chromium.sh  # CDS Hooks Sandbox tests (tests/sandbox): skipped if not installable
 .venv/bin/ruff check cds_hooks tests
 # The architecture's import rules (.importlinter): layers, a pure clinical core, no cycles.
 .venv/bin/lint-imports

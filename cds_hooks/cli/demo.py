@@ -134,19 +134,42 @@ def load_examples(
 # ---------------------------------------------------------------------------------------------- URLs
 
 
-def sandbox_url(fhir_base: str, discovery_url: str, patient_id: str) -> str:
-    """A CDS Hooks Sandbox link preset to this FHIR server, this service and one patient."""
+# The Sandbox's screens and the hook each one calls. An order screen needs both parameters: with
+# ``screen`` alone the Sandbox keeps its last hook (patient-view) and sends that to the order services.
+SANDBOX_SCREENS = {"patient-view": "patient-view", "rx-view": "order-select", "rx-sign": "order-sign"}
+# The hyperglycaemic example whose Rx View / Rx Sign links are printed (the Sandbox's medication picker
+# offers oral glucocorticoids but no insulin, so the steroid card is the one an order screen can show).
+ORDER_RULE = "glucocorticoid-hyperglycemia"
+ORDER_MEDICATION = "Prednisone 20 MG Oral Tablet"
+
+
+def sandbox_url(
+    fhir_base: str,
+    discovery_url: str,
+    patient_id: str,
+    *,
+    screen: str = "patient-view",
+    sandbox: str = SANDBOX,
+) -> str:
+    """A CDS Hooks Sandbox link preset to this FHIR server, this service, one patient and one screen
+    (``patient-view``, ``rx-view`` or ``rx-sign``)."""
     query = urlencode(
         {
             "fhirServiceUrl": fhir_base,
             "serviceDiscoveryURL": discovery_url,
             "patientId": patient_id,
-            "hook": "patient-view",
+            "hook": SANDBOX_SCREENS[screen],
+            "screen": screen,
         },
         quote_via=quote,
         safe="",
     )
-    return f"{SANDBOX}?{query}"
+    return f"{sandbox}?{query}"
+
+
+def order_example(examples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The example for the order-screen links: the first that fires the glucocorticoid rule alone."""
+    return next((item for item in examples if item.get("expected_rules") == [ORDER_RULE]), None)
 
 
 def showcase(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -266,6 +289,16 @@ def run_demo(args: argparse.Namespace) -> int:
             link = sandbox_url(fhir.base_url, discovery, item["patient_id"])
             links.append(link)
             lines.append(f"  {item['patient_id']} ({', '.join(item['expected_rules'])}): {link}")
+        ordering = order_example(examples)
+        if ordering is not None:
+            pid = ordering["patient_id"]
+            lines += [
+                "",
+                f"Order screens for {pid} (pick '{ORDER_MEDICATION}' in the Medication box; "
+                "Rx Sign: then 'Sign Order'):",
+                f"  Rx View (order-select): {sandbox_url(fhir.base_url, discovery, pid, screen='rx-view')}",
+                f"  Rx Sign (order-sign):   {sandbox_url(fhir.base_url, discovery, pid, screen='rx-sign')}",
+            ]
         first = showcase(examples)[0]["patient_id"] if examples else "ex01"
         lines += [
             "",

@@ -8,11 +8,17 @@ which is always a warning.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from cds_hooks.clinical.cards import CardContext, render_card
-from cds_hooks.clinical.facts.medications import classify_use, medication_classifier
+from cds_hooks.clinical.facts.medications import (
+    MedicationClassifier,
+    classify_use,
+    medication_classifier,
+    medication_concepts,
+)
 from cds_hooks.clinical.facts.model import MedicationUse
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.rules import (
@@ -29,6 +35,8 @@ from cds_hooks.clinical.rules import (
 )
 from cds_hooks.fhir.json_access import bundle_resources
 from cds_hooks.fhir.resource_index import ResourceIndex
+
+log = logging.getLogger(__name__)
 
 DRAFT = "draft order"  # how a judged draft is labelled in card evidence
 
@@ -49,6 +57,28 @@ def judged_drafts(hook: str, context: dict[str, Any]) -> tuple[list[dict[str, An
     return drafts, judged
 
 
+def classified_drafts(
+    judged: list[dict[str, Any]], index: ResourceIndex, classifier: MedicationClassifier, hook: str
+) -> list[tuple[MedicationUse, dict[str, Any]]]:
+    """The judged drafts that are insulins or systemic glucocorticoids, with their classification.
+
+    A draft is judged on the elements the rules read (medication, dosage, status, intent, subject): an
+    invalid other element is set aside and logged by the index. A draft that cannot be judged at all is
+    logged at WARNING with the reason (never its content), not dropped silently."""
+    orders = []
+    for draft in judged:
+        problem = index.problem(draft)
+        if problem is None and not medication_concepts(draft, index):
+            problem = "no medication the rules can read"
+        if problem is not None:
+            log.warning("%s: draft MedicationRequest not judged: %s", hook, problem)
+            continue
+        use = classify_use(draft, index, classifier, current=True, past=False, state=DRAFT)
+        if use is not None:
+            orders.append((use, draft))
+    return orders
+
+
 def evaluate_orders(
     index: ResourceIndex,
     *,
@@ -64,15 +94,7 @@ def evaluate_orders(
     for resource in drafts:
         if resource.get("resourceType") == "Medication":
             index.add(resource)  # a draft may reference a Medication sent alongside it
-    classifier = medication_classifier(knowledge)
-    # Draft orders are what the card is about: each judged draft must be valid FHIR R4.
-    orders = [
-        (use, draft)
-        for draft in judged
-        if not index.problem(draft)
-        and (use := classify_use(draft, index, classifier, current=True, past=False, state="draft order"))
-        is not None
-    ]
+    orders = classified_drafts(judged, index, medication_classifier(knowledge), hook)
     finding_indicator = "warning" if hook == "order-sign" else "info"
 
     def run() -> tuple[RuleInput, list[RuleResult]]:

@@ -1,14 +1,21 @@
 """Index raw FHIR JSON by type, code and reference before anything is modelled.
 
 A 2,000-resource prefetch must stay fast, so nothing here builds a pydantic model: rules only
-pay for parsing the handful of resources they actually read (see ``ResourceIndex.model``).
+pay for parsing the handful of resources they actually read (see ``ResourceIndex.problem``).
+
+Validation reads what the rules need, not the whole resource: a resource is usable when the elements
+the rules read (``RULE_ELEMENTS``) are valid FHIR R4, even if another element is not (the CDS Hooks
+Sandbox sends a draft ``MedicationRequest.category`` as one object instead of a list). Such elements are
+set aside and logged at WARNING, with the reason and never the resource's content.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,6 +27,49 @@ from cds_hooks.fhir.json_access import objects
 
 Resource = dict[str, Any]
 
+log = logging.getLogger(__name__)
+
+# The top-level elements the clinical rules read, per resource type (``name[x]``: every choice of a
+# choice element). An invalid element outside this list is set aside instead of making the whole resource
+# unusable. Keep in step with what clinical/facts/* and clinical/orders.py read; a type not listed here
+# must be valid as a whole.
+RULE_ELEMENTS: dict[str, frozenset[str]] = {
+    "MedicationRequest": frozenset(
+        {"resourceType", "id", "contained", "status", "intent", "subject", "medication[x]"}
+        | {"dosageInstruction", "authoredOn", "dispenseRequest"}
+    ),
+    "MedicationStatement": frozenset(
+        {"resourceType", "id", "contained", "status", "subject", "medication[x]", "dosage", "effective[x]"}
+    ),
+    "Medication": frozenset({"resourceType", "id", "code", "ingredient", "form"}),
+    "Observation": frozenset(
+        {"resourceType", "id", "status", "code", "subject", "effective[x]", "issued", "value[x]"}
+        | {"interpretation", "referenceRange"}
+    ),
+    "Condition": frozenset(
+        {"resourceType", "id", "clinicalStatus", "verificationStatus", "code", "subject"}
+        | {"onset[x]", "recordedDate"}
+    ),
+    "ServiceRequest": frozenset(
+        {"resourceType", "id", "status", "intent", "code", "subject", "authoredOn", "occurrence[x]"}
+    ),
+}
+# Rounds of "set aside the invalid unread elements, validate again": a model's whole-resource checks
+# (required elements, choice types) only run once its elements are valid.
+MAX_SET_ASIDE_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of validating one resource: ``problem`` when the rules cannot use it, else the
+    elements set aside (name and why), if any."""
+
+    problem: str | None = None
+    set_aside: tuple[tuple[str, str], ...] = ()
+
+    def set_aside_text(self) -> str:
+        return ", ".join(f"{name} ({why})" for name, why in self.set_aside)
+
 
 class ResourceIndex:
     """Resources by type, by ``system|code`` of their main code, and by ``Type/id`` reference."""
@@ -28,7 +78,7 @@ class ResourceIndex:
         self._by_type: dict[str, list[Resource]] = defaultdict(list)
         self._by_ref: dict[str, Resource] = {}
         self._seen: set[str] = set()
-        self._problems: dict[int, str | None] = {}
+        self._validations: dict[int, Validation] = {}
         self._rejected: dict[int, str] = {}
         for resource in resources:
             self.add(resource)
@@ -49,13 +99,24 @@ class ResourceIndex:
             self._by_ref[ref] = resource
         self._by_type[rtype].append(resource)
 
-    def problem(self, resource: Resource) -> str | None:
-        """Validate one resource against its FHIR R4 (R4B) model, once; ``None`` when valid, else a short
-        reason (never the resource's content)."""
+    def validation(self, resource: Resource) -> Validation:
+        """Validate one resource against its FHIR R4 (R4B) model, once per index; elements set aside are
+        logged (WARNING) the first time."""
         key = id(resource)
-        if key not in self._problems:
-            self._problems[key] = validation_problem(resource)
-        return self._problems[key]
+        if key not in self._validations:
+            result = validate(resource)
+            self._validations[key] = result
+            if result.set_aside and not result.problem:
+                log.warning(
+                    "%s: set aside %s; the rules read only their own elements",
+                    str(resource.get("resourceType"))[:40],
+                    result.set_aside_text(),
+                )
+        return self._validations[key]
+
+    def problem(self, resource: Resource) -> str | None:
+        """``None`` when the rules can use the resource, else a short reason (never its content)."""
+        return self.validation(resource).problem
 
     def rejection(self, resource: Resource) -> str | None:
         """Why a resource was rejected by ``reject_invalid`` (no validation happens here)."""
@@ -114,7 +175,7 @@ def resolve_reference(index: ResourceIndex, container: Resource, reference: str 
     return index.get(reference)
 
 
-def validation_problem(resource: Resource) -> str | None:
+def validate(resource: Resource) -> Validation:
     """Validation is a pure function of the resource's content, and EHRs send the same resources again
     and again (every chart open, every order in a session): results are memoised by a content digest."""
     try:
@@ -124,20 +185,63 @@ def validation_problem(resource: Resource) -> str | None:
     return _VALIDATION_MEMO.get(hashlib.blake2b(content, digest_size=16).digest(), resource)
 
 
-def _validate(resource: Resource) -> str | None:
+def validation_problem(resource: Resource) -> str | None:
+    """Why the rules cannot use ``resource`` (``None`` when they can)."""
+    return validate(resource).problem
+
+
+def _element(loc: tuple[Any, ...]) -> str | None:
+    """The JSON element name an error location starts at (pydantic field names: ``status__ext`` is
+    ``_status``, reserved words carry ``_fhir``)."""
+    if not loc or not isinstance(loc[0], str):
+        return None
+    name = loc[0].removesuffix("__ext").removesuffix("_fhir")
+    return name or None
+
+
+def _is_read(element: str, read: frozenset[str]) -> bool:
+    if element in read:
+        return True
+    return any(
+        r.endswith("[x]") and element.startswith(r[:-3]) and element[len(r) - 3 : len(r) - 2].isupper()
+        for r in read
+    )
+
+
+def _is_read_loc(loc: tuple[Any, ...], read: frozenset[str]) -> bool:
+    """Whether an error at ``loc`` touches what the rules read (an error at the root always does)."""
+    element = _element(loc)
+    return element is None or _is_read(element, read)
+
+
+def _validate(resource: Resource) -> Validation:
     try:
         model = get_fhir_model_class(resource["resourceType"])
     except (KeyError, ValueError, TypeError):
-        return f"unknown resource type {str(resource.get('resourceType'))[:40]!r}"
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))[:80]
-        return f"not valid FHIR R4 ({exc.error_count()} error(s), first at {where or 'root'})"
-    except (ValueError, TypeError, RecursionError):
-        return "not valid FHIR R4"
-    return None
+        return Validation(f"unknown resource type {str(resource.get('resourceType'))[:40]!r}")
+    read = RULE_ELEMENTS.get(str(resource["resourceType"]))
+    candidate, set_aside = resource, []
+    for _ in range(MAX_SET_ASIDE_ROUNDS):
+        try:
+            model.model_validate(candidate)
+        except ValidationError as exc:
+            errors = exc.errors()
+            elements = {_element(tuple(e.get("loc", ()))): str(e.get("type", ""))[:40] for e in errors}
+            blocking = [e for e in errors if read is None or _is_read_loc(tuple(e.get("loc", ())), read)]
+            if blocking:
+                where = ".".join(str(p) for p in blocking[0].get("loc", ()))[:80]
+                return Validation(
+                    f"not valid FHIR R4 ({len(blocking)} error(s), first at {where or 'root'})",
+                    tuple(set_aside),
+                )
+            set_aside += sorted((str(e), f"not valid FHIR R4: {why}") for e, why in elements.items())
+            dropped = {str(e) for e in elements} | {f"_{e}" for e in elements}
+            candidate = {k: v for k, v in candidate.items() if k not in dropped}
+        except (ValueError, TypeError, RecursionError):
+            return Validation("not valid FHIR R4", tuple(set_aside))
+        else:
+            return Validation(None, tuple(set_aside))
+    return Validation("not valid FHIR R4 (too many invalid elements)", tuple(set_aside))
 
 
-_VALIDATION_MEMO: Memo[str | None] = Memo(_validate)
+_VALIDATION_MEMO: Memo[Validation] = Memo(_validate)

@@ -45,4 +45,4 @@ def test_only_cited_resources_are_modelled():
     }
     index = ResourceIndex([unrelated, porcine_statement("p")])
     evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW)
-    assert list(index._problems) == [id(index.get("MedicationStatement/ms-pork"))]
+    assert list(index._validations) == [id(index.get("MedicationStatement/ms-pork"))]
