@@ -69,14 +69,10 @@ def _lab_order_actions(ctx: CardContext, tests: list[WorkupTest], description: s
 
 
 def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    """One suggestion ordering every listed test that has no valid result in its window."""
+    """One suggestion ordering the listed tests (``RuleResult.workup``: already only those with no valid
+    result in their window and not pending, see ``rules.tests_to_propose``)."""
     k = ctx.knowledge
-    # A test is proposed only when no usable result of a kind that satisfies it is in its window.
-    tests = [
-        k.workup[kind]
-        for kind in kinds
-        if kind in k.workup and not any(ctx.facts.lab(s) for s in k.workup[kind].satisfied_by)
-    ]
+    tests = [k.workup[kind] for kind in kinds if kind in k.workup]
     if not tests:
         return None
     actions = _lab_order_actions(ctx, tests, "Order {}")
