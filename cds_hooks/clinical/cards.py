@@ -189,10 +189,10 @@ def _detail(ctx: CardContext, result: RuleResult, template: str) -> str:
     wording = ctx.knowledge.wording
     meds = ", ".join(result.medications) or "see evidence"
     parts = [template.replace("{medications}", meds)]
-    if result.evidence:
-        parts.append(
-            f"**{wording.evidence_heading}**\n\n" + "\n".join(f"- {e.text}" for e in result.evidence)
-        )
+    # Pending tests are listed, not proposed again ("Pending: <test>, ordered <date>").
+    lines = [*result.evidence, *(p.evidence for p in result.pending)]
+    if lines:
+        parts.append(f"**{wording.evidence_heading}**\n\n" + "\n".join(f"- {e.text}" for e in lines))
     shown = set(result.evidence)
     others = [e for e in ctx.findings.other_causes if e not in shown]
     if others:

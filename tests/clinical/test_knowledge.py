@@ -98,7 +98,7 @@ def test_labs_are_loaded_with_windows_units_and_valuesets(k: Knowledge) -> None:
     windows = {name: lab.lookback_days for name, lab in k.labs.items()}
     assert windows == {
         "glucose": 90, "glucose_fasting": 90, "ogtt_2h": 90, "hba1c": 180, "insulin": 90, "c_peptide": 90,
-        "insulin_antibody": 365, "insulin_receptor_antibody": 365, "ana": 365, "body_weight": 180,
+        "insulin_antibody": 365, "insulin_receptor_antibody": 365, "ana": 365, "body_weight": 180, "bmi": 365,
     }  # fmt: skip
     assert k.labs["insulin"].unit == "uIU/mL"
     assert k.labs["glucose"].unit == "mg/dL"

@@ -213,5 +213,5 @@ def test_pending_tests_by_service_request_and_observation_status():
     )
     assert sorted(f.pending) == ["insulin_antibody", "insulin_receptor_antibody"]
     (antibody,) = f.pending["insulin_antibody"]
-    assert antibody.evidence.text == "Insulin antibodies: pending (ServiceRequest active), ordered 2026-05-20"
+    assert antibody.evidence.text == "Pending: Insulin antibodies, ordered 2026-05-20 (ServiceRequest active)"
     assert f.pending["insulin_receptor_antibody"][0].ordered is None

@@ -34,6 +34,7 @@ KIND_PRECEDENCE = (
     "insulin",
     "c_peptide",
     "body_weight",
+    "bmi",
 )
 
 POSITIVE_INTERPRETATIONS = frozenset({"H", "HH", "HU", "POS", "A", "AA", "DET", "R", "IND"})

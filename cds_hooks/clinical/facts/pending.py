@@ -47,7 +47,7 @@ def _pending(
     if ordered is not None and ordered < now - timedelta(days=lab.lookback_days):
         return None
     rtype, rid, status = resource.get("resourceType"), resource.get("id"), str(resource.get("status"))
-    when = f", ordered {format_date(ordered)}" if ordered else ""
+    when = f"ordered {format_date(ordered)}" if ordered else "order date unknown"
     return PendingTest(
         kind=kind,
         name=lab.display,
@@ -55,7 +55,7 @@ def _pending(
         status=status,
         evidence=Evidence(
             f"{rtype}/{rid}" if isinstance(rid, str) else "",
-            f"{lab.display}: pending ({rtype} {status}){when}",
+            f"Pending: {lab.display}, {when} ({rtype} {status})",
         ),
     )
 
