@@ -86,6 +86,8 @@ def prefetch_templates(knowledge: Knowledge, *, date_bounded: bool = False) -> d
         "medicationRequests": f"MedicationRequest?patient={patient}&_count=200",
         # No clinical-status filter: recurrence and relapse count too; filtered in code.
         "conditions": f"Condition?patient={patient}&_count=200",
+        # Tests already ordered are not proposed again: status filtered in code (active, on-hold, draft).
+        "serviceRequests": f"ServiceRequest?patient={patient}&_count=200",
     }
 
 
@@ -105,7 +107,8 @@ def build_services(knowledge: Knowledge, *, date_bounded: bool = False) -> dict[
         usage_requirements=(
             "Needs the patient's Observations (glucose, HbA1c, insulin, C-peptide, insulin and "
             "insulin-receptor antibodies, ANA, body weight), MedicationStatements, MedicationRequests "
-            "(with referenced Medications) and Conditions, by prefetch or from fhirServer."
+            "(with referenced Medications), Conditions and ServiceRequests (tests already ordered), by "
+            "prefetch or from fhirServer."
         ),
         prefetch=templates,
         windows=windows,
