@@ -89,8 +89,15 @@ def evaluate_orders(
 
     x, results = evaluate_until_valid(index, run)
     facts, findings = x.facts, x.findings
-    ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
-    return {"cards": [render_card(ctx, r, {}) for r in results]}
+    ctx = CardContext(
+        facts=facts,
+        findings=findings,
+        knowledge=knowledge,
+        base_url=base_url.rstrip("/"),
+        index=index,
+        drafts=tuple(orders),
+    )
+    return {"cards": [render_card(ctx, r) for r in results]}
 
 
 def _animal_insulin_order(orders: list[tuple[MedicationUse, dict[str, Any]]]) -> RuleResult | None:

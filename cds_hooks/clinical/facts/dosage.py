@@ -76,7 +76,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _is_insulin_unit(quantity: Mapping[str, Any]) -> bool:
+def is_insulin_unit(quantity: Mapping[str, Any]) -> bool:
     """True when a Quantity is in (international) units of insulin."""
     code = quantity.get("code")
     if isinstance(code, str) and code.strip():
@@ -100,7 +100,7 @@ def _dose_units(dosage: Mapping[str, Any]) -> float | None:
     for entry in quantities:
         quantity = entry["doseQuantity"]
         value = _number(quantity.get("value"))
-        if value is None or value < 0 or not _is_insulin_unit(quantity):
+        if value is None or value < 0 or not is_insulin_unit(quantity):
             return None
         doses.add(value)
     return doses.pop() if len(doses) == 1 else None
