@@ -22,8 +22,8 @@ from cds_hooks.clinical import record_text
 from cds_hooks.clinical.card_context import CardContext
 from cds_hooks.clinical.evidence_lines import (
     EvidenceIndex,
-    dose_phrase,
     evidence_lines,
+    pending_lines,
     resource,
     unusable_lines,
 )
@@ -31,7 +31,7 @@ from cds_hooks.clinical.facts.model import Evidence, LabResult, MedicationUse
 from cds_hooks.clinical.findings import Finding
 from cds_hooks.clinical.insulin_switch import reduction, replace_draft_suggestion, species, switch_suggestion
 from cds_hooks.clinical.knowledge import Coding, WorkupTest
-from cds_hooks.clinical.lab_display import LabDisplay, day
+from cds_hooks.clinical.lab_display import LabDisplay
 from cds_hooks.clinical.rules import RuleResult
 from cds_hooks.clinical.wording import SUMMARY_LIMIT, TimedTest, Variant
 
@@ -84,23 +84,11 @@ def _lab_order_actions(ctx: CardContext, tests: list[WorkupTest], description: s
     ]
 
 
-def _pending_kinds(ctx: CardContext) -> set[str]:
-    """Lab kinds with a test pending (facts.pending, when the facts provide it)."""
-    return {getattr(p, "kind", None) for p in getattr(ctx.facts, "pending", None) or ()} - {None}
-
-
 def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    """One suggestion ordering every listed test that has no valid result in its window and is not
-    pending."""
+    """One suggestion ordering the listed tests (``RuleResult.workup`` holds only those with no valid
+    result in their window and not pending: ``rules.tests_to_propose``)."""
     k = ctx.knowledge
-    pending = _pending_kinds(ctx)
-    tests = [
-        k.workup[kind]
-        for kind in kinds
-        if kind in k.workup
-        and kind not in pending
-        and not any(ctx.facts.lab(s) for s in k.workup[kind].satisfied_by)
-    ]
+    tests = [k.workup[kind] for kind in kinds if kind in k.workup]
     if not tests:
         return None
     actions = _lab_order_actions(ctx, tests, "Order {}")
@@ -320,10 +308,13 @@ class Values:
         if not uses:
             return "Glucocorticoid"
         use = uses[0]
-        dose = dose_phrase(use)
-        name = getattr(use, "ingredient", None) or use.name
-        text = _short(self.escape(name), 40 if dose else 50)
-        return _upper_first(f"{text} {dose}" if dose else text)
+        if use.glucocorticoid and use.daily_mg is not None:
+            text = f"{use.glucocorticoid} {use.daily_mg:g} mg/day"
+            if use.glucocorticoid != "prednisolone" and use.prednisolone_mg is not None:
+                text += f" (prednisolone {use.prednisolone_mg:g})"
+            return _upper_first(text)
+        name = use.glucocorticoid or _short(self.escape(use.name), 40)
+        return _upper_first(f"{name}, dose unknown" if self.result.dose_unknown else name)
 
     def dose(self) -> str:
         units = [u.daily_units for u, _ in self.ctx.drafts if u.insulin and u.daily_units is not None]
@@ -336,10 +327,6 @@ class Values:
 
     def medications(self) -> str:
         return ", ".join(self.escape(m) for m in self.result.medications) or "see evidence"
-
-    def triggers(self) -> str:
-        names = [self.escape(m) for m in self.result.medications]
-        return f"; on the record: {', '.join(names)}" if names else ""
 
     def lookback(self) -> str:
         return f"{self.ctx.knowledge.threshold('glycaemia_screen_lookback'):g}"
@@ -382,20 +369,6 @@ def _section(heading: str, lines: list[str]) -> str | None:
     return f"**{heading}**\n\n" + "\n".join(f"- {line}" for line in lines) if lines else None
 
 
-def _pending_lines(ctx: CardContext) -> list[str]:
-    wording = ctx.knowledge.wording
-    lines = []
-    for p in getattr(ctx.facts, "pending", None) or ():
-        test = getattr(p, "text", None) or getattr(p, "name", None) or getattr(p, "kind", "test")
-        when = getattr(p, "when", None) or getattr(p, "ordered", None)
-        lines.append(
-            wording.pending_line.format(
-                test=record_text.markdown(test), date=day(when) if when else "date unknown"
-            )
-        )
-    return lines
-
-
 def detail(ctx: CardContext, result: RuleResult, variant: Variant, switching: bool) -> str:
     wording = ctx.knowledge.wording
     template = variant.detail if switching or not variant.detail_no_switch else variant.detail_no_switch
@@ -410,7 +383,7 @@ def detail(ctx: CardContext, result: RuleResult, variant: Variant, switching: bo
             wording.other_causes_heading,
             evidence_lines(ctx, [e for e in ctx.findings.other_causes if e not in shown]),
         ),
-        _section(wording.pending_heading, _pending_lines(ctx)),
+        _section(wording.pending_heading, pending_lines(ctx, result.pending)),
         _section(wording.unusable_heading, unusable_lines(ctx)),
     ]
     return "\n\n".join(s for s in sections if s)

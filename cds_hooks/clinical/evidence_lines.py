@@ -14,7 +14,7 @@ from typing import Any
 
 from cds_hooks.clinical import record_text
 from cds_hooks.clinical.card_context import CardContext
-from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse
+from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse, PendingTest
 from cds_hooks.clinical.lab_display import LabDisplay, day, day_range
 from cds_hooks.fhir.dates import parse_fhir_datetime
 
@@ -68,36 +68,52 @@ def _record_kind(resource_type: str, status: str | None) -> str:
 
 
 def medication_line(ctx: CardContext, use: MedicationUse) -> str:
+    """The medication as recorded, its daily dose, the kind of record and what else the facts know: an
+    old active order, when a past use ended, entries recorded more than once."""
     raw = resource(ctx, use.evidence.reference) or {}
     rtype = use.evidence.reference.split("/", 1)[0] or str(raw.get("resourceType", ""))
     status = raw.get("status") if isinstance(raw.get("status"), str) else None
-    parts = [record_text.markdown(use.name)]
+    kind = [_record_kind(rtype, None if use.stale_year is not None else status)]
+    if use.stale_year is not None:
+        kind.append(f"active order from {use.stale_year}: check whether still taken")
+    elif use.past and use.ended is not None:
+        kind.append(f"until {day(use.ended)}")
+    if use.duplicates:
+        kind.append(f"recorded {len(use.duplicates) + 1} times")
     dose = dose_phrase(use)
-    if dose:
-        parts.append(dose)
-    return f"{parts[0]}{': ' + parts[1] if len(parts) > 1 else ''} ({_record_kind(rtype, status)})"
+    return f"{record_text.markdown(use.name)}{': ' + dose if dose else ''} ({', '.join(kind)})"
 
 
 def dose_phrase(use: MedicationUse) -> str | None:
-    """ "42 U/day"; for a glucocorticoid the daily dose and prednisolone equivalent when known."""
+    """Insulin units a day; for a glucocorticoid mg a day and its prednisolone equivalent, when known."""
     if use.insulin and use.daily_units is not None:
         return f"{use.daily_units:g} U/day"
-    mg = getattr(use, "daily_mg", None)
-    if use.systemic_glucocorticoid and mg is not None:
-        equivalent = getattr(use, "prednisolone_mg", None)
-        text = f"{mg:g} mg/day"
-        if equivalent is not None and abs(equivalent - mg) > 1e-9:
-            text += f" (prednisolone {equivalent:g} mg/day)"
+    if use.systemic_glucocorticoid and use.daily_mg is not None:
+        text = f"{use.daily_mg:g} mg/day"
+        if use.prednisolone_mg is not None and use.glucocorticoid != "prednisolone":
+            text += f" = prednisolone {use.prednisolone_mg:g} mg/day"
         return text
     return None
 
 
-def condition_line(ctx: CardContext, condition: ConditionFact) -> str:
-    raw = resource(ctx, condition.evidence.reference) or {}
+def condition_line(condition: ConditionFact) -> str:
     line = record_text.markdown(condition.name)
+    onset = parse_fhir_datetime(condition.onset)
+    if onset is not None:
+        line += f", since {day(onset)}"
+    if condition.count > 1:
+        line += f", recorded {condition.count} times"
+    return line
 
-    onset = parse_fhir_datetime(raw.get("onsetDateTime")) or parse_fhir_datetime(raw.get("recordedDate"))
-    return f"{line}, since {day(onset)}" if onset else line
+
+def pending_lines(ctx: CardContext, pending: Iterable[PendingTest]) -> list[str]:
+    """Tests not proposed again because they are ordered or in progress, with the order date."""
+    template = ctx.knowledge.wording.pending_line
+    lines = (
+        template.format(test=p.name, date=day(p.ordered) if p.ordered else "date not recorded")
+        for p in pending
+    )
+    return list(dict.fromkeys(lines))
 
 
 def lab_lines(ctx: CardContext, kind: str, results: list[LabResult]) -> list[str]:
@@ -153,7 +169,7 @@ def evidence_lines(
                 line += f": {ctx.knowledge.wording.switch.statement_stop}"
             order.append(("line", line))
         elif e.reference in index.conditions:
-            order.append(("line", condition_line(ctx, index.conditions[e.reference])))
+            order.append(("line", condition_line(index.conditions[e.reference])))
         else:
             order.append(("line", record_text.markdown(e.text)))
     for what, value in order:

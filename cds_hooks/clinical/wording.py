@@ -36,7 +36,6 @@ PLACEHOLDERS = frozenset(
         "hypoglycaemia",  # "fasting glucose 2.8 mmol/L (50 mg/dL)"
         "lookback",  # "365"
         "medications",  # names of the medications the card is about
-        "triggers",  # sulfhydryl drugs on the record (insulin autoimmune syndrome)
         "dose",  # ordered daily insulin dose: "300 U/day"
     }
 )

@@ -59,6 +59,8 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         "medicationRequests": f"MedicationRequest?patient={patient}",
         # No clinical-status filter: recurrence and relapse count too; filtered in code.
         "conditions": f"Condition?patient={patient}",
+        # Tests already ordered are not proposed again: status filtered in code (active, on-hold, draft).
+        "serviceRequests": f"ServiceRequest?patient={patient}",
     }
 
 

@@ -24,17 +24,18 @@ from cds_hooks.clinical.knowledge import (
 
 LAB_VALUESETS = {
     "glucose", "glucose-fasting", "ogtt-2h", "hba1c", "insulin", "c-peptide", "insulin-antibody",
-    "insulin-receptor-antibody", "ana", "body-weight",
+    "insulin-receptor-antibody", "ana", "body-weight", "bmi",
 }  # fmt: skip
 MEDICATION_VALUESETS = {
     "insulin-any", "insulin-animal", "insulin-human-or-analogue", "insulin-rapid-short",
     "insulin-intermediate", "insulin-premixed", "insulin-long", "glucocorticoid-systemic",
-    "route-non-systemic", "glucocorticoid-non-systemic-form",
+    "route-non-systemic", "glucocorticoid-non-systemic-form", "insulin-autoimmune-triggers",
 }  # fmt: skip
 CONDITION_VALUESETS = {
     "diabetes", "type-2-diabetes", "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid", "addison",
     "autoimmune-polyglandular", "ataxia-telangiectasia", "pcos", "metabolic-syndrome", "hyperlipidaemia",
     "acromegaly", "cushing", "ckd-uraemia", "obesity", "pregnancy", "type-b-insulin-resistance",
+    "acanthosis-nigricans", "adrenal-insufficiency",
 }  # fmt: skip
 
 
@@ -92,12 +93,12 @@ def test_every_concept_and_filter_carries_a_source_with_a_status() -> None:
 def test_labs_are_loaded_with_windows_units_and_valuesets(k: Knowledge) -> None:
     assert set(k.labs) == {
         "glucose", "glucose_fasting", "ogtt_2h", "hba1c", "insulin", "c_peptide", "insulin_antibody",
-        "insulin_receptor_antibody", "ana", "body_weight",
+        "insulin_receptor_antibody", "ana", "body_weight", "bmi",
     }  # fmt: skip
     windows = {name: lab.lookback_days for name, lab in k.labs.items()}
     assert windows == {
         "glucose": 90, "glucose_fasting": 90, "ogtt_2h": 90, "hba1c": 180, "insulin": 90, "c_peptide": 90,
-        "insulin_antibody": 365, "insulin_receptor_antibody": 365, "ana": 365, "body_weight": 180,
+        "insulin_antibody": 365, "insulin_receptor_antibody": 365, "ana": 365, "body_weight": 180, "bmi": 365,
     }  # fmt: skip
     assert k.labs["insulin"].unit == "uIU/mL"
     assert k.labs["glucose"].unit == "mg/dL"
