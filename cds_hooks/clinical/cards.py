@@ -31,7 +31,7 @@ from cds_hooks.clinical.facts.model import Evidence, LabResult, MedicationUse
 from cds_hooks.clinical.findings import Finding
 from cds_hooks.clinical.insulin_switch import reduction, replace_draft_suggestion, species, switch_suggestion
 from cds_hooks.clinical.knowledge import Coding, WorkupTest
-from cds_hooks.clinical.lab_display import LabDisplay
+from cds_hooks.clinical.lab_display import LabDisplay, mg
 from cds_hooks.clinical.rules import RuleResult
 from cds_hooks.clinical.wording import SUMMARY_LIMIT, TimedTest, Variant
 
@@ -158,8 +158,8 @@ class Values:
     """The placeholders of a card's templates for one rule result, escaped with ``escape`` (plain text
     for the summary, markdown for the detail)."""
 
-    def __init__(self, ctx: CardContext, result: RuleResult, escape: Any) -> None:
-        self.ctx, self.result, self.escape = ctx, result, escape
+    def __init__(self, ctx: CardContext, result: RuleResult, escape: Any, max_signs: int = 2) -> None:
+        self.ctx, self.result, self.escape, self.max_signs = ctx, result, escape, max_signs
         self.cited = set(result.evidence)
         self.facts = EvidenceIndex.of(ctx)
         self.display = LabDisplay(ctx.knowledge)
@@ -297,7 +297,13 @@ class Values:
             phrases.append(self.hypoglycaemia())
         if _cited(f.hyperglycaemia, self.cited) and not _cited(f.labile_glucose, self.cited):
             phrases.append(self.glycaemia())
-        return ", ".join(dict.fromkeys(phrases[:2])) or "the findings below"
+        return ", ".join(list(dict.fromkeys(phrases))[: self.max_signs]) or "the findings below"
+
+    def resistance(self) -> str:
+        """Rule 1: no sign of antibody-mediated resistance, saying so even with antibodies."""
+        if _cited(self.ctx.findings.insulin_antibody_positive, self.cited):
+            return f"{self.antibody()}, but no sign of resistance"
+        return "no sign of antibody resistance"
 
     def steroid(self) -> str:
         uses = [
@@ -309,9 +315,10 @@ class Values:
             return "Glucocorticoid"
         use = uses[0]
         if use.glucocorticoid and use.daily_mg is not None:
-            text = f"{use.glucocorticoid} {use.daily_mg:g} mg/day"
-            if use.glucocorticoid != "prednisolone" and use.prednisolone_mg is not None:
-                text += f" (prednisolone {use.prednisolone_mg:g})"
+            text = f"{use.glucocorticoid} {mg(use.daily_mg)} mg/day"
+            equivalent = use.prednisolone_mg
+            if equivalent is not None and abs(equivalent - use.daily_mg) >= 0.05:
+                text += f" (prednisolone {mg(equivalent)})"
             return _upper_first(text)
         name = use.glucocorticoid or _short(self.escape(use.name), 40)
         return _upper_first(f"{name}, dose unknown" if self.result.dose_unknown else name)
@@ -356,9 +363,15 @@ def _lower_first(text: str) -> str:
 
 
 def summary(ctx: CardContext, result: RuleResult, variant: Variant, switching: bool) -> str:
+    """The template filled with the decisive values; with fewer of them when the text would reach the
+    limit, and cut only as a last resort."""
     template = variant.summary if switching or not variant.summary_no_switch else variant.summary_no_switch
-    text = _upper_first(Values(ctx, result, record_text.plain).fill(template))
-    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    text = ""
+    for max_signs in (2, 1):
+        text = _upper_first(Values(ctx, result, record_text.plain, max_signs).fill(template))
+        if len(text) < SUMMARY_LIMIT:
+            return text
+    return text[: SUMMARY_LIMIT - 2].rstrip() + "…"
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 from cds_hooks.clinical import record_text
 from cds_hooks.clinical.card_context import CardContext
 from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse, PendingTest
-from cds_hooks.clinical.lab_display import LabDisplay, day, day_range
+from cds_hooks.clinical.lab_display import LabDisplay, day, day_range, mg
 from cds_hooks.fhir.dates import parse_fhir_datetime
 
 MAX_SINGLE_RESULTS = 3  # more results of one kind are summarised in one line
@@ -89,9 +89,9 @@ def dose_phrase(use: MedicationUse) -> str | None:
     if use.insulin and use.daily_units is not None:
         return f"{use.daily_units:g} U/day"
     if use.systemic_glucocorticoid and use.daily_mg is not None:
-        text = f"{use.daily_mg:g} mg/day"
-        if use.prednisolone_mg is not None and use.glucocorticoid != "prednisolone":
-            text += f" = prednisolone {use.prednisolone_mg:g} mg/day"
+        text = f"{mg(use.daily_mg)} mg/day"
+        if use.prednisolone_mg is not None and abs(use.prednisolone_mg - use.daily_mg) >= 0.05:
+            text += f" = prednisolone {mg(use.prednisolone_mg)} mg/day"
         return text
     return None
 

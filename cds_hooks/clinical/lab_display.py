@@ -20,9 +20,10 @@ from cds_hooks.clinical.facts.model import LabResult
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.units import find_conversion
 
+# A reported value that already says the verdict ("Positive", "NEGATIVE (immunoprecipitation)").
 _VERDICT_WORD = re.compile(
     r"^\s*(positive|pos|negative|neg|detected|not detected|undetected|reactive|non-?reactive|present|"
-    r"absent|normal|abnormal|none)\s*\.?\s*$",
+    r"absent|normal|abnormal|none)\b",
     re.I,
 )
 
@@ -40,6 +41,11 @@ def day_range(first: datetime, last: datetime) -> str:
     if first.year == last.year:
         return f"{first.day} {first:%b} – {day(last)}"
     return f"{day(first)} – {day(last)}"
+
+
+def mg(value: float) -> str:
+    """A drug dose in mg: at most one decimal, none when whole ("53.3", "40")."""
+    return f"{round(value, 1):g}"
 
 
 def number(value: float, decimals: int) -> str:
@@ -114,11 +120,14 @@ class LabDisplay:
     def qualitative(
         self, result: LabResult, observation: dict[str, Any] | None, escape=record_text.markdown
     ) -> str:
-        """ "46 U/mL, positive", "1:320, positive", "positive": the reported value when it says more than
-        the verdict, escaped with ``escape`` (record text)."""
+        """The reported value with the verdict ("46 U/mL, positive", "1:320, positive"), the reported
+        value alone when it says the verdict itself ("POSITIVE (immunoprecipitation)"), or the verdict;
+        record text escaped with ``escape``."""
         verdict = "positive" if result.positive else "negative" if result.positive is False else ""
         reported = _reported_value(observation)
-        if reported and not _VERDICT_WORD.match(reported):
+        if reported and _VERDICT_WORD.match(reported):
+            return escape(reported) if reported.strip().lower() not in ("positive", "negative") else verdict
+        if reported:
             return f"{escape(reported)}, {verdict}" if verdict else escape(reported)
         return verdict or "result"
 

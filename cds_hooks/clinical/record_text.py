@@ -48,5 +48,5 @@ def markdown(text: object) -> str:
 
 def plain(text: object) -> str:
     """``text`` for a plain-text field that an EHR might still render as markdown or HTML."""
-    line = _one_line(text).translate(_PLAIN)
+    line = _one_line(text).translate(_PLAIN).lstrip("#>*+-=|~ ")  # no heading, quote or list marker
     return _break_autolinks(line.replace("&", "&" + WORD_JOINER)).strip()

@@ -24,6 +24,7 @@ PROSE_WORD_LIMIT = 60  # issue 14: the prose before the evidence reads in ten se
 PLACEHOLDERS = frozenset(
     {
         "regimen",  # "Bovine insulin 42 U/day"
+        "resistance",  # "no sign of antibody resistance" (with the antibody result when positive)
         "animal",  # "Bovine insulin" (current or past exposure)
         "reduction",  # "20 %"
         "signs",  # "glucose CV 48 %", "insulin 245 U/day", ...
