@@ -69,7 +69,7 @@ def rule_page(knowledge: Knowledge, rule_id: str) -> str:
         references.append(f"Hypoglycaemia after switching: {wording.switch.hypoglycaemia_source}")
     if card.monitoring is not None:
         references.append(f"{card.monitoring.label}: {card.monitoring.source}")
-    references += [f"{t.text} ({t.code.system}|{t.code.code}): {t.source}" for t in tests]
+    references += [f"{t.text} (code {t.code.code}): {t.source}" for t in tests]
     references += [f"Threshold {row.name}: {row.source}" for row in rows]
     if "referral" in page.proposes.lower():
         references.append(f"{knowledge.referral.text}: {knowledge.referral.source}")
