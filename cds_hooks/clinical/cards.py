@@ -1,32 +1,48 @@
-"""Rule results → CDS Hooks 2.0 cards (O1–O6): uuid, summary, indicator, markdown detail with the
-evidence, source with topic, suggestions as draft FHIR resources, override reasons, links.
+"""Rule results → CDS Hooks 2.0 cards (O1–O6) that read like a consultant's note (issue 14 C14–C17).
 
-No member is ever null or empty (J2): optional members are left out when there is nothing to say.
+- **summary**: a template from ``knowledge/cards/<rule-id>.toml`` filled with the patient's decisive
+  values ("Bovine insulin 42 U/day, insulin antibodies 46 U/mL: …"), under 140 characters;
+- **detail**: at most 60 words of prose (why, what to do, the hypoglycaemia warning on every switch),
+  then short lists — evidence, other causes, pending tests, results that could not be used;
+- **suggestions**: draft FHIR resources (the switch with its stop action, tests, timed monitoring,
+  referral);
+- **links**: exactly one, to the rule's page (``/sources/<rule-id>``); never a link in the markdown.
+
+Every piece of record text is escaped before it enters a card (``record_text``). No member is ever null
+or empty (J2): optional members are left out when there is nothing to say.
 """
 
 from __future__ import annotations
 
-import copy
+import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from cds_hooks.clinical.facts.model import MedicationUse, PatientFacts
-from cds_hooks.clinical.findings import Findings
-from cds_hooks.clinical.knowledge import Coding, Knowledge, WorkupTest
+from cds_hooks.clinical import record_text
+from cds_hooks.clinical.card_context import CardContext
+from cds_hooks.clinical.evidence_lines import (
+    EvidenceIndex,
+    evidence_lines,
+    pending_lines,
+    resource,
+    unusable_lines,
+)
+from cds_hooks.clinical.facts.model import Evidence, LabResult, MedicationUse
+from cds_hooks.clinical.findings import Finding
+from cds_hooks.clinical.insulin_switch import reduction, replace_draft_suggestion, species, switch_suggestion
+from cds_hooks.clinical.knowledge import Coding, WorkupTest
+from cds_hooks.clinical.lab_display import LabDisplay, mg
 from cds_hooks.clinical.rules import RuleResult
+from cds_hooks.clinical.wording import SUMMARY_LIMIT, TimedTest, Variant
 
 RULE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/override-reason"
-SOURCE_PATH = "/sources/immune-insulin-resistance"
+SOURCES_PATH = "/sources"
+SEED_SOURCE = "immune-insulin-resistance"  # the seed text's page
 
 
-@dataclass(frozen=True)
-class CardContext:
-    facts: PatientFacts
-    findings: Findings
-    knowledge: Knowledge
-    base_url: str  # absolute URL of this service, for source/links
+def rule_page_url(ctx: CardContext, rule_id: str) -> str:
+    return f"{ctx.base_url}{SOURCES_PATH}/{rule_id}"
 
 
 def _uuid() -> str:
@@ -69,17 +85,17 @@ def _lab_order_actions(ctx: CardContext, tests: list[WorkupTest], description: s
 
 
 def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    """One suggestion ordering the listed tests (``RuleResult.workup``: already only those with no valid
-    result in their window and not pending, see ``rules.tests_to_propose``)."""
+    """One suggestion ordering the listed tests (``RuleResult.workup`` holds only those with no valid
+    result in their window and not pending: ``rules.tests_to_propose``)."""
     k = ctx.knowledge
     tests = [k.workup[kind] for kind in kinds if kind in k.workup]
     if not tests:
         return None
     actions = _lab_order_actions(ctx, tests, "Order {}")
     names = ", ".join(t.text for t in tests)
-    label = f"Order workup: {names}"
+    label = f"Order {names}"
     if len(label) > 120:
-        label = f"Order the suggested workup ({len(tests)} tests)"
+        label = f"Order the suggested tests ({len(tests)})"
     return {"label": label, "uuid": _uuid(), "actions": actions}
 
 
@@ -97,82 +113,27 @@ def referral_suggestion(ctx: CardContext) -> dict[str, Any]:
     }
 
 
-def replacement_request(
-    ctx: CardContext, med: MedicationUse, source: dict[str, Any] | None
-) -> dict[str, Any]:
-    """A draft MedicationRequest for recombinant human insulin of the same action profile, keeping the
-    dosage instructions and adding a note to re-titrate."""
-    wording = ctx.knowledge.wording
-    replacement = wording.replacements.get(med.insulin_profile or "unknown", wording.replacements["unknown"])
-    resource: dict[str, Any] = {
-        "resourceType": "MedicationRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "medicationCodeableConcept": replacement.concept(),
-        "subject": {"reference": f"Patient/{ctx.facts.patient_id}"},
-        "note": [{"text": wording.re_titrate_note.format(medication=med.name)}],
+def timed_monitoring_suggestion(ctx: CardContext, test: TimedTest) -> dict[str, Any]:
+    """A test repeated at set times of day (capillary glucose before lunch and the evening meal)."""
+    concept = {
+        "coding": [{"system": test.system, "code": test.code, "display": test.display}],
+        "text": test.text,
     }
-    if source is not None:
-        dosage = source.get("dosageInstruction") or source.get("dosage")
-        if isinstance(dosage, list) and dosage:
-            resource["dosageInstruction"] = copy.deepcopy(dosage)
-    return resource
-
-
-def switch_suggestion(
-    ctx: CardContext, meds: tuple[MedicationUse, ...], sources: dict[str, dict[str, Any]]
-) -> dict[str, Any] | None:
-    if not meds:
-        return None
-    actions = [
-        {
-            "type": "create",
-            "description": f"Propose recombinant human insulin in place of {m.name}",
-            "resource": replacement_request(ctx, m, sources.get(m.evidence.reference)),
-        }
-        for m in meds
-    ]
+    resource = _service_request(
+        ctx,
+        concept,
+        _concept(ctx.knowledge.lab_category),
+        {"occurrenceTiming": {"repeat": {"when": list(test.when)}}},
+    )
     return {
-        "label": "Switch to recombinant human insulin",
+        "label": test.label,
         "uuid": _uuid(),
-        "actions": actions,
-        "isRecommended": True,
-    }
-
-
-def replace_drafts_suggestion(
-    ctx: CardContext, drafts: tuple[tuple[MedicationUse, dict[str, Any]], ...]
-) -> dict[str, Any] | None:
-    """Order hooks: delete each animal-insulin draft and create its human-insulin replacement, in one
-    suggestion (actions are applied together, like a transaction)."""
-    if not drafts:
-        return None
-    actions: list[dict[str, Any]] = []
-    for med, draft in drafts:
-        actions.append(
-            {
-                "type": "delete",
-                "description": f"Remove the draft order for {med.name} (animal-derived insulin)",
-                "resourceId": f"MedicationRequest/{draft.get('id')}",
-            }
-        )
-        actions.append(
-            {
-                "type": "create",
-                "description": f"Order recombinant human insulin in place of {med.name}",
-                "resource": replacement_request(ctx, med, draft),
-            }
-        )
-    return {
-        "label": "Replace with recombinant human insulin",
-        "uuid": _uuid(),
-        "actions": actions,
-        "isRecommended": True,
+        "actions": [{"type": "create", "description": f"Order {test.text.lower()}", "resource": resource}],
     }
 
 
 def monitoring_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    """Tests to monitor with (glucose while on a glucocorticoid), proposed even after a recent result."""
+    """Tests to monitor with, proposed even after a recent result."""
     k = ctx.knowledge
     tests = [k.workup[kind] for kind in kinds if kind in k.workup]
     if not tests:
@@ -185,62 +146,314 @@ def monitoring_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str,
     }
 
 
-def _detail(ctx: CardContext, result: RuleResult, template: str) -> str:
-    wording = ctx.knowledge.wording
-    meds = ", ".join(result.medications) or "see evidence"
-    parts = [template.replace("{medications}", meds)]
-    # Pending tests are listed, not proposed again ("Pending: <test>, ordered <date>").
-    lines = [*result.evidence, *(p.evidence for p in result.pending)]
-    if lines:
-        parts.append(f"**{wording.evidence_heading}**\n\n" + "\n".join(f"- {e.text}" for e in lines))
-    shown = set(result.evidence)
-    others = [e for e in ctx.findings.other_causes if e not in shown]
-    if others:
-        parts.append(f"**{wording.other_causes_heading}**\n\n" + "\n".join(f"- {e.text}" for e in others))
-    if ctx.facts.unusable:
-        parts.append(
-            f"**{wording.unusable_heading}**\n\n"
-            + "\n".join(f"- {u.evidence.text} ({u.reason})" for u in ctx.facts.unusable[:10])
+# ----------------------------------------------------------------------------------------------------
+# Summary values: the patient's decisive findings, as short phrases
+
+
+def _cited(finding: Finding, cited: set[Evidence]) -> bool:
+    return bool(finding) and any(e in cited for e in finding.evidence)
+
+
+class Values:
+    """The placeholders of a card's templates for one rule result, escaped with ``escape`` (plain text
+    for the summary, markdown for the detail)."""
+
+    def __init__(self, ctx: CardContext, result: RuleResult, escape: Any, max_signs: int = 2) -> None:
+        self.ctx, self.result, self.escape, self.max_signs = ctx, result, escape, max_signs
+        self.cited = set(result.evidence)
+        self.facts = EvidenceIndex.of(ctx)
+        self.display = LabDisplay(ctx.knowledge)
+
+    def _lab(self, r: LabResult, *, name: bool = True, both: bool = False) -> str:
+        value = self.display.result(
+            r, resource(self.ctx, r.evidence.reference), both=both, escape=self.escape
         )
-    parts.append(f"[{wording.source_link_label}]({ctx.base_url}{SOURCE_PATH})")
-    return "\n\n".join(parts)
+        label = self.ctx.knowledge.labs[r.kind].display
+        return f"{_lower_first(label)} {value}" if name else value
+
+    def _results(self, finding: Finding) -> list[LabResult]:
+        return [self.facts.labs[e.reference] for e in finding.evidence if e.reference in self.facts.labs]
+
+    def _animal_uses(self) -> list[MedicationUse]:
+        if self.result.switch_from:
+            return list(self.result.switch_from)
+        if self.result.replace_drafts:
+            return [use for use, _ in self.result.replace_drafts]
+        return [
+            m
+            for e in self.result.evidence
+            if (m := self.facts.medications.get(e.reference)) and m.animal_insulin
+        ]
+
+    def _species(self) -> list[str | None]:
+        return [species(self.ctx, resource(self.ctx, m.evidence.reference)) for m in self._animal_uses()]
+
+    def animal(self) -> str:
+        kinds = set(self._species())
+        if kinds == {"porcine"}:
+            return "porcine insulin"
+        if kinds == {"bovine"}:
+            return "bovine insulin"
+        if kinds == {"porcine", "bovine"}:
+            return "porcine and bovine insulin"
+        return "animal insulin"
+
+    def regimen(self) -> str:
+        uses = self._animal_uses()
+        units = [m.daily_units for m in uses]
+        if uses and all(u is not None for u in units):
+            return f"{self.animal()} {sum(u or 0 for u in units):g} U/day"
+        return self.animal()
+
+    def reduction(self) -> str:
+        percents = sorted(
+            {reduction(self.ctx, s).percent for s in self._species()} or {reduction(self.ctx, None).percent}
+        )
+        return f"{percents[0]:g} %" if len(percents) == 1 else f"{percents[0]:g}–{percents[-1]:g} %"
+
+    def antibody(self) -> str:
+        results = self._results(self.ctx.findings.insulin_antibody_positive)
+        return self._lab(results[0]) if results else "insulin antibodies positive"
+
+    def receptor(self) -> str:
+        results = self._results(self.ctx.findings.receptor_antibody_positive)
+        value = self._lab(results[0], name=False) if results else "positive"
+        return f"insulin-receptor antibody {value}"
+
+    def autoimmunity(self) -> str:
+        f = self.ctx.findings
+        for e in f.autoimmune_disease.evidence:
+            condition = self.facts.conditions.get(e.reference)
+            if condition is not None and e in self.cited:
+                return _condition_name(self.escape(condition.name))
+        ana = self._results(f.ana_positive)
+        if ana and any(r.evidence in self.cited for r in ana):
+            observation = resource(self.ctx, ana[0].evidence.reference)
+            return f"ANA {self.display.result(ana[0], observation, escape=self.escape)}"
+        return "autoimmunity"
+
+    def insulin_level(self) -> str:
+        results = self._results(self.ctx.findings.insulin_elevated)
+        return f"serum {self._lab(results[0])}" if results else "serum insulin raised"
+
+    def hypoglycaemia(self) -> str:
+        results = [r for r in self._results(self.ctx.findings.fasting_hypoglycaemia) if r.value is not None]
+        lowest = min(results, key=lambda r: r.value or 0.0) if results else None
+        return self._lab(lowest) if lowest else "fasting hypoglycaemia"
+
+    def glycaemia(self) -> str:
+        f = self.ctx.findings.hyperglycaemia
+        results = self._results(f)
+        for kind in ("glucose", "glucose_fasting", "ogtt_2h", "hba1c"):
+            of_kind = [
+                r for r in results if r.kind == kind and r.value is not None and r.evidence in self.cited
+            ]
+            if of_kind:
+                top = max(of_kind, key=lambda r: r.value or 0.0)
+                prefix = "up to " if len(of_kind) > 1 else ""
+                label = self.ctx.knowledge.labs[kind].display
+                return f"{_lower_first(label)} {prefix}{self._lab(top, name=False)}"
+        for e in f.evidence:
+            condition = self.facts.conditions.get(e.reference)
+            if condition is not None and e in self.cited:
+                return _condition_name(self.escape(condition.name))
+        return "raised glucose"
+
+    def labile(self) -> str:
+        evidence = self.ctx.findings.labile_glucose.evidence
+        note = next((e.text for e in evidence if not e.reference), None)
+        cv = re.search(r"(\d+(?:\.\d+)?)\s*%", note or "")
+        if cv:
+            return f"glucose CV {float(cv.group(1)):.0f} %"
+        results = sorted(self._results(self.ctx.findings.labile_glucose), key=lambda r: r.when)
+        if len(results) >= 2:
+            low, high = min(results, key=lambda r: r.value or 0), max(results, key=lambda r: r.value or 0)
+            unit = self.display.reported_unit(high.kind, resource(self.ctx, high.evidence.reference))
+            values = self.display.value_range(high.kind, low.value or 0, high.value or 0, unit).split(" (")[0]
+            days = abs((results[-1].when - results[0].when).days)
+            within = f"within {days} day{'s' if days != 1 else ''}" if days else "on one day"
+            return f"glucose {values} {within}"
+        return "labile glucose"
+
+    def extreme(self) -> str:
+        tdd = self.ctx.findings.total_daily_dose
+        weight = self.ctx.facts.latest_weight_kg
+        if tdd is not None and weight is not None and weight.value and weight.evidence in self.cited:
+            return f"total daily insulin {tdd:g} U ({tdd / weight.value:.1f} U/kg)"
+        return f"total daily insulin {tdd:g} U" if tdd is not None else "extreme insulin requirement"
+
+    def signs(self) -> str:
+        f = self.ctx.findings
+        phrases = []
+        if _cited(f.receptor_antibody_positive, self.cited):
+            phrases.append(self.receptor())
+        if _cited(f.labile_glucose, self.cited):
+            phrases.append(self.labile())
+        if _cited(f.extreme_requirement, self.cited):
+            phrases.append(self.extreme())
+        if _cited(f.insulin_elevated, self.cited):
+            phrases.append(self.insulin_level())
+        if _cited(f.fasting_hypoglycaemia, self.cited) and not _cited(f.labile_glucose, self.cited):
+            phrases.append(self.hypoglycaemia())
+        if _cited(f.hyperglycaemia, self.cited) and not _cited(f.labile_glucose, self.cited):
+            phrases.append(self.glycaemia())
+        return ", ".join(list(dict.fromkeys(phrases))[: self.max_signs]) or "the findings below"
+
+    def resistance(self) -> str:
+        """Rule 1: no sign of antibody-mediated resistance, saying so even with antibodies."""
+        if _cited(self.ctx.findings.insulin_antibody_positive, self.cited):
+            return f"{self.antibody()}, but no sign of resistance"
+        return "no sign of antibody resistance"
+
+    def steroid(self) -> str:
+        uses = [
+            m
+            for e in self.result.evidence
+            if (m := self.facts.medications.get(e.reference)) and m.systemic_glucocorticoid
+        ]
+        if not uses:
+            return "Glucocorticoid"
+        use = uses[0]
+        if use.glucocorticoid and use.daily_mg is not None:
+            text = f"{use.glucocorticoid} {mg(use.daily_mg)} mg/day"
+            equivalent = use.prednisolone_mg
+            if equivalent is not None and abs(equivalent - use.daily_mg) >= 0.05:
+                text += f" (prednisolone {mg(equivalent)})"
+            return _upper_first(text)
+        name = use.glucocorticoid or _short(self.escape(use.name), 40)
+        return _upper_first(f"{name}, dose unknown" if self.result.dose_unknown else name)
+
+    def dose(self) -> str:
+        units = [u.daily_units for u, _ in self.ctx.drafts if u.insulin and u.daily_units is not None]
+        units += [
+            m.daily_units
+            for e in self.result.evidence
+            if (m := self.facts.medications.get(e.reference)) and m.insulin and m.daily_units
+        ]
+        return f"{max(units):g} U/day" if units else "an extreme dose"
+
+    def medications(self) -> str:
+        return ", ".join(self.escape(m) for m in self.result.medications) or "see evidence"
+
+    def lookback(self) -> str:
+        return f"{self.ctx.knowledge.threshold('glycaemia_screen_lookback'):g}"
+
+    def fill(self, template: str) -> str:
+        names = set(re.findall(r"\{(\w+)\}", template))
+        return template.format(**{name: getattr(self, name)() for name in names})
 
 
-def render_card(ctx: CardContext, result: RuleResult, sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _condition_name(name: str, limit: int = 45) -> str:
+    """A condition's name as recorded, without its qualifiers ("SLE with organ involvement" → "SLE")."""
+    head = re.split(r",\s| with | without |\s\(", name, maxsplit=1)[0]
+    return _short(head, limit)
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lower_first(text: str) -> str:
+    """ "Glucose" → "glucose" inside a sentence; acronyms ("HbA1c", "ANA") stay."""
+    return text if any(c.isupper() for c in text[1:]) else text[:1].lower() + text[1:]
+
+
+def summary(ctx: CardContext, result: RuleResult, variant: Variant, switching: bool) -> str:
+    """The template filled with the decisive values; with fewer of them when the text would reach the
+    limit, and cut only as a last resort."""
+    template = variant.summary if switching or not variant.summary_no_switch else variant.summary_no_switch
+    text = ""
+    for max_signs in (2, 1):
+        text = _upper_first(Values(ctx, result, record_text.plain, max_signs).fill(template))
+        if len(text) < SUMMARY_LIMIT:
+            return text
+    return text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Detail
+
+
+def _section(heading: str, lines: list[str]) -> str | None:
+    return f"**{heading}**\n\n" + "\n".join(f"- {line}" for line in lines) if lines else None
+
+
+def detail(ctx: CardContext, result: RuleResult, variant: Variant, switching: bool) -> str:
+    wording = ctx.knowledge.wording
+    template = variant.detail if switching or not variant.detail_no_switch else variant.detail_no_switch
+    prose = [Values(ctx, result, record_text.markdown).fill(template)]
+    if switching:
+        prose.append(wording.switch.hypoglycaemia)
+    shown = set(result.evidence)
+    sections = [
+        " ".join(prose),
+        _section(wording.evidence_heading, evidence_lines(ctx, result.evidence, to_stop=result.switch_from)),
+        _section(
+            wording.other_causes_heading,
+            evidence_lines(ctx, [e for e in ctx.findings.other_causes if e not in shown]),
+        ),
+        _section(wording.pending_heading, pending_lines(ctx, result.pending)),
+        _section(wording.unusable_heading, unusable_lines(ctx)),
+    ]
+    return "\n\n".join(s for s in sections if s)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The card
+
+
+def _switch_suggestions(ctx: CardContext, result: RuleResult) -> list[dict[str, Any]]:
+    suggestions = [replace_draft_suggestion(ctx, use, draft) for use, draft in result.replace_drafts] + [
+        switch_suggestion(ctx, med, resource(ctx, med.evidence.reference)) for med in result.switch_from
+    ]
+    return [{**s, "uuid": _uuid()} for s in suggestions]
+
+
+def render_card(ctx: CardContext, result: RuleResult) -> dict[str, Any]:
+    """One card for one rule result."""
     wording = ctx.knowledge.wording
     card_wording = wording.cards[result.rule_id]
     variant = card_wording.variants[result.variant]
+    switching = bool(result.switch_from or result.replace_drafts)
+    text = summary(ctx, result, variant, switching)
+    url = rule_page_url(ctx, result.rule_id)
     card: dict[str, Any] = {
         "uuid": _uuid(),
-        "summary": variant.summary,
+        "summary": text,
         "indicator": result.indicator or card_wording.indicator,
-        "detail": _detail(ctx, result, variant.detail),
+        "detail": detail(ctx, result, variant, switching),
         "source": {
             "label": wording.source_label,
-            "url": f"{ctx.base_url}{SOURCE_PATH}",
-            "topic": {"system": RULE_SYSTEM, "code": result.rule_id, "display": variant.summary},
+            "url": url,
+            "topic": {"system": RULE_SYSTEM, "code": result.rule_id, "display": card_wording.page.title},
         },
     }
+    if card_wording.monitoring is not None:
+        monitoring = timed_monitoring_suggestion(ctx, card_wording.monitoring)
+    else:
+        monitoring = monitoring_suggestion(ctx, result.monitoring)
     suggestions = [
-        s
-        for s in (
-            replace_drafts_suggestion(ctx, result.replace_drafts),
-            switch_suggestion(ctx, result.switch_from, sources),
-            monitoring_suggestion(ctx, result.monitoring),
-            workup_suggestion(ctx, result.workup),
-            referral_suggestion(ctx) if result.referral else None,
-        )
-        if s is not None
+        *_switch_suggestions(ctx, result),
+        *(
+            s
+            for s in (
+                monitoring,
+                workup_suggestion(ctx, result.workup),
+                referral_suggestion(ctx) if result.referral else None,
+            )
+            if s is not None
+        ),
     ]
     if suggestions:
         card["suggestions"] = suggestions
-        # A lone suggestion replacing draft orders is an either/or choice; otherwise each stands alone.
         card["selectionBehavior"] = "at-most-one" if len(suggestions) == 1 else "any"
     card["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
         for code, display in wording.override_reasons
     ]
-    card["links"] = [
-        {"label": wording.source_link_label, "url": f"{ctx.base_url}{SOURCE_PATH}", "type": "absolute"}
-    ]
+    card["links"] = [{"label": wording.rule_link_label, "url": url, "type": "absolute"}]
     return card

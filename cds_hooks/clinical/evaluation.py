@@ -33,13 +33,10 @@ def evaluate_index(
 
     x, results = evaluate_until_valid(index, run)
     facts, findings = x.facts, x.findings
-    ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
-    sources = {
-        f"{r.get('resourceType')}/{r.get('id')}": r
-        for rtype in ("MedicationStatement", "MedicationRequest")
-        for r in index.of_type(rtype)
-    }
-    cards = [render_card(ctx, result, sources) for result in results]
+    ctx = CardContext(
+        facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"), index=index
+    )
+    cards = [render_card(ctx, result) for result in results]
     if shown is not None:  # the caller remembers which rule result each card came from (card log)
         shown.extend(zip(results, cards, strict=True))
     return {"cards": cards}

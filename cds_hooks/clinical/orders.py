@@ -116,8 +116,15 @@ def evaluate_orders(
 
     x, results = evaluate_until_valid(index, run)
     facts, findings = x.facts, x.findings
-    ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
-    cards = [render_card(ctx, r, {}) for r in results]
+    ctx = CardContext(
+        facts=facts,
+        findings=findings,
+        knowledge=knowledge,
+        base_url=base_url.rstrip("/"),
+        index=index,
+        drafts=tuple(orders),
+    )
+    cards = [render_card(ctx, r) for r in results]
     if shown is not None:  # the caller remembers which rule result each card came from (card log)
         shown.extend(zip(results, cards, strict=True))
     return {"cards": cards}

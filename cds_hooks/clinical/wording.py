@@ -1,9 +1,16 @@
-"""Card wording and replacement insulins, loaded from ``knowledge/cards/*.toml`` and
-``knowledge/replacements.toml`` so clinicians can edit what a card says without touching Python."""
+"""Card wording, the switch to human insulin and the knowledge version, loaded from
+``knowledge/cards/*.toml``, ``knowledge/replacements.toml`` and ``knowledge/version.toml`` so clinicians
+can change what a card says without touching Python.
+
+Summaries are templates: ``{placeholders}`` are filled with the patient's decisive values (see
+``cards.SUMMARY_VALUES``); the loader checks every template names only known placeholders and that the
+text without them leaves room under the 140-character limit.
+"""
 
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +18,28 @@ from typing import Any
 
 INDICATORS = ("info", "warning", "critical")
 SUMMARY_LIMIT = 140  # CDS Hooks: summary SHALL be under 140 characters (O2)
+PROSE_WORD_LIMIT = 60  # issue 14: the prose before the evidence reads in ten seconds
+
+# Every placeholder a template may use; the card renderer fills them (cds_hooks.clinical.cards).
+PLACEHOLDERS = frozenset(
+    {
+        "regimen",  # "Bovine insulin 42 U/day"
+        "resistance",  # "no sign of antibody resistance" (with the antibody result when positive)
+        "animal",  # "Bovine insulin" (current or past exposure)
+        "reduction",  # "20 %"
+        "signs",  # "glucose CV 48 %", "insulin 245 U/day", ...
+        "antibody",  # "insulin antibodies 46 U/mL"
+        "receptor",  # "insulin-receptor antibody positive"
+        "autoimmunity",  # "Hashimoto thyroiditis", "ANA 1:320"
+        "glycaemia",  # "glucose up to 16.8 mmol/L (303 mg/dL)"
+        "steroid",  # "Prednisolone 40 mg/day"
+        "insulin_level",  # "insulin 242 µIU/mL"
+        "hypoglycaemia",  # "fasting glucose 2.8 mmol/L (50 mg/dL)"
+        "lookback",  # "365"
+        "medications",  # names of the medications the card is about
+        "dose",  # ordered daily insulin dose: "300 U/day"
+    }
+)
 
 
 class WordingError(ValueError):
@@ -19,8 +48,22 @@ class WordingError(ValueError):
 
 @dataclass(frozen=True)
 class Variant:
-    summary: str
-    detail: str
+    summary: str  # template
+    detail: str  # prose template (markdown), before the evidence
+    summary_no_switch: str | None = None  # when the card proposes no switch (past exposure only)
+    detail_no_switch: str | None = None
+
+
+@dataclass(frozen=True)
+class RulePage:
+    """What the rule's source page says about it (knowledge/cards/<rule-id>.toml, [page])."""
+
+    title: str
+    fires: str  # markdown
+    proposes: str  # markdown
+    thresholds: tuple[str, ...]  # names in thresholds.toml shown with their live values
+    workup: tuple[str, ...]  # test kinds (workup.toml) the card may propose: their sources are listed
+    references: tuple[str, ...]  # further sources, one line each
 
 
 @dataclass(frozen=True)
@@ -28,8 +71,24 @@ class CardWording:
     rule_id: str
     indicator: str
     variants: dict[str, Variant]
+    page: RulePage
+    monitoring: TimedTest | None = None  # a timed test the card proposes (glucocorticoid: pre-meal glucose)
     # Days an override with a snoozing reason keeps this rule's card away for that patient.
     snooze_days: int = 90
+
+
+@dataclass(frozen=True)
+class TimedTest:
+    """A test repeated at given times of day (FHIR Timing.repeat.when), e.g. capillary glucose before
+    lunch and the evening meal while on a glucocorticoid."""
+
+    system: str
+    code: str
+    display: str
+    text: str
+    when: tuple[str, ...]
+    label: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -51,22 +110,58 @@ class Replacement:
 
 
 @dataclass(frozen=True)
+class SwitchWording:
+    """How a proposed human-insulin order and its suggestion are worded (knowledge/cards/_common.toml)."""
+
+    hypoglycaemia: str  # the safety sentence, on every card and order that switches insulin
+    hypoglycaemia_source: str
+    label: str
+    create_description: str
+    update_description: str
+    delete_description: str
+    dose_note: str
+    no_dose_note: str
+    non_unit_dose_note: str
+    dosage_text: str
+    statement_stop: str
+    dose_phrase: str
+    no_dose_phrase: str
+    status_reason: str
+    reasons: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Version:
+    version: str
+    date: str
+
+
+@dataclass(frozen=True)
 class Wording:
     cards: dict[str, CardWording]
     source_label: str
     evidence_heading: str
     other_causes_heading: str
     unusable_heading: str
-    source_link_label: str
+    pending_heading: str
+    pending_line: str
+    rule_link_label: str
     override_reasons: tuple[tuple[str, str], ...]
     replacements: dict[str, Replacement]
-    re_titrate_note: str
+    switch: SwitchWording
+    unit_labels: dict[str, str]  # canonical unit -> as clinicians write it ("uIU/mL" -> "µIU/mL")
+    lab_units: dict[str, tuple[tuple[str, int], ...]]  # lab kind -> (unit, decimals), canonical first
+    version: Version
 
 
-def _unwrap(markdown: str) -> str:
+def unwrap(markdown: str) -> str:
     """Join the lines of each paragraph (TOML files are wrapped for reviewers; EHRs render soft breaks
     differently), keeping blank lines and list items."""
-    return re.sub(r"(?<=\S)\n(?!\n|\s*(?:[-*+]\s|\d+\.\s))", " ", markdown)
+    return re.sub(r"(?<=\S)\n(?!\n|\s*(?:[-*+]\s|\d+\.\s))", " ", markdown.strip())
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -77,40 +172,147 @@ def _read(path: Path) -> dict[str, Any]:
         raise WordingError(f"{path}: {exc}") from exc
 
 
+def _template(path: Path, where: str, value: Any, *, summary: bool = False) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise WordingError(f"{path}: {where} must be a non-empty string")
+    try:
+        names = placeholders(value)
+    except ValueError as exc:
+        raise WordingError(f"{path}: {where}: {exc}") from exc
+    unknown = names - PLACEHOLDERS
+    if unknown:
+        raise WordingError(f"{path}: {where} names unknown placeholders {sorted(unknown)}")
+    text = unwrap(value)
+    if summary:
+        fixed = len(re.sub(r"\{[^}]*\}", "", text))
+        if fixed >= SUMMARY_LIMIT - 20:
+            raise WordingError(
+                f"{path}: {where} has {fixed} characters besides its placeholders; CDS Hooks requires "
+                f"summaries under {SUMMARY_LIMIT}, so keep it under {SUMMARY_LIMIT - 20}"
+            )
+    return text
+
+
+def _strings(path: Path, where: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise WordingError(f"{path}: {where} must be a list of non-empty strings")
+    return tuple(v.strip() for v in value)
+
+
+def _timed_test(path: Path, raw: Any) -> TimedTest | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise WordingError(f"{path}: [monitoring] must be a table")
+    keys = ("system", "code", "display", "text", "label", "source")
+    missing = [k for k in keys if not isinstance(raw.get(k), str) or not raw[k].strip()]
+    when = _strings(path, "[monitoring].when", raw.get("when"))
+    if missing or not when:
+        raise WordingError(f"{path}: [monitoring] needs {', '.join(keys)} and a non-empty 'when' list")
+    return TimedTest(**{k: raw[k].strip() for k in keys}, when=when)
+
+
+def _card(path: Path) -> CardWording:
+    data = _read(path)
+    indicator = data.get("indicator")
+    if indicator not in INDICATORS:
+        raise WordingError(f"{path}: indicator must be one of {INDICATORS}, got {indicator!r}")
+    variants: dict[str, Variant] = {}
+    for name, v in (data.get("variants") or {}).items():
+        where = f"[variants.{name}]"
+        optional = {
+            key: _template(path, f"{where}.{key}", v[key], summary=key.startswith("summary"))
+            for key in ("summary_no_switch", "detail_no_switch")
+            if key in v
+        }
+        variants[name] = Variant(
+            summary=_template(path, f"{where}.summary", v.get("summary"), summary=True),
+            detail=_template(path, f"{where}.detail", v.get("detail")),
+            **optional,
+        )
+    if not variants:
+        raise WordingError(f"{path}: no [variants.*] tables")
+    page = data.get("page")
+    if not isinstance(page, dict):
+        raise WordingError(f"{path}: a [page] table (title, fires, proposes, references) is required")
+    for key in ("title", "fires", "proposes"):
+        if not isinstance(page.get(key), str) or not page[key].strip():
+            raise WordingError(f"{path}: [page].{key} must be a non-empty string")
+    return CardWording(
+        rule_id=path.stem,
+        indicator=indicator,
+        variants=variants,
+        page=RulePage(
+            title=page["title"].strip(),
+            fires=unwrap(page["fires"]),
+            proposes=unwrap(page["proposes"]),
+            thresholds=_strings(path, "[page].thresholds", page.get("thresholds")),
+            workup=_strings(path, "[page].workup", page.get("workup")),
+            references=_strings(path, "[page].references", page.get("references")),
+        ),
+        monitoring=_timed_test(path, data.get("monitoring")),
+        snooze_days=_snooze_days(path, data.get("snooze_days", 90)),
+    )
+
+
+def _snooze_days(path: Path, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise WordingError(f"{path}: snooze_days must be a whole number of days, at least 1")
+    return value
+
+
+def _switch(path: Path, raw: Any) -> SwitchWording:
+    if not isinstance(raw, dict):
+        raise WordingError(f"{path}: a [switch] table is required")
+    keys = (
+        "hypoglycaemia",
+        "hypoglycaemia_source",
+        "label",
+        "create_description",
+        "update_description",
+        "delete_description",
+        "dose_note",
+        "no_dose_note",
+        "non_unit_dose_note",
+        "dosage_text",
+        "statement_stop",
+        "dose_phrase",
+        "no_dose_phrase",
+        "status_reason",
+    )
+    missing = [k for k in keys if not isinstance(raw.get(k), str) or not raw[k].strip()]
+    reasons = raw.get("reasons")
+    needed = {"porcine", "bovine", "unknown_species", "antibodies", "high_dose"}
+    if missing or not isinstance(reasons, dict) or not needed <= reasons.keys():
+        raise WordingError(f"{path}: [switch] needs {', '.join(keys)} and [switch.reasons] {sorted(needed)}")
+    return SwitchWording(**{k: unwrap(raw[k]) for k in keys}, reasons={k: str(v) for k, v in reasons.items()})
+
+
+def _lab_units(path: Path, raw: Any) -> dict[str, tuple[tuple[str, int], ...]]:
+    out: dict[str, tuple[tuple[str, int], ...]] = {}
+    for kind, units in (raw or {}).items():
+        if not isinstance(units, list) or not all(
+            isinstance(u, list) and len(u) == 2 and isinstance(u[0], str) and isinstance(u[1], int)
+            for u in units
+        ):
+            raise WordingError(f"{path}: [lab_units].{kind} must be a list of [unit, decimals] pairs")
+        out[kind] = tuple((u, d) for u, d in units)
+    return out
+
+
 def load_wording(root: Path) -> Wording:
     cards_dir = root / "cards"
-    common = _read(cards_dir / "_common.toml")
-    cards: dict[str, CardWording] = {}
-    for path in sorted(cards_dir.glob("*.toml")):
-        if path.name.startswith("_"):
-            continue
-        data = _read(path)
-        indicator = data.get("indicator")
-        if indicator not in INDICATORS:
-            raise WordingError(f"{path}: indicator must be one of {INDICATORS}, got {indicator!r}")
-        variants: dict[str, Variant] = {}
-        for name, v in (data.get("variants") or {}).items():
-            summary, detail = v.get("summary"), v.get("detail")
-            if not isinstance(summary, str) or not isinstance(detail, str) or not detail.strip():
-                raise WordingError(f"{path}: variant {name!r} needs a summary and a detail")
-            if len(summary) >= SUMMARY_LIMIT:
-                raise WordingError(
-                    f"{path}: variant {name!r} summary has {len(summary)} characters; "
-                    f"CDS Hooks requires fewer than {SUMMARY_LIMIT}"
-                )
-            variants[name] = Variant(summary=summary.strip(), detail=_unwrap(detail.strip()))
-        if not variants:
-            raise WordingError(f"{path}: no [variants.*] tables")
-        snooze_days = data.get("snooze_days", 90)
-        if not isinstance(snooze_days, int) or isinstance(snooze_days, bool) or snooze_days < 1:
-            raise WordingError(f"{path}: snooze_days must be a whole number of days, at least 1")
-        cards[path.stem] = CardWording(
-            rule_id=path.stem, indicator=indicator, variants=variants, snooze_days=snooze_days
-        )
+    common_path = cards_dir / "_common.toml"
+    common = _read(common_path)
+    cards = {
+        path.stem: _card(path) for path in sorted(cards_dir.glob("*.toml")) if not path.name.startswith("_")
+    }
 
     reasons = tuple((r["code"], r["display"]) for r in common.get("override_reasons") or [])
     if not reasons or any(not code or not display for code, display in reasons):
-        raise WordingError(f"{cards_dir / '_common.toml'}: override_reasons need a code and a display")
+        raise WordingError(f"{common_path}: override_reasons need a code and a display")
 
     repl = _read(root / "replacements.toml")
     replacements: dict[str, Replacement] = {}
@@ -125,14 +327,23 @@ def load_wording(root: Path) -> Wording:
         )
     if "unknown" not in replacements:
         raise WordingError("replacements.toml: an [unknown] entry is required")
+
+    version = _read(root / "version.toml")
+    if not isinstance(version.get("version"), str) or not isinstance(version.get("date"), str):
+        raise WordingError(f"{root / 'version.toml'}: 'version' and 'date' (strings) are required")
     return Wording(
         cards=cards,
         source_label=common["source_label"],
         evidence_heading=common["evidence_heading"],
         other_causes_heading=common["other_causes_heading"],
         unusable_heading=common["unusable_heading"],
-        source_link_label=common["source_link_label"],
+        pending_heading=common["pending_heading"],
+        pending_line=common["pending_line"],
+        rule_link_label=common["rule_link_label"],
         override_reasons=reasons,
         replacements=replacements,
-        re_titrate_note=str(repl.get("re_titrate_note", "")),
+        switch=_switch(common_path, common.get("switch")),
+        unit_labels={str(k): str(v) for k, v in (common.get("unit_labels") or {}).items()},
+        lab_units=_lab_units(common_path, common.get("lab_units")),
+        version=Version(version=version["version"], date=str(version["date"])),
     )

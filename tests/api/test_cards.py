@@ -64,6 +64,7 @@ def test_suggested_resources_are_valid_fhir_r4(client):
         for action in suggestion["actions"]:
             resource = action["resource"]
             get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    assert card["suggestions"][0]["actions"][0]["type"] == "create"
 
 
 def test_same_input_gives_the_same_cards_uuids_aside(client):
@@ -82,12 +83,15 @@ def test_same_input_gives_the_same_cards_uuids_aside(client):
     assert first["cards"][0]["uuid"] != second["cards"][0]["uuid"]
 
 
-def test_source_link_serves_the_clinical_text(client):
+def test_the_one_link_serves_the_rules_page(client):
     card = client.post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
+    assert len(card["links"]) == 1
     path = "/" + card["links"][0]["url"].split("/", 3)[3]
+    assert path == "/sources/animal-insulin-switch"
     r = client.get(path)
-    assert r.status_code == 200
-    assert "Immune-mediated insulin resistance" in r.get_data(as_text=True)
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    assert "Animal-derived insulin" in r.get_data(as_text=True)
+    assert "](" not in card["detail"] and "http" not in card["detail"]
 
 
 def test_card_links_use_the_public_base_url_when_configured(tmp_path):
@@ -99,7 +103,8 @@ def test_card_links_use_the_public_base_url_when_configured(tmp_path):
         make_settings(tmp_path, public_base_url="https://cds.example.org/ir"), knowledge=default_knowledge()
     )
     card = app.test_client().post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
-    assert card["source"]["url"] == "https://cds.example.org/ir/sources/immune-insulin-resistance"
+    assert card["source"]["url"] == "https://cds.example.org/ir/sources/animal-insulin-switch"
+    assert card["links"][0]["url"] == "https://cds.example.org/ir/sources/animal-insulin-switch"
 
 
 def test_card_links_default_to_the_host_the_request_reached(client):

@@ -103,18 +103,23 @@ def test_selected_animal_insulin_draft_gets_a_replace_suggestion(client):
     assert card["indicator"] == "warning"
     assert card["selectionBehavior"] == "at-most-one"
     actions = card["suggestions"][0]["actions"]
-    assert actions[0] == {
+    # The create first (the Sandbox applies only the first action), then the delete of the draft.
+    assert [a["type"] for a in actions] == ["create", "delete"]
+    assert actions[1] == {
         "type": "delete",
         "resourceId": "MedicationRequest/d-pork",
-        "description": actions[0]["description"],
+        "description": actions[1]["description"],
     }
-    created = actions[1]["resource"]
-    assert actions[1]["type"] == "create"
+    created = actions[0]["resource"]
     assert (
         created["medicationCodeableConcept"]["coding"][0]["code"] == "253182"
     )  # human regular (same profile)
-    assert created["dosageInstruction"] == DOSAGE  # dosage instructions kept
-    assert "re-titrate" in created["note"][0]["text"].lower()
+    # Timing kept, 12 units reduced by 10 % (porcine) and rounded down to 10.
+    assert created["dosageInstruction"][0]["timing"] == DOSAGE[0]["timing"]
+    assert created["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 10
+    note = created["note"][0]["text"]
+    assert "12 units per dose reduced by 10 % to 10 units (porcine source)" in note
+    assert "hypoglycaemia" in note.lower() and "hypoglycaemia" in card["detail"].lower()
 
 
 def test_only_selected_drafts_are_judged(client):
@@ -141,7 +146,7 @@ def test_draft_with_contained_medication(client):
     r = client.post(SELECT_URL, json=order_request("order-select", "o4", [d], ["MedicationRequest/d-beef"]))
     body = r.get_json()
     assert topics(body) == ["animal-insulin-switch"]
-    created = body["cards"][0]["suggestions"][0]["actions"][1]["resource"]
+    created = body["cards"][0]["suggestions"][0]["actions"][0]["resource"]
     assert "isophane" in created["medicationCodeableConcept"]["text"].lower()  # intermediate → human NPH
 
 
@@ -210,8 +215,10 @@ def test_glucocorticoid_draft_with_diabetes(client, url, hook, indicator):
     card = body["cards"][0]
     assert card["indicator"] == indicator
     assert "afternoon" in card["detail"]
-    monitoring = card["suggestions"][0]
-    assert monitoring["actions"][0]["resource"]["code"]["coding"][0]["code"] == "2345-7"
+    # Timed capillary glucose before lunch and the evening meal, not one untimed serum glucose.
+    monitoring = card["suggestions"][0]["actions"][0]["resource"]
+    assert monitoring["code"]["coding"][0]["code"] == "41653-7"
+    assert monitoring["occurrenceTiming"] == {"repeat": {"when": ["ACD", "ACV"]}}
 
 
 def test_glucocorticoid_draft_with_hyperglycaemia_lab(client):
@@ -351,7 +358,7 @@ def test_order_context_validation(client, url, context_change, mentions):
 
 
 def test_suggestion_actions_apply_cleanly_on_the_real_fhir_server(client, fhir_server):
-    """O4: delete the draft and create the replacement against the FHIR server, then read back."""
+    """O4: create the replacement and delete the draft against the FHIR server, then read back."""
     pid = "ord-apply"
     pork_draft = draft("ord-apply-d1", pid, PORK, dosageInstruction=DOSAGE)
     fhir_server.load_bundle(transaction({"resourceType": "Patient", "id": pid}, pork_draft))
@@ -375,5 +382,5 @@ def test_suggestion_actions_apply_cleanly_on_the_real_fhir_server(client, fhir_s
     replacement = resources[0]
     assert replacement["status"] == "draft" and replacement["intent"] == "proposal"
     assert replacement["medicationCodeableConcept"]["coding"][0]["code"] == "253182"
-    assert replacement["dosageInstruction"][0]["text"] == DOSAGE[0]["text"]
+    assert replacement["dosageInstruction"][0]["text"] == "10 units per dose (was 12 units, reduced by 10 %)"
     assert fhir_server.request("GET", "MedicationRequest/ord-apply-d1").status_code in (404, 410)

@@ -44,11 +44,17 @@ def test_human_output_shows_summary_rule_evidence_and_suggestion(tmp_path, capsy
     assert "   rule: animal-insulin-switch" in lines
     # The evidence list of the card's detail, without the markdown.
     evidence = lines.index("   Evidence")
-    assert lines[evidence + 1] == "     - Hypurin Porcine Neutral (MedicationStatement, active, current)"
-    assert "     * Switch to recombinant human insulin (recommended)" in lines
+    assert lines[evidence + 1] == (
+        "     - Hypurin Porcine Neutral (recorded as taken, active): "
+        "stop it when human insulin starts (no prescription here to update)"
+    )
     assert (
-        "         create MedicationRequest (draft): Propose recombinant human insulin in place of "
-        "Hypurin Porcine Neutral"
+        "     * Start Recombinant human insulin or insulin analogue (choose the formulation matching the "
+        "current regimen) at a dose to set; stop Hypurin Porcine Neutral (recommended)"
+    ) in lines
+    assert (
+        "         create MedicationRequest (draft): Order Recombinant human insulin or insulin analogue "
+        "(choose the formulation matching the current regimen) at a dose to set"
     ) in lines
     assert "**" not in out
 

@@ -9,7 +9,11 @@ Every file in ``cases/`` is one patient (see README.md in this folder for the in
   ``includes_service_request_loinc`` (every listed LOINC code is requested),
   ``includes_any_service_request_loinc`` (at least one of the listed codes is requested),
   ``excludes_service_request_loinc`` (none of the listed codes is requested),
-  ``includes_medication_request`` (true: a MedicationRequest is created; false: none is).
+  ``includes_medication_request`` (true: a MedicationRequest is created; false: none is);
+- ``expect_switch`` (optional): rule id -> checks on the switch to human insulin: ``actions`` (the action
+  types of each switch suggestion, in order: the create always first), ``doses`` (the proposed units per
+  administration, in order; ``[]``: no dose copied), ``stopped`` (ids of the prescriptions the update
+  actions stop), ``note`` (substrings of the proposed order's note).
 
 The cases are written from the clinical specification (issue 3), not from the rule code.
 """
@@ -144,6 +148,48 @@ def test_vignette(case_file: Path) -> None:
                 f"expected {checks['includes_medication_request']}"
             )
 
+    for rule_id, checks in (case.get("expect_switch") or {}).items():
+        check_switch(rule_id, by_rule[rule_id], checks)
+
+
+def switch_suggestions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The suggestions that propose a human-insulin MedicationRequest."""
+    return [
+        s
+        for s in card.get("suggestions") or []
+        if any(
+            (a.get("resource") or {}).get("resourceType") == "MedicationRequest" and a["type"] == "create"
+            for a in s.get("actions") or []
+        )
+    ]
+
+
+def check_switch(rule_id: str, card: dict[str, Any], checks: dict[str, Any]) -> None:
+    suggestions = switch_suggestions(card)
+    if "actions" in checks:
+        got = [[a["type"] for a in s["actions"]] for s in suggestions]
+        assert got == checks["actions"], f"{rule_id}: switch actions {got}, expected {checks['actions']}"
+    created = [s["actions"][0]["resource"] for s in suggestions]
+    if "doses" in checks:
+        doses = [
+            entry["doseQuantity"]["value"]
+            for resource in created
+            for dosage in resource.get("dosageInstruction") or []
+            for entry in dosage.get("doseAndRate") or []
+        ]
+        assert doses == checks["doses"], f"{rule_id}: proposed doses {doses}, expected {checks['doses']}"
+    if "stopped" in checks:
+        stopped = [
+            a["resource"]["id"]
+            for s in suggestions
+            for a in s["actions"]
+            if a["type"] == "update" and a["resource"]["status"] == "stopped"
+        ]
+        assert stopped == checks["stopped"], f"{rule_id}: stopped {stopped}, expected {checks['stopped']}"
+    notes = " ".join(n["text"] for r in created for n in r.get("note") or [])
+    for needle in checks.get("note", []):
+        assert needle in notes, f"{rule_id}: {needle!r} not in the proposed order's note: {notes}"
+
 
 def test_vignette_coverage() -> None:
     assert len(CASE_FILES) >= 40, f"only {len(CASE_FILES)} vignette files"
@@ -154,7 +200,7 @@ def test_vignette_coverage() -> None:
         expected = case["expected_rules"]
         assert set(expected) <= set(RULE_IDS), f"{path.name}: unknown rule id in {expected}"
         assert len(expected) == len(set(expected)), f"{path.name}: duplicate rule id"
-        for key in ("expect_text", "expect_suggestions"):
+        for key in ("expect_text", "expect_suggestions", "expect_switch"):
             assert set(case.get(key) or {}) <= set(expected), f"{path.name}: {key} names a rule not expected"
         counts.update(expected)
         empty += not expected

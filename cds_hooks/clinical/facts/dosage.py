@@ -87,7 +87,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _is_insulin_unit(quantity: Mapping[str, Any]) -> bool:
+def is_insulin_unit(quantity: Mapping[str, Any]) -> bool:
     """True when a Quantity is in (international) units of insulin."""
     code = quantity.get("code")
     if isinstance(code, str) and code.strip():
@@ -126,7 +126,7 @@ def _single_dose(
 
 
 def _insulin_units(quantity: Mapping[str, Any]) -> float | None:
-    return _number(quantity.get("value")) if _is_insulin_unit(quantity) else None
+    return _number(quantity.get("value")) if is_insulin_unit(quantity) else None
 
 
 def _unit_key(quantity: Mapping[str, Any]) -> str | None:
