@@ -7,6 +7,7 @@ No member is ever null or empty (J2): optional members are left out when there i
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from cds_hooks.clinical.rules import RuleResult
 RULE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/override-reason"
 SOURCE_PATH = "/sources/immune-insulin-resistance"
+APP_LAUNCH_PATH = "/app/launch"  # the SMART app: timeline and "why this card" (docs/timeline.md)
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,17 @@ def render_card(ctx: CardContext, result: RuleResult, sources: dict[str, dict[st
         for code, display in wording.override_reasons
     ]
     card["links"] = [
-        {"label": wording.source_link_label, "url": f"{ctx.base_url}{SOURCE_PATH}", "type": "absolute"}
+        {"label": wording.source_link_label, "url": f"{ctx.base_url}{SOURCE_PATH}", "type": "absolute"},
+        smart_link(ctx, result.rule_id, card["uuid"]),
     ]
     return card
+
+
+def smart_link(ctx: CardContext, rule_id: str, card_uuid: str) -> dict[str, Any]:
+    """The card's link to the SMART app: the EHR launches it with this rule and card as ``appContext``."""
+    return {
+        "label": ctx.knowledge.wording.timeline_link_label,
+        "url": f"{ctx.base_url}{APP_LAUNCH_PATH}",
+        "type": "smart",
+        "appContext": json.dumps({"rule": rule_id, "card": card_uuid}, separators=(",", ":")),
+    }

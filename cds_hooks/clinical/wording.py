@@ -56,6 +56,7 @@ class Wording:
     other_causes_heading: str
     unusable_heading: str
     source_link_label: str
+    timeline_link_label: str
     override_reasons: tuple[tuple[str, str], ...]
     replacements: dict[str, Replacement]
     re_titrate_note: str
@@ -125,6 +126,7 @@ def load_wording(root: Path) -> Wording:
         other_causes_heading=common["other_causes_heading"],
         unusable_heading=common["unusable_heading"],
         source_link_label=common["source_link_label"],
+        timeline_link_label=common["timeline_link_label"],
         override_reasons=reasons,
         replacements=replacements,
         re_titrate_note=str(repl.get("re_titrate_note", "")),

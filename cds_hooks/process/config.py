@@ -77,6 +77,10 @@ class Settings:
     # JWK Sets fetched from allowlisted `jku` URLs: cache lifetime and fetch timeout, in seconds.
     jku_cache_ttl: int = 600
     jku_timeout: float = 5.0
+    # The SMART app (/app/, docs/timeline.md): the client id registered with the EHR (public, PKCE S256).
+    app_client_id: str = "immune-ir-timeline"
+    # The rule dashboard (/dashboard) is served only when this token is set (Bearer header or sign-in form).
+    admin_token: str = ""
 
     @property
     def resolved_database_url(self) -> str:
