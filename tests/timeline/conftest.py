@@ -81,7 +81,7 @@ class LiveService:
         self.log = log
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """The service on a real loopback port (threaded werkzeug), with the dashboard on."""
     port = free_port()
