@@ -137,7 +137,8 @@ def build_timeline(index: ResourceIndex, knowledge: Knowledge, start: datetime, 
                 end=course_end,
                 current=use.current,
                 daily_units=use.daily_units,
-                prednisolone_mg=getattr(use, "prednisolone_equivalent_mg", None),
+                # Prednisolone-equivalent mg/day once the clinical core has it (MedicationUse).
+                prednisolone_mg=getattr(use, "prednisolone_mg", None),
                 reference=use.evidence.reference,
             )
         )

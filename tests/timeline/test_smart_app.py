@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_hooks.api.app_sessions import COOKIE, app_sessions
-from cds_hooks.api.smart_launch import scopes
+from cds_hooks.api.smart_launch import app_context, scopes
 from cds_hooks.app import create_app
 from cds_hooks.clinical.knowledge import default_knowledge
 from tests.conftest import make_settings
@@ -152,3 +152,13 @@ def test_bad_page_parameters_are_clear_errors(client: FlaskClient, example_serve
     opened = client.get("/app/open", query_string={"iss": example_server.base_url, "patient": "ex24"})
     assert opened.status_code == 302
     assert_clean_error(client.get("/app/", query_string=query), 400, words)
+
+
+def test_app_context_keeps_only_the_rule_and_the_card():
+    # As a card link sends it (a JSON string), as an EHR may return it in the token response (an object).
+    assert app_context('{"rule":"type-b-insulin-resistance","card":"c1","x":"y"}') == {
+        "rule": "type-b-insulin-resistance",
+        "card": "c1",
+    }
+    assert app_context({"rule": "r", "card": 5}) == {"rule": "r"}
+    assert app_context("not json") == {} and app_context(None) == {} and app_context("[1]") == {}
