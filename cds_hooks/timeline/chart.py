@@ -58,6 +58,7 @@ class Panel:
     bars: list[Bar] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     row_labels: list[tuple[float, str]] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)  # (label, css class) when several series
 
 
 @dataclass
@@ -139,6 +140,9 @@ def _line_panel(
     for i, (name, value) in enumerate(sorted(refs, key=lambda r: r[1])):
         label = f"{name.replace('_', ' ')} {_fmt(value)} {unit}".strip()
         panel.rules.append(Rule(y(value), label, "end" if i % 2 == 0 else "start"))
+    drawn = [(style, results) for style, results in series if any(r.value is not None for r in results)]
+    if len(drawn) > 1:
+        panel.legend = [(style.replace("_", " "), style) for style, _ in drawn]
     for style, results in series:
         points = [(scale(r.when), y(r.value / convert), r) for r in results if r.value is not None]
         if len(points) > 1:
@@ -229,11 +233,13 @@ def build_chart(timeline: Timeline, glucose_unit: str, glucose_factor: float) ->
                 if (e.group, e.name) != (group, name):
                     continue
                 x0 = scale(e.start) if e.start else scale(timeline.start)
-                x1 = scale(e.end) if e.end else scale(timeline.end)
+                # Ongoing courses run to the right edge; a past one with no end date gets a stub.
+                x1 = scale(e.end) if e.end else scale(timeline.end) if e.current else x0 + 4
                 dose = f", {e.daily_units:g} U/day" if e.daily_units is not None else ""
                 pred = f", prednisolone-equivalent {e.prednisolone_mg:g} mg/day" if e.prednisolone_mg else ""
                 begun = e.start.date() if e.start else "unknown start"
-                when = f"{begun} to {e.end.date() if e.end else 'ongoing'}"
+                until = e.end.date() if e.end else "ongoing" if e.current else "end unknown"
+                when = f"{begun} to {until}"
                 style = {"animal insulin": "animal", "systemic glucocorticoid": "steroid"}.get(group, "human")
                 panel.bars.append(
                     Bar(
