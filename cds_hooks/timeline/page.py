@@ -115,7 +115,7 @@ def build_page(
     fired = [r.rule_id for r in results]
     shown = [rule] if rule in CRITERIA else fired
     factor = knowledge.labs["glucose"].units["mmol/L"].factor
-    timeline = build_timeline(index, knowledge, start, end)
+    timeline = build_timeline(index, knowledge, x.facts, start, end)
     name, birth = _patient_name(index, patient_id)
     return TimelinePage(
         patient_id=patient_id,

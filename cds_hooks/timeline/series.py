@@ -1,8 +1,8 @@
-"""What the timeline shows, read from the patient's resources with the clinical core's own readers.
+"""What the timeline shows, read with the clinical core's own readers and facts.
 
 Labs are recognised and normalised by the same classifier and reader as the rules
-(``clinical.facts.labs``), medications classified by the same value sets (``clinical.facts.medications``);
-only the time span differs: the rules look back a kind's window, the timeline shows the chosen range.
+(``clinical.facts.labs``) over the chosen range — the rules look back only each kind's window;
+medications and conditions are the very facts the rules saw, placed in time by their resources' dates.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cds_hooks.clinical.facts.conditions import collect_conditions
 from cds_hooks.clinical.facts.labs import VALID_STATUSES, lab_classifier, observation_date, read_observation
-from cds_hooks.clinical.facts.medications import collect_medications
-from cds_hooks.clinical.facts.model import LabResult, MedicationUse
+from cds_hooks.clinical.facts.model import LabResult, MedicationUse, PatientFacts
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.fhir.dates import parse_fhir_datetime
 from cds_hooks.fhir.json_access import obj, string
@@ -104,7 +102,11 @@ def _group(use: MedicationUse) -> str:
     return "systemic glucocorticoid"
 
 
-def build_timeline(index: ResourceIndex, knowledge: Knowledge, start: datetime, end: datetime) -> Timeline:
+def build_timeline(
+    index: ResourceIndex, knowledge: Knowledge, facts: PatientFacts, start: datetime, end: datetime
+) -> Timeline:
+    """Labs read from ``index`` over ``start``–``end``; medications and conditions are the rules' own
+    facts (``facts``), dated from the resources they cite."""
     timeline = Timeline(start=start, end=end)
     classifier = lab_classifier(knowledge)
     ana_threshold = knowledge.threshold("ana_titre_positive")
@@ -123,7 +125,7 @@ def build_timeline(index: ResourceIndex, knowledge: Knowledge, start: datetime, 
     for results in timeline.labs.values():
         results.sort(key=lambda r: r.when)
 
-    for use in collect_medications(index, knowledge):
+    for use in facts.medications:
         course_start, course_end = _period(index.get(use.evidence.reference) or {})
         if (course_end is not None and course_end < start) or (
             course_start is not None and course_start > end
@@ -142,7 +144,7 @@ def build_timeline(index: ResourceIndex, knowledge: Knowledge, start: datetime, 
                 reference=use.evidence.reference,
             )
         )
-    for condition in collect_conditions(index, knowledge):
+    for condition in facts.conditions:
         resource = index.get(condition.evidence.reference) or {}
         when = parse_fhir_datetime(resource.get("onsetDateTime")) or parse_fhir_datetime(
             resource.get("recordedDate")

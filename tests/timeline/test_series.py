@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask, render_template
 
 from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.clinical.rules import rule_input
 from cds_hooks.fhir.resource_index import ResourceIndex
 from cds_hooks.timeline.page import build_page
 from cds_hooks.timeline.series import build_timeline
@@ -63,7 +64,9 @@ def record() -> ResourceIndex:
 
 
 def test_the_range_and_the_readers_of_the_clinical_core():
-    timeline = build_timeline(record(), default_knowledge(), NOW - timedelta(days=730), NOW)
+    index, knowledge = record(), default_knowledge()
+    facts = rule_input(index, knowledge, "p", NOW).facts
+    timeline = build_timeline(index, knowledge, facts, NOW - timedelta(days=730), NOW)
     values = [(r.evidence.reference, round(r.value or 0, 1)) for r in timeline.labs["glucose"]]
     assert values == [("Observation/g2", 250.0), ("Observation/g1", 236.0)]  # mmol/L × 18.016, oldest first
     groups = {e.reference: e.group for e in timeline.exposures}
