@@ -15,6 +15,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
 from cds_hooks.api.audit_trail import register_audit_trail
+from cds_hooks.api.dashboard import bp as dashboard_bp
 from cds_hooks.api.discovery import bp as discovery_bp
 from cds_hooks.api.errors import register_error_handlers
 from cds_hooks.api.feedback import bp as feedback_bp
@@ -24,6 +25,7 @@ from cds_hooks.api.metrics import register_request_metrics
 from cds_hooks.api.request_log import register_request_log
 from cds_hooks.api.runtime import EXTENSION, Runtime
 from cds_hooks.api.services import bp as services_bp
+from cds_hooks.api.smart_app import bp as smart_app_bp
 from cds_hooks.api.sources import bp as sources_bp
 from cds_hooks.api.stats import bp as stats_bp
 from cds_hooks.api.tracing import install_tracing
@@ -92,7 +94,17 @@ def create_app(
         max_age=86400,
     )
 
-    for bp in (discovery_bp, services_bp, feedback_bp, health_bp, sources_bp, stats_bp, metrics_bp):
+    for bp in (
+        discovery_bp,
+        services_bp,
+        feedback_bp,
+        health_bp,
+        sources_bp,
+        stats_bp,
+        metrics_bp,
+        smart_app_bp,
+        dashboard_bp,
+    ):
         app.register_blueprint(bp)
 
     register_error_handlers(app)

@@ -205,6 +205,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Start everything, print the URLs, serve until Ctrl-C / SIGTERM, then stop everything."""
     from werkzeug.serving import make_server
 
+    from cds_hooks.api.smart_app import open_url
     from cds_hooks.app import create_app
     from cds_hooks.fhir_test_server import (
         FhirServerError,
@@ -304,6 +305,18 @@ def run_demo(args: argparse.Namespace) -> int:
             "",
             "Or with curl (the service fetches everything from the FHIR server):",
             f"  {curl_line(service_url, fhir.base_url, first)}",
+        ]
+        if examples:
+            richest = max(examples, key=lambda item: len(item.get("expected_rules") or []))
+            rules = richest.get("expected_rules") or [None]
+            timeline = open_url(base_url, fhir.base_url, richest["patient_id"], rules[-1])
+            lines += [
+                "",
+                f"The record behind {richest['patient_id']}'s cards on one time axis "
+                "(SMART app, open FHIR server):",
+                f"  Timeline: {timeline}",
+            ]
+        lines += [
             "",
             "All patients and their expected cards: docs/examples.md. Press Ctrl-C to stop.",
         ]

@@ -14,6 +14,7 @@ or empty (J2): optional members are left out when there is nothing to say.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -39,6 +40,7 @@ RULE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/override-reason"
 SOURCES_PATH = "/sources"
 SEED_SOURCE = "immune-insulin-resistance"  # the seed text's page
+APP_LAUNCH_PATH = "/app/launch"  # the SMART app: timeline and "why this card" (docs/timeline.md)
 
 
 def rule_page_url(ctx: CardContext, rule_id: str) -> str:
@@ -455,5 +457,18 @@ def render_card(ctx: CardContext, result: RuleResult) -> dict[str, Any]:
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
         for code, display in wording.override_reasons
     ]
-    card["links"] = [{"label": wording.rule_link_label, "url": url, "type": "absolute"}]
+    card["links"] = [
+        {"label": wording.rule_link_label, "url": url, "type": "absolute"},
+        smart_link(ctx, result.rule_id, card["uuid"]),
+    ]
     return card
+
+
+def smart_link(ctx: CardContext, rule_id: str, card_uuid: str) -> dict[str, Any]:
+    """The card's link to the SMART app: the EHR launches it with this rule and card as ``appContext``."""
+    return {
+        "label": ctx.knowledge.wording.timeline_link_label,
+        "url": f"{ctx.base_url}{APP_LAUNCH_PATH}",
+        "type": "smart",
+        "appContext": json.dumps({"rule": rule_id, "card": card_uuid}, separators=(",", ":")),
+    }

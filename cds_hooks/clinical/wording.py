@@ -146,6 +146,7 @@ class Wording:
     pending_heading: str
     pending_line: str
     rule_link_label: str
+    timeline_link_label: str
     override_reasons: tuple[tuple[str, str], ...]
     replacements: dict[str, Replacement]
     switch: SwitchWording
@@ -340,6 +341,7 @@ def load_wording(root: Path) -> Wording:
         pending_heading=common["pending_heading"],
         pending_line=common["pending_line"],
         rule_link_label=common["rule_link_label"],
+        timeline_link_label=common["timeline_link_label"],
         override_reasons=reasons,
         replacements=replacements,
         switch=_switch(common_path, common.get("switch")),

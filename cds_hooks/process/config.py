@@ -95,6 +95,10 @@ class Settings:
     otel: bool = False
     # gunicorn's control socket for `serve`: "auto" (in the data directory, one per port), "off", or a path.
     control_socket: str = "auto"
+    # The SMART app (/app/, docs/timeline.md): the client id registered with the EHR (public, PKCE S256).
+    app_client_id: str = "immune-ir-timeline"
+    # The rule dashboard (/dashboard) is served only when this token is set (Bearer header or sign-in form).
+    admin_token: str = ""
 
     @property
     def resolved_database_url(self) -> str:

@@ -57,12 +57,17 @@ def _reason(row: Any) -> str:
 
 
 def feedback_report(
-    store: Store, since: datetime | None = None, service_id: str | None = None
+    store: Store,
+    since: datetime | None = None,
+    service_id: str | None = None,
+    until: datetime | None = None,
 ) -> list[RuleStats]:
-    """Aggregates over cards issued at or after ``since`` (all time when ``None``)."""
+    """Aggregates over cards issued at or after ``since`` and before ``until`` (open ends when ``None``)."""
     cards_query = select(card_log_table)
     if since is not None:
         cards_query = cards_query.where(card_log_table.c.created_at >= since)
+    if until is not None:
+        cards_query = cards_query.where(card_log_table.c.created_at < until)
     if service_id is not None:
         cards_query = cards_query.where(card_log_table.c.service_id == service_id)
     with store.engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from tests.builders import SERVICE_URL, empty_prefetch, porcine_request, request, topics
@@ -53,7 +54,16 @@ def test_o2_o6_porcine_card_is_complete_and_has_no_empty_members(client):
     assert "human" in med_request["medicationCodeableConcept"]["text"].lower()
     # O2: overrideReasons each with display; O6: links with label, url, type.
     assert card["overrideReasons"] and all(reason["display"] for reason in card["overrideReasons"])
-    assert all(link["type"] == "absolute" and link["url"].startswith("http") for link in card["links"])
+    assert all(
+        link["type"] in ("absolute", "smart") and link["url"].startswith("http") for link in card["links"]
+    )
+    # The SMART app link (docs/timeline.md): the launch URL, with this card's rule and uuid as appContext.
+    smart = [link for link in card["links"] if link["type"] == "smart"]
+    assert len(smart) == 1 and smart[0]["url"].endswith("/app/launch")
+    assert json.loads(smart[0]["appContext"]) == {
+        "rule": card["source"]["topic"]["code"],
+        "card": card["uuid"],
+    }
 
 
 def test_suggested_resources_are_valid_fhir_r4(client):
@@ -72,7 +82,8 @@ def test_same_input_gives_the_same_cards_uuids_aside(client):
 
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "uuid"}
+            # The smart link's appContext names the card's uuid too.
+            return {k: strip(v) for k, v in value.items() if k not in ("uuid", "appContext")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

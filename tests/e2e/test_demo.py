@@ -156,6 +156,11 @@ def test_demo_serves_the_examples_and_stops_everything(demo: Demo, stop_signal: 
     }
     assert any(line.strip().startswith("curl -s -X POST") for line in demo.output)
 
+    # The printed timeline link opens the SMART app for an example patient (open-server mode).
+    timeline = requests.Session().get(demo.printed("Timeline:"), timeout=60)
+    assert timeline.status_code == 200 and timeline.url.startswith(f"http://127.0.0.1:{demo.port}/app/")
+    assert "Why this card" in timeline.text and "the rule fires" in timeline.text
+
     # The service, through real HTTP, fetching everything from the demo's FHIR server.
     r = requests.post(
         f"{discovery}/immune-insulin-resistance",
