@@ -48,6 +48,9 @@ class Settings:
     fhir_max_response_bytes: int = 50 * 1024 * 1024
     # Most resources one request may bring (prefetch plus fetched) before it is refused (413).
     max_resources: int = 50_000
+    # Evaluate a synthetic record through every hook when a worker starts, so its first real request
+    # is not a cold one (imports, classifier memos, FHIR model classes).
+    warm_up: bool = True
     # Logging: "text" or "json"; level name.
     log_format: str = "text"
     log_level: str = "INFO"
