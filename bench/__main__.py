@@ -1,7 +1,7 @@
 """``python -m bench``: run the whole benchmark, print markdown tables, write the JSON results.
 
 python -m bench                  # full run (< 5 min on 2 cores)
-python -m bench --quick          # smoke mode: N=10, a few requests, no fallback, no memory
+python -m bench --quick          # smoke mode: N=10, a few requests, no fallback, cold start or memory
 python -m bench --out my.json    # results elsewhere (default bench/results/latest.json)
 """
 
@@ -48,11 +48,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fallback-n", type=int, default=200)
     p.add_argument("--fallback-repeats", type=int, default=25)
     p.add_argument("--memory-n", type=int, default=10, help="resources per request in the memory run")
-    p.add_argument("--memory-requests", type=int, default=10_000)
-    p.add_argument("--memory-seconds", type=float, default=90.0, help="time limit of the memory run")
+    p.add_argument("--memory-requests", type=int, default=50_000)
+    p.add_argument("--memory-seconds", type=float, default=240.0, help="time limit of the memory run")
+    p.add_argument("--cold-repeats", type=int, default=3, help="fresh workers started for the cold-start run")
+    p.add_argument(
+        "--replay-delay-ms", type=float, default=20.0, help="per-request delay of the replay server"
+    )
     p.add_argument("--no-http", action="store_true")
     p.add_argument("--no-fallback", action="store_true")
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--no-cold", action="store_true")
     return p.parse_args(argv)
 
 
@@ -102,6 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["http"] = None
     results["fallback"] = None
     results["memory"] = None
+    results["cold_start"] = None
     workdir = Path(tempfile.mkdtemp(prefix="cds-bench-"))
     try:
         if not args.no_http:
@@ -118,14 +124,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         knowledge,
                         workdir,
                         log,
+                        replay_delay_ms=args.replay_delay_ms,
                     )
 
             results["http"], results["fallback"] = scenarios.http_bench(
                 plan, setup, args.seed, knowledge, workdir, log, fallback
             )
+        if not (quick or args.no_cold):
+            results["cold_start"] = {
+                "warm_up_on": scenarios.cold_start_bench(200, args.seed, args.cold_repeats, 30, workdir, log),
+                "warm_up_off": scenarios.cold_start_bench(
+                    200, args.seed, max(1, args.cold_repeats - 1), 30, workdir, log, warm_up=False
+                ),
+            }
         if not (quick or args.no_memory):
             checkpoints = tuple(
-                c for c in (100, 1000, 2500, 5000, args.memory_requests) if c <= args.memory_requests
+                c
+                for c in (100, 1000, 5000, 10_000, 25_000, args.memory_requests)
+                if c <= args.memory_requests
             )
             results["memory"] = scenarios.memory_bench(
                 args.memory_n,

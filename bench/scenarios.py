@@ -33,6 +33,7 @@ from .generate import (
     transaction_bundle,
 )
 from .loadgen import _Client, percentile, run_load
+from .replay_fhir import ReplayFhirServer
 from .servers import CEILING_APP, SERVICE_APP, Gunicorn, WorkerSetup, cpu_seconds, rss_kib
 
 Log = Callable[[str], None]
@@ -287,14 +288,23 @@ def _tail(path: Path, size: int = 3000) -> str:
 
 
 def fallback_bench(
-    service_url: str, n: int, seed: int, repeats: int, knowledge: Knowledge, workdir: Path, log: Log
+    service_url: str,
+    n: int,
+    seed: int,
+    repeats: int,
+    knowledge: Knowledge,
+    workdir: Path,
+    log: Log,
+    replay_delay_ms: float = 20.0,
 ) -> dict[str, Any]:
     """The patient on a real FHIR server; the service fetches the missing keys from it.
 
     Variants, interleaved round-robin, one request at a time: ``none`` (everything in prefetch: the
-    baseline), ``all`` (no prefetch at all), and ``one:<key>`` (only that key missing). The direct
-    fetch times (the same searches from here, one by one and all at once) show what the FHIR server
-    itself allows."""
+    baseline), ``all`` (no prefetch at all), and ``one:<key>`` (only that key missing). Measured twice:
+    against sekmet-fhir itself (which serves one request at a time), and against a replay of its answers
+    that serves requests concurrently after a fixed delay (``bench/replay_fhir.py``) — the target is
+    judged on the second. The direct fetch times (the same searches from here, one by one and all at
+    once) show what sekmet-fhir itself allows."""
     venv = ensure_installed()
     now = datetime.now(UTC)
     request = generate(n, seed=seed, now=now)
@@ -306,38 +316,60 @@ def fallback_bench(
         fhir.load_bundle(transaction_bundle(request))
         load_s = time.perf_counter() - started
         log(f"fallback: {n} resources loaded into sekmet-fhir in {load_s:.1f} s")
+        sekmet = _fallback_variants(service_url, fhir.base_url, request, repeats, expected)
+        sekmet["fhir_server"] = (
+            "sekmet-fhir (one uvicorn process, SQLite, one request at a time), on loopback"
+        )
+        sekmet["direct"] = _direct_fetches(fhir.base_url, templates, request["context"], repeats)
+        log(f"fallback vs sekmet-fhir: ratio all/one {sekmet['ratio_all_over_one']}")
+        with ReplayFhirServer(fhir.base_url, delay_s=replay_delay_ms / 1000) as replay:
+            concurrent = _fallback_variants(service_url, replay.base_url, request, repeats, expected)
+        concurrent["fhir_server"] = (
+            f"replay of sekmet-fhir's answers, concurrent, {replay_delay_ms:g} ms per request "
+            "(bench/replay_fhir.py)"
+        )
+        log(f"fallback vs concurrent replay: ratio all/one {concurrent['ratio_all_over_one']}")
+    return {
+        "n": n,
+        "repeats": repeats,
+        "load_seconds": round(load_s, 2),
+        "concurrent": concurrent,
+        "sekmet": sekmet,
+    }
 
-        def body(missing: tuple[str, ...]) -> bytes:
-            variant = dict(request)
-            variant["fhirServer"] = fhir.base_url
-            variant["prefetch"] = {k: v for k, v in request["prefetch"].items() if k not in missing}
-            return encode(variant)
 
-        variants: dict[str, bytes] = {"none": body(()), "all": body(PREFETCH_KEYS)}
-        for key in PREFETCH_KEYS:
-            variants[f"one:{key}"] = body((key,))
-        client = _Client(f"{service_url}/cds-services/{SERVICE_ID}", timeout=60)
-        headers = {"Content-Type": "application/json"}
-        latencies: dict[str, list[float]] = {v: [] for v in variants}
-        cards_match: dict[str, bool] = {}
-        try:
-            for round_ in range(repeats + 2):  # two warm-up rounds
-                for name, payload in variants.items():
-                    t0 = time.perf_counter()
-                    status, data = client.post(payload, headers)
-                    elapsed = time.perf_counter() - t0
-                    if status != 200:
-                        raise RuntimeError(f"fallback variant {name}: HTTP {status}: {data[:300]!r}")
-                    if round_ == 0:
-                        got = strip_uuids(json.loads(data))
-                        cards_match[name] = _same_cards(got, expected)
-                    if round_ >= 2:
-                        latencies[name].append(elapsed)
-        finally:
-            client.close()
+def _fallback_variants(
+    service_url: str, fhir_base: str, request: dict[str, Any], repeats: int, expected: dict[str, Any]
+) -> dict[str, Any]:
+    """p50 of each variant against the FHIR server at ``fhir_base``, and the all/one ratios."""
 
-        direct = _direct_fetches(fhir.base_url, templates, request["context"], repeats)
+    def body(missing: tuple[str, ...]) -> bytes:
+        variant = dict(request)
+        variant["fhirServer"] = fhir_base
+        variant["prefetch"] = {k: v for k, v in request["prefetch"].items() if k not in missing}
+        return encode(variant)
 
+    variants: dict[str, bytes] = {"none": body(()), "all": body(PREFETCH_KEYS)}
+    for key in PREFETCH_KEYS:
+        variants[f"one:{key}"] = body((key,))
+    client = _Client(f"{service_url}/cds-services/{SERVICE_ID}", timeout=60)
+    headers = {"Content-Type": "application/json"}
+    latencies: dict[str, list[float]] = {v: [] for v in variants}
+    cards_match: dict[str, bool] = {}
+    try:
+        for round_ in range(repeats + 2):  # two warm-up rounds
+            for name, payload in variants.items():
+                t0 = time.perf_counter()
+                status, data = client.post(payload, headers)
+                elapsed = time.perf_counter() - t0
+                if status != 200:
+                    raise RuntimeError(f"fallback variant {name}: HTTP {status}: {data[:300]!r}")
+                if round_ == 0:
+                    cards_match[name] = _same_cards(strip_uuids(json.loads(data)), expected)
+                if round_ >= 2:
+                    latencies[name].append(elapsed)
+    finally:
+        client.close()
     per_variant = {
         name: {"p50_ms": ms(percentile(values, 50)), "p95_ms": ms(percentile(values, 95)), "n": len(values)}
         for name, values in latencies.items()
@@ -349,11 +381,7 @@ def fallback_bench(
     one_p50 = singles[slowest_key]
     # What "all missing" would cost if the keys were fetched one after another, or perfectly in parallel.
     overheads = {k: max(v - none_p50, 0.0) for k, v in singles.items()}
-    result = {
-        "n": n,
-        "repeats": repeats,
-        "fhir_server": "sekmet-fhir (one uvicorn process, SQLite), open, on loopback",
-        "load_seconds": round(load_s, 2),
+    return {
         "variants": per_variant,
         "cards_match_prefetch": cards_match,
         "slowest_single_key": slowest_key,
@@ -366,13 +394,7 @@ def fallback_bench(
         else None,
         "serial_estimate_ms": round(none_p50 + sum(overheads.values()), 3),
         "parallel_estimate_ms": round(none_p50 + max(overheads.values()), 3),
-        "direct": direct,
     }
-    log(
-        f"fallback: all missing {all_p50} ms, one missing ({slowest_key}) {one_p50} ms, "
-        f"ratio {result['ratio_all_over_one']}"
-    )
-    return result
 
 
 def _same_cards(got: dict[str, Any], expected: dict[str, Any]) -> bool:
@@ -430,6 +452,62 @@ def _direct_fetches(
     }
 
 
+# ---------------------------------------------------------------------------------------------- cold start
+
+
+def cold_start_bench(
+    n: int, seed: int, repeats: int, warm_requests: int, workdir: Path, log: Log, warm_up: bool = True
+) -> dict[str, Any]:
+    """The first request a fresh worker serves, against the warm p50 of the same worker.
+
+    A one-worker service is started ``repeats`` times; after gunicorn reports it ready (``/healthz``, as
+    a load balancer checks), the first POST is timed, then ``warm_requests`` more give the warm p50."""
+    setup = WorkerSetup(workers=1, threads=2)
+    body = encode(generate(n, seed=seed, now=datetime.now(UTC)))
+    env_extra = {"CDS_HOOKS_WARM_UP": "true" if warm_up else "false"}
+    firsts: list[float] = []
+    warm_p50s: list[float] = []
+    for i in range(repeats):
+        data_dir = workdir / f"cold-{int(warm_up)}-{i}"
+        service = Gunicorn(
+            SERVICE_APP, setup, env={**service_env(data_dir), **env_extra}, log_path=workdir / "cold.log"
+        )
+        try:
+            service.start()
+            client = _Client(f"{service.base_url}/cds-services/{SERVICE_ID}", timeout=60)
+            headers = {"Content-Type": "application/json"}
+            try:
+                t0 = time.perf_counter()
+                status, _ = client.post(body, headers)
+                firsts.append(time.perf_counter() - t0)
+                if status != 200:
+                    raise RuntimeError(f"cold start: HTTP {status}")
+                warm: list[float] = []
+                for _ in range(warm_requests):
+                    t0 = time.perf_counter()
+                    client.post(body, headers)
+                    warm.append(time.perf_counter() - t0)
+                warm_p50s.append(percentile(warm, 50))
+            finally:
+                client.close()
+        finally:
+            service.stop()
+    first_ms = ms(statistics.median(firsts))
+    warm_ms = ms(statistics.median(warm_p50s))
+    log(f"cold start (warm-up {'on' if warm_up else 'off'}): first {first_ms} ms, warm p50 {warm_ms} ms")
+    return {
+        "n": n,
+        "repeats": repeats,
+        "warm_up": warm_up,
+        "setup": setup.describe(),
+        "first_ms": [ms(v) for v in firsts],
+        "warm_p50_ms": [ms(v) for v in warm_p50s],
+        "first_median_ms": first_ms,
+        "warm_p50_median_ms": warm_ms,
+        "ratio_first_over_warm_p50": round(first_ms / warm_ms, 2) if warm_ms else None,
+    }
+
+
 # ---------------------------------------------------------------------------------------------- memory
 
 
@@ -472,7 +550,10 @@ def memory_bench(
                 break
     finally:
         service.stop()
-    first = next((s for s in samples if s["requests"] >= checkpoints[0]), None)
+    # The reference is the first checkpoint at or past 1,000 requests: by then pools, caches and memos
+    # have filled, so what grows after it is what a long-running worker keeps growing.
+    reference = next((c for c in checkpoints if c >= 1000), checkpoints[0])
+    first = next((s for s in samples if s["requests"] >= reference), None)
     last = samples[-1]
     growth = (
         round((last["rss_kib"] - first["rss_kib"]) / first["rss_kib"] * 100, 2)
@@ -486,6 +567,7 @@ def memory_bench(
         "errors": errors,
         "requests_done": done,
         "requests_planned": checkpoints[-1],
+        "reference_requests": first["requests"] if first else None,
         "rss_after_first_kib": first["rss_kib"] if first else None,
         "rss_after_last_kib": last["rss_kib"],
         "growth_pct": growth,

@@ -33,6 +33,7 @@ from cds_hooks.clinical.knowledge import Knowledge, load_knowledge
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.target_policy import FhirPolicy
 from cds_hooks.hooks.pipeline import Pipeline
+from cds_hooks.hooks.warmup import warm_up
 from cds_hooks.process import metrics
 from cds_hooks.process.config import ConfigError, Settings
 from cds_hooks.process.gc_tuning import tune_gc
@@ -112,7 +113,9 @@ def create_app(
     register_request_metrics(app)
     register_audit_trail(app)
     install_tracing(app, settings)
-    tune_gc()  # after the knowledge and models are loaded, so they are frozen out of collections
+    if settings.warm_up:
+        warm_up(knowledge)
+    tune_gc()  # after the knowledge, models and warm-up, so all of it is frozen out of collections
     # After the request timer, so that refused calls are logged with their duration too.
     install_jwt_verification(app, settings, app.extensions[EXTENSION].store.engine)
     return app

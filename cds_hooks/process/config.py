@@ -51,6 +51,9 @@ class Settings:
     # Discovery templates with `date=ge{{today() - N days}}` on the Observation searches (a token not
     # every CDS Client fills); what the service fetches itself is bounded either way.
     prefetch_date_bound: bool = False
+    # Evaluate a synthetic record through every hook when a worker starts, so its first real request
+    # is not a cold one (imports, classifier memos, FHIR model classes).
+    warm_up: bool = True
     # Logging: "text" or "json"; level name.
     log_format: str = "text"
     log_level: str = "INFO"

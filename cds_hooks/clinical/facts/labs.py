@@ -20,6 +20,7 @@ from cds_hooks.fhir.concept_memo import Memo, concept_key
 from cds_hooks.fhir.dates import format_date, parse_fhir_datetime
 from cds_hooks.fhir.json_access import obj, objects, string
 
+MAX_TEXT_HITS = 20_000  # a bound on the per-classifier cache of display texts (hostile input cannot grow it)
 VALID_STATUSES = frozenset({"final", "amended", "corrected"})
 
 # Kinds are tried in this order, so that "insulin receptor antibody" is never read as insulin.
@@ -71,6 +72,7 @@ class LabClassifier:
             if k in self.knowledge.labs and self.knowledge.labs[k].valueset.text_pattern is not None
         ]
         self._memo: Memo[str | None] = Memo(self._classify)
+        self._text_hits: dict[str, bool] = {}
         # One pre-check for all of them: most unlisted concepts (vitals, CBC, lipids) match no text at all.
         patterns = [lab.valueset.text_pattern.pattern for lab in self._fallback if lab.valueset.text_pattern]
         self._any_text = (
@@ -85,11 +87,24 @@ class LabClassifier:
             if kind:
                 return kind
         if self._any_text is None or not any(
-            isinstance(t, str) and self._any_text.search(t)
+            self._text_may_match(t)
             for t in (code.get("text"), *(c.get("display") for c in objects(code.get("coding"))))
         ):
             return None
         return self._memo.get(concept_key(code), code)
+
+    def _text_may_match(self, text: Any) -> bool:
+        """Whether any lab kind's text pattern matches ``text``; a dict look-up after the first time (the
+        same few hundred displays recur in every record)."""
+        if not isinstance(text, str):
+            return False
+        hit = self._text_hits.get(text)
+        if hit is None:
+            hit = self._any_text is not None and self._any_text.search(text) is not None
+            if len(self._text_hits) >= MAX_TEXT_HITS:
+                self._text_hits.clear()
+            self._text_hits[text] = hit
+        return hit
 
     def _classify(self, code: dict[str, Any]) -> str | None:
         for lab in self._fallback:

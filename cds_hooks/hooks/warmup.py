@@ -1,0 +1,160 @@
+"""Warm a worker before it serves: the first request must not pay for imports, classifier memos,
+FHIR model classes and regex compilation (a cold first call took 5–10 × a warm one).
+
+:func:`warm_up` evaluates a small synthetic record through every hook, exactly as a request would, and
+throws the cards away: nothing is logged, stored or sent anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cds_hooks.clinical.knowledge import Knowledge
+from cds_hooks.fhir import json_codec
+from cds_hooks.fhir.resource_index import ResourceIndex
+from cds_hooks.hooks.dispatch import HOOKS, evaluate_hook
+
+log = logging.getLogger(__name__)
+
+PATIENT = "warm-up"
+
+
+def _observation(
+    rid: str, loinc: str, display: str, value: float, unit: str, when: datetime
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc, "display": display}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveDateTime": when.isoformat(),
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
+
+
+def synthetic_record(now: datetime) -> list[dict[str, Any]]:
+    """A made-up patient on porcine insulin and prednisolone with labile glucose, an insulin antibody
+    result, SLE and a weight: enough to exercise every classifier, finding and card renderer."""
+    day = timedelta(days=1)
+    glucose = [45, 320, 60, 290, 52, 350]
+    resources: list[dict[str, Any]] = [
+        {"resourceType": "Patient", "id": PATIENT, "gender": "female", "birthDate": "1970-01-01"},
+        {
+            "resourceType": "MedicationStatement",
+            "id": "warm-porcine",
+            "status": "active",
+            "medicationCodeableConcept": {"text": "Hypurin Porcine Isophane 100 units/mL"},
+            "subject": {"reference": f"Patient/{PATIENT}"},
+            "effectivePeriod": {"start": (now - 400 * day).isoformat()},
+            "dosage": [
+                {
+                    "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                    "doseAndRate": [{"doseQuantity": {"value": 30, "unit": "U"}}],
+                }
+            ],
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "warm-prednisolone",
+            "status": "active",
+            "intent": "order",
+            "authoredOn": (now - 20 * day).isoformat(),
+            "medicationCodeableConcept": {
+                "coding": [
+                    {"system": "http://www.whocc.no/atc", "code": "H02AB06", "display": "prednisolone"}
+                ],
+                "text": "prednisolone 5 mg tablet",
+            },
+            "subject": {"reference": f"Patient/{PATIENT}"},
+            "dosageInstruction": [
+                {
+                    "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                    "doseAndRate": [{"doseQuantity": {"value": 40, "unit": "mg"}}],
+                }
+            ],
+        },
+        {
+            "resourceType": "Condition",
+            "id": "warm-sle",
+            "clinicalStatus": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+                ]
+            },
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M32.9"}]},
+            "subject": {"reference": f"Patient/{PATIENT}"},
+        },
+        _observation("warm-weight", "29463-7", "Body weight", 60, "kg", now - 10 * day),
+        _observation("warm-hba1c", "4548-4", "Hemoglobin A1c", 9.1, "%", now - 15 * day),
+        _observation("warm-insulin", "20448-7", "Insulin", 180, "u[IU]/mL", now - 12 * day),
+        _observation("warm-ab", "8072-3", "Insulin Ab", 25, "U/mL", now - 12 * day),
+    ]
+    for i, value in enumerate(glucose):
+        resources.append(
+            _observation(f"warm-glu-{i}", "2345-7", "Glucose", value, "mg/dL", now - (i + 1) * day)
+        )
+    return resources
+
+
+def _draft_orders(now: datetime) -> dict[str, Any]:
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "warm-draft",
+        "status": "draft",
+        "intent": "order",
+        "authoredOn": now.isoformat(),
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.whocc.no/atc", "code": "H02AB07", "display": "prednisone"}]
+        },
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mg"}}]}],
+    }
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
+
+
+def warm_up(knowledge: Knowledge, *, now: datetime | None = None) -> float:
+    """Run every hook once over the synthetic record; return the seconds it took.
+
+    A failure is logged and swallowed: a worker that could not warm up still serves (cold)."""
+    started = time.perf_counter()
+    try:
+        _run_hooks(knowledge, now or datetime.now(UTC))
+    except Exception:
+        log.exception("warm-up failed; the first request of this worker will be slower")
+    seconds = time.perf_counter() - started
+    log.debug("worker warmed up in %.0f ms", seconds * 1000)
+    return seconds
+
+
+def _run_hooks(knowledge: Knowledge, now: datetime) -> list[dict[str, Any]]:
+    drafts = _draft_orders(now)
+    responses = []
+    for hook in HOOKS:
+        index = ResourceIndex()
+        for resource in synthetic_record(now):
+            index.add(resource)
+        context: dict[str, Any] = {"patientId": PATIENT, "userId": "Practitioner/warm-up"}
+        if hook != "patient-view":
+            context["draftOrders"] = drafts
+            if hook == "order-select":
+                context["selections"] = ["MedicationRequest/warm-draft"]
+        response = evaluate_hook(
+            index, hook=hook, context=context, patient_id=PATIENT, knowledge=knowledge, now=now
+        )
+        json_codec.dumps(response)  # the encoder's first call allocates too
+        responses.append(response)
+    return responses

@@ -1,0 +1,38 @@
+"""Warm-up at worker start (issue 13, target 3: no cold first call)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.hooks import warmup
+from cds_hooks.hooks.dispatch import HOOKS
+
+
+def test_warm_up_runs_every_hook_through_the_card_renderer():
+    responses = warmup._run_hooks(default_knowledge(), datetime.now(UTC))
+    assert len(responses) == len(HOOKS)
+    # Each hook produced cards, so rules, card rendering and suggestion building were all exercised.
+    assert all(r["cards"] for r in responses), [len(r["cards"]) for r in responses]
+
+
+def test_a_failing_warm_up_is_logged_and_does_not_stop_the_worker(monkeypatch, caplog):
+    def boom(*args, **kwargs):
+        raise RuntimeError("bad knowledge")
+
+    monkeypatch.setattr(warmup, "_run_hooks", boom)
+    with caplog.at_level(logging.ERROR, logger="cds_hooks"):
+        assert warmup.warm_up(default_knowledge()) >= 0
+    assert "warm-up failed" in caplog.text
+
+
+def test_create_app_warms_up_only_when_enabled(monkeypatch, tmp_path):
+    from cds_hooks.app import create_app
+    from tests.conftest import make_settings
+
+    calls = []
+    monkeypatch.setattr("cds_hooks.app.warm_up", lambda knowledge: calls.append(knowledge) or 0.0)
+    create_app(make_settings(tmp_path / "a", warm_up=True))
+    create_app(make_settings(tmp_path / "b", warm_up=False))
+    assert len(calls) == 1
