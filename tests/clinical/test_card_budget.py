@@ -99,6 +99,7 @@ def test_card_reads_in_ten_seconds(name: str, card: dict[str, Any]) -> None:
         assert not link_problems(rendered), f"{name} {where}: links {link_problems(rendered)}"
         assert not doubled_words(text), f"{name} {where}: doubled words {doubled_words(text)}"
         assert "uIU/mL" not in text, f"{name} {where}: write µIU/mL"
-    assert len(card["links"]) == 1 and card["links"][0]["url"].endswith(
-        f"/sources/{card['source']['topic']['code']}"
-    )
+    # One link to the rule's page (issue 14 C17), plus the SMART timeline app (issue 12).
+    absolute = [link for link in card["links"] if link["type"] == "absolute"]
+    assert len(absolute) == 1 and absolute[0]["url"].endswith(f"/sources/{card['source']['topic']['code']}")
+    assert [link["type"] for link in card["links"]] == ["absolute", "smart"]
