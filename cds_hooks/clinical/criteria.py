@@ -42,13 +42,26 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class ThresholdUse:
+    """A threshold as the finding compares with it: ``glucose hyper random ≥ 200 mg/dL``."""
+
+    name: str
+    comparison: str  # "≥", ">", "<" or "within"
+    value: float
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.name.replace('_', ' ')} {self.comparison} {self.value:g} {self.unit}".strip()
+
+
+@dataclass(frozen=True)
 class CriterionRow:
     label: str
     role: str
     met: bool
     values: tuple[str, ...]  # the patient's values (evidence lines), in the finding's order
     by_absence: bool  # met because the finding is absent (e.g. never screened)
-    thresholds: tuple[str, ...]  # "≥ 200 mg/dL (glucose_hyper_random)"
+    thresholds: tuple[ThresholdUse, ...]
 
 
 @dataclass(frozen=True)
@@ -165,10 +178,9 @@ _COMPARISON = {
 }
 
 
-def _threshold_text(x: RuleInput, name: str) -> str:
+def _threshold_use(x: RuleInput, name: str) -> ThresholdUse:
     threshold = x.knowledge.thresholds[name]
-    sign = _COMPARISON.get(name, "≥")
-    return f"{name.replace('_', ' ')} {sign} {threshold.value:g} {threshold.unit}".strip()
+    return ThresholdUse(name, _COMPARISON.get(name, "≥"), threshold.value, threshold.unit)
 
 
 def _row(x: RuleInput, criterion: Criterion) -> CriterionRow:
@@ -181,7 +193,7 @@ def _row(x: RuleInput, criterion: Criterion) -> CriterionRow:
         met=present != criterion.negate,
         values=values,
         by_absence=criterion.negate,
-        thresholds=tuple(_threshold_text(x, t) for t in criterion.thresholds if t in x.knowledge.thresholds),
+        thresholds=tuple(_threshold_use(x, t) for t in criterion.thresholds if t in x.knowledge.thresholds),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from cds_hooks.clinical.criteria import CRITERIA, Explanation, explain
+from cds_hooks.clinical.criteria import CRITERIA, Explanation, ThresholdUse, explain
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.rules import RuleInput, RuleResult, evaluate_rules, evaluate_until_valid, rule_input
 from cds_hooks.fhir.json_access import objects, string
@@ -43,6 +43,13 @@ class TimelinePage:
     fired: list[str]
     explanations: list[Explanation]
     rule: str | None
+    glucose_factor: float  # mg/dL per mmol/L, from knowledge/labs.toml
+
+    def threshold_text(self, threshold: ThresholdUse) -> str:
+        """The threshold as the rules use it, and in mmol/L too when the page shows glucose in mmol/L."""
+        if threshold.unit == "mg/dL" and self.glucose_unit == "mmol/L":
+            return f"{threshold} (= {_fmt(threshold.value / self.glucose_factor)} mmol/L)"
+        return str(threshold)
 
 
 def _patient_name(index: ResourceIndex, patient_id: str) -> tuple[str, str]:
@@ -129,4 +136,5 @@ def build_page(
         fired=fired,
         explanations=[explain(r, x) for r in shown],
         rule=rule if rule in CRITERIA else None,
+        glucose_factor=factor,
     )

@@ -108,3 +108,4 @@ def test_the_page_escapes_the_record_and_converts_units():
     assert "<b>Test</b>" not in html and "&lt;b&gt;Test&lt;/b&gt; Patient" in html
     assert ">13.1 mmol/L<" in html and ">13.88 mmol/L<" in html  # 250 mg/dL / 18.016
     assert 'id="why-insulin-antibody-workup"' in html
+    assert "labile low &lt; 70 mg/dL (= 3.89 mmol/L)" in html  # thresholds in the page's unit too

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -162,3 +163,42 @@ def test_app_context_keeps_only_the_rule_and_the_card():
     }
     assert app_context({"rule": "r", "card": 5}) == {"rule": "r"}
     assert app_context("not json") == {} and app_context(None) == {} and app_context("[1]") == {}
+
+
+def test_a_completed_launch_keeps_the_token_on_the_server_for_its_lifetime(
+    client: FlaskClient, smart_launcher: SmartLauncher, example_server
+):
+    query = start_launch(client, smart_launcher, "ex25")
+    authorize = f"{smart_launcher.url}/v/r4/auth/authorize?" + urlencode(query, doseq=True)
+    answer = requests.get(authorize, allow_redirects=False, timeout=30)
+    assert answer.status_code == 302
+    callback = urlsplit(answer.headers["Location"])
+    assert callback.path == "/app/callback"
+    response = client.get(f"/app/callback?{callback.query}")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/app/")
+    # A new session id (not the pending launch's), lasting as long as the launcher's token (3600 s).
+    header = response.headers["Set-Cookie"]
+    assert "Max-Age=3600" in header and "HttpOnly" in header and "SameSite=Lax" in header
+    assert "access_token" not in header and "eyJ" not in header
+    # The page is the launched patient's, as the FHIR server names them.
+    name = example_server.get("Patient/ex25")["name"][0]
+    shown = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+    page = client.get("/app/")
+    assert page.status_code == 200 and f"<h1>{shown}</h1>" in page.get_data(as_text=True)
+
+
+def test_an_unreachable_fhir_server_is_a_clear_error(app: Flask, client: FlaskClient):
+    with app.app_context():
+        session_id = app_sessions().create(
+            {
+                "kind": "open",
+                "iss": "http://127.0.0.1:9/fhir",  # nothing listens on the discard port
+                "access_token": None,
+                "patient": "p",
+                "expires_at": time.time() + 60,
+                "app_context": {},
+            },
+            60,
+        )
+    client.set_cookie(COOKIE, session_id)
+    assert_clean_error(client.get("/app/"), 502, "could not be read from the FHIR server")
