@@ -219,12 +219,14 @@ class Store:
         self._add_missing_columns()
 
     def _create_tables(self) -> None:
-        """Create missing tables. Several workers may start at once: if another one won the race,
-        the second attempt finds the tables and does nothing."""
-        try:
-            metadata.create_all(self.engine)
-        except DBAPIError:
-            metadata.create_all(self.engine)
+        """Create missing tables, one by one. Several workers may start at once: a worker that loses the
+        race for a table finds it there and goes on to the next."""
+        for table in metadata.sorted_tables:
+            try:
+                table.create(self.engine, checkfirst=True)
+            except DBAPIError:
+                if not inspect(self.engine).has_table(table.name):
+                    raise
 
     def _add_missing_columns(self) -> None:
         """Columns added since a database was created (all nullable) by ALTER TABLE, then their indexes.
