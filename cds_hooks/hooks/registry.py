@@ -49,8 +49,17 @@ def lookback_days(knowledge: Knowledge) -> int:
     """The longest lookback in the knowledge: every lab kind's ``lookback_days`` and every threshold in
     days, plus one day so a date-only bound never cuts into the window in any time zone."""
     days = [lab.lookback_days for lab in knowledge.labs.values()]
-    days += [math.ceil(t.value) for t in knowledge.thresholds.values() if t.unit == "days"]
+    days += [
+        math.ceil(t.value)
+        for t in knowledge.thresholds.values()
+        if t.unit == "days" and t.name not in NOT_OBSERVATION_WINDOWS
+    ]
     return max(days) + 1
+
+
+# Thresholds in days that bound something other than Observations (a new window threshold counts by
+# default: reading a little more is safe, reading too little is not).
+NOT_OBSERVATION_WINDOWS = frozenset({"medication_request_current_days"})
 
 
 # Keys whose results only count within the lookback window (Observations, searched by ``date``).
