@@ -5,7 +5,7 @@ knowledge's codes, plus unrelated vitals, CBC, lipids, chemistry), 20 % Medicati
 MedicationRequests, 20 % Conditions. Nine rule-triggering resources are always present, inserted at
 seeded random positions among the others, so the same cards fire at every N:
 
-- a completed porcine insulin statement (past animal insulin exposure),
+- a porcine insulin statement completed about two years ago (recent past animal insulin exposure),
 - glucose 48 mg/dL and 312 mg/dL five days apart (labile glucose, hyperglycaemia),
 - insulin 186 µIU/mL in a patient on no insulin (markedly elevated insulin off insulin),
 - HbA1c 8.4 %, C-peptide 6.8 ng/mL,
@@ -48,6 +48,7 @@ PREFETCH_KEYS = (
     "medicationStatements",
     "medicationRequests",
     "conditions",
+    "serviceRequests",  # no pending tests: an empty searchset
 )
 HISTORY_DAYS = 5 * 365  # filler is spread uniformly over the last five years
 
@@ -312,7 +313,7 @@ def trigger_resources(pid: str, now: datetime) -> dict[str, list[Resource]]:
                 "completed",
                 datetime(2009, 2, 1, tzinfo=UTC),
                 _dosage("18 units twice daily", ROUTE_SC, 2, (18, "U", "[iU]")),
-                end=datetime(2019, 8, 30, tzinfo=UTC),
+                end=now - 700 * day,  # within the 3-year exposure window (issue 14)
             )
         ],
         "medicationRequests": [

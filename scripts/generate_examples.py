@@ -72,6 +72,7 @@ W = "insulin-antibody-workup"
 B = "type-b-insulin-resistance"
 T = "ataxia-telangiectasia-ir"
 G = "glucocorticoid-hyperglycemia"
+S = "insulin-autoimmune-syndrome"  # issue 14
 
 GLYCAEMIA_LOINC = frozenset({"2345-7", "4548-4"})
 
@@ -334,6 +335,26 @@ class Chart:
         if dosage:
             resource["dosage"] = dosage
         return self.add(resource)
+
+    def service_request(
+        self, code: str, display: str, authored_days_ago: float, *, status: str = "active"
+    ) -> dict[str, Any]:
+        """A laboratory order (ServiceRequest) for a LOINC test, authored ``authored_days_ago``."""
+        return self.add(
+            {
+                "resourceType": "ServiceRequest",
+                "id": self.new_id("sr"),
+                "status": status,
+                "intent": "order",
+                "category": [
+                    {"coding": [{"system": SNOMED, "code": "108252007", "display": "Laboratory procedure"}]}
+                ],
+                "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+                "subject": self.subject,
+                "authoredOn": self.at(authored_days_ago, 10),
+                "requester": {"reference": f"Practitioner/{self.pid}-practitioner"},
+            }
+        )
 
     def request(
         self,
@@ -616,9 +637,9 @@ def _porcine_labile(c: Chart) -> None:
 
 @example(
     "bovine-insulin-antibodies-positive",
-    "Bovine insulin with a positive insulin antibody (LOINC 8072-1, above the reference range, flagged H): "
-    "immune insulin resistance likely",
-    [W],
+    "Bovine insulin with a positive insulin antibody (LOINC 8072-1, above the reference range, flagged H) "
+    "but stable glucose and dose: antibodies alone are not resistance, switch card",
+    [A],
     profile="hypertension",
     sex="M",
     age=67,
@@ -646,8 +667,8 @@ def _bovine_antibodies(c: Chart) -> None:
 @example(
     "past-porcine-now-human-extreme-dose",
     "Porcine insulin until 2004 (MedicationStatement completed), now glargine + aspart 245 U/day with a "
-    "positive insulin antibody (valueString)",
-    [W],
+    "positive insulin antibody (valueString): exposure too long ago, no card",
+    [],
     profile="type2_diabetes",
     sex="F",
     age=63,
@@ -702,8 +723,8 @@ def _porcine_contained(c: Chart) -> None:
 @example(
     "past-bovine-labile-cv",
     "Bovine insulin stopped in 2009 (MedicationStatement stopped), now human insulin; glucose CV 48 % over "
-    "12 readings in 6 days (never < 70 or > 250)",
-    [W],
+    "12 readings in 6 days (never < 70 or > 250): exposure too long ago, no card",
+    [],
     profile="healthy",
     sex="F",
     age=57,
@@ -880,8 +901,8 @@ def _sle_negative(c: Chart) -> None:
 @example(
     "rheumatoid-insulin-autoantibodies-no-animal",
     "Rheumatoid arthritis, never on insulin: positive insulin autoantibodies (60463-7 nmol/L), insulin "
-    "320 µIU/mL and fasting glucose 52 mg/dL",
-    [B],
+    "320 µIU/mL and fasting glucose 52 mg/dL: insulin autoimmune syndrome",
+    [S],
     profile="hypertension",
     sex="M",
     age=59,
@@ -1331,6 +1352,156 @@ def _t2dm_control(c: Chart) -> None:
     )
 
 
+# --- 6. Issue 14 / 16 situations: what a clinician already knows, handles or has recorded twice -------
+
+
+@example(
+    "insulin-autoimmune-syndrome-alpha-lipoic-acid",
+    "Never on insulin, taking alpha-lipoic acid: positive insulin antibody, fasting glucose 2.6 mmol/L and "
+    "insulin 410 µIU/mL: insulin autoimmune syndrome",
+    [S],
+    profile="healthy",
+    sex="F",
+    age=58,
+)
+def _ias_alpha_lipoic(c: Chart) -> None:
+    c.condition("Polyneuropathy, unspecified", icd="G62.9", onset_days_ago=700)
+    c.statement(
+        concept("Alpha-lipoic acid 600 mg capsule", (ATC, "A16AX01", "thioctic acid")),
+        dosage=[tablet_dose("600 mg once daily", mg=600)],
+        start_days_ago=120,
+    )
+    c.lab(
+        "8072-1",
+        "Insulin Ab [Units/volume] in Serum",
+        20,
+        quantity=(38.0, "U/mL", "U/mL"),
+        interpretation="H",
+        high=(0.4, "U/mL", "U/mL"),
+    )
+    c.lab("20448-7", "Insulin [Units/volume] in Serum or Plasma", 20, quantity=(410, "uIU/mL", "u[IU]/mL"))
+    c.glucose_mmol(2.6, 20, code="14771-0", hour=6)
+    c.hba1c(5.4, 20)
+
+
+@example(
+    "addison-hydrocortisone-replacement-raised-hba1c",
+    "Addison's disease on hydrocortisone 10 mg twice daily (5 mg/day prednisolone equivalent) with HbA1c "
+    "6.9 %: replacement, not excess: no card",
+    [],
+    profile="healthy",
+    sex="M",
+    age=53,
+)
+def _addison_replacement(c: Chart) -> None:
+    c.condition("Primary adrenocortical insufficiency", icd="E27.1", snomed="363732003", onset_days_ago=4000)
+    c.request(
+        concept("hydrocortisone 10 MG Oral Tablet", (ATC, "H02AB09", "hydrocortisone")),
+        dosage=[tablet_dose("10 mg twice daily", mg=10, code="BID")],
+        authored_days_ago=120,
+    )
+    c.glucose_mgdl(131, 30, code="2345-7")
+    c.hba1c(6.9, 30)
+
+
+@example(
+    "stale-prednisone-order-repeated-problem-list",
+    "A prednisone order authored in 2002 never closed ('active'), glucose 212 mg/dL, type 2 diabetes and "
+    "obesity recorded at every visit: stale order, no card",
+    [],
+    profile="type2_diabetes",
+    sex="F",
+    age=71,
+)
+def _stale_prednisone(c: Chart) -> None:
+    c.request(PREDNISONE_20, dosage=[tablet_dose("20 mg once daily", mg=20)], authored_days_ago=9000)
+    for years in range(8):
+        c.condition("Body mass index 30+ - obesity", snomed="414916001", onset_days_ago=400 + years * 365)
+    c.glucose_mgdl(212, 25, code="2345-7")
+    c.hba1c(7.6, 25)
+
+
+@example(
+    "type-2-obese-hashimoto-high-dose",
+    "Obese type 2 diabetes with Hashimoto's on 210 U/day (2.1 U/kg/day), no supporting feature of type B: "
+    "no card",
+    [],
+    profile="type2_diabetes",
+    sex="F",
+    age=56,
+)
+def _obese_hashimoto(c: Chart) -> None:
+    c.condition("Hashimoto thyroiditis", icd="E06.3", snomed="21983002", onset_days_ago=3000)
+    c.condition("Obesity, unspecified", icd="E66.9", onset_days_ago=3000)
+    c.request(HUMAN_GLARGINE, dosage=[insulin_dose(90, code="QD")], authored_days_ago=30)
+    c.request(HUMAN_LISPRO, dosage=[insulin_dose(40, code="TID")], authored_days_ago=30)
+    c.weight(100.0, 12)
+    c.stable_diary(140, 230)
+    c.hba1c(8.6, 30)
+
+
+@example(
+    "ataxia-telangiectasia-screening-ordered",
+    "Ataxia-telangiectasia without a glucose or HbA1c in the last year, a glucose test ordered 5 days ago "
+    "(ServiceRequest active): screening already under way, no card",
+    [],
+    profile="healthy",
+    sex="F",
+    age=22,
+    recent_panels=("cbc",),
+)
+def _at_ordered(c: Chart) -> None:
+    ataxia(c, icd="G11.3", onset_days_ago=6500)
+    c.service_request("2345-7", "Glucose [Mass/volume] in Serum or Plasma", 5)
+
+
+@example(
+    "addison-prednisolone-tablets-above-replacement",
+    "Addison's disease on prednisolone 5 mg tablets, 2 tablets daily (10 mg/day, above the 7.5 mg "
+    "replacement dose), HbA1c 7.4 %: steroid card",
+    [G],
+    profile="healthy",
+    sex="F",
+    age=49,
+)
+def _addison_prednisolone(c: Chart) -> None:
+    c.condition("Addison's disease", snomed="363732003", onset_days_ago=2500)
+    c.request(
+        PREDNISOLONE_5,
+        dosage=[
+            {
+                "text": "2 tablets once daily",
+                "timing": {"code": {"coding": [{"system": GTS, "code": "QD"}], "text": "QD"}},
+                "route": ORAL,
+                "doseAndRate": [
+                    {"doseQuantity": {"value": 2, "unit": "tablet", "system": UCUM, "code": "{tbl}"}}
+                ],
+            }
+        ],
+        authored_days_ago=90,
+    )
+    c.glucose_mgdl(205, 21, code="2345-7")
+    c.hba1c(7.4, 21)
+
+
+@example(
+    "type-b-hashimoto-acanthosis-extreme-dose",
+    "Hashimoto's thyroiditis with acanthosis nigricans on U-500 human insulin 270 U/day (2.5 U/kg/day): "
+    "suspected type B",
+    [B],
+    profile="healthy",
+    sex="F",
+    age=44,
+)
+def _type_b_acanthosis(c: Chart) -> None:
+    c.condition("Hashimoto thyroiditis", icd="E06.3", snomed="21983002", onset_days_ago=2600)
+    c.condition("Acanthosis nigricans", icd="L83", snomed="72129000", onset_days_ago=200)
+    c.request(HUMAN_REGULAR_U500, dosage=[insulin_dose(90, code="TID")], authored_days_ago=40)
+    c.weight(108.0, 10)
+    c.stable_diary(170, 260)
+    c.hba1c(9.9, 30)
+
+
 # ------------------------------------------------------------------------------------- background
 
 
@@ -1526,7 +1697,7 @@ def generate(today: date, out: Path) -> dict[str, Any]:
             "background": CAREBUNDLE_REQUIREMENT,
             "carebundle_seed": CAREBUNDLE_SEED,
         },
-        "rule_ids": [A, W, B, T, G],
+        "rule_ids": [A, W, B, T, G, S],
         "examples": [],
     }
     for number, spec in enumerate(EXAMPLES, start=1):

@@ -84,6 +84,7 @@ def empty_prefetch(pid: str) -> dict[str, Any]:
         "medicationStatements": bundle(),
         "medicationRequests": bundle(),
         "conditions": bundle(),
+        "serviceRequests": bundle(),
     }
 
 

@@ -71,14 +71,10 @@ def _lab_order_actions(ctx: CardContext, tests: list[WorkupTest], description: s
 
 
 def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    """One suggestion ordering every listed test that has no valid result in its window."""
+    """One suggestion ordering the listed tests (``RuleResult.workup``: already only those with no valid
+    result in their window and not pending, see ``rules.tests_to_propose``)."""
     k = ctx.knowledge
-    # A test is proposed only when no usable result of a kind that satisfies it is in its window.
-    tests = [
-        k.workup[kind]
-        for kind in kinds
-        if kind in k.workup and not any(ctx.facts.lab(s) for s in k.workup[kind].satisfied_by)
-    ]
+    tests = [k.workup[kind] for kind in kinds if kind in k.workup]
     if not tests:
         return None
     actions = _lab_order_actions(ctx, tests, "Order {}")
@@ -195,10 +191,10 @@ def _detail(ctx: CardContext, result: RuleResult, template: str) -> str:
     wording = ctx.knowledge.wording
     meds = ", ".join(result.medications) or "see evidence"
     parts = [template.replace("{medications}", meds)]
-    if result.evidence:
-        parts.append(
-            f"**{wording.evidence_heading}**\n\n" + "\n".join(f"- {e.text}" for e in result.evidence)
-        )
+    # Pending tests are listed, not proposed again ("Pending: <test>, ordered <date>").
+    lines = [*result.evidence, *(p.evidence for p in result.pending)]
+    if lines:
+        parts.append(f"**{wording.evidence_heading}**\n\n" + "\n".join(f"- {e.text}" for e in lines))
     shown = set(result.evidence)
     others = [e for e in ctx.findings.other_causes if e not in shown]
     if others:

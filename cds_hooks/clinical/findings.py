@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse, PatientFacts
 from cds_hooks.clinical.knowledge import Knowledge
@@ -34,24 +34,34 @@ def found(evidence: list[Evidence] | tuple[Evidence, ...]) -> Finding:
 
 @dataclass(frozen=True)
 class Findings:
-    hyperglycaemia: Finding
+    hyperglycaemia: Finding  # measured: glucose, fasting glucose, OGTT or HbA1c at or above its threshold
+    diabetes: Finding  # a diabetes diagnosis on the record (not a measurement)
     fasting_hypoglycaemia: Finding
     labile_glucose: Finding
     insulin_elevated: Finding
     insulin_marked: Finding
     extreme_requirement: Finding
     autoimmune_disease: Finding
-    ana_positive: Finding
+    ana_positive: Finding  # positive by the general ANA threshold (1:80)
+    ana_type_b: (
+        Finding  # ANA that counts as autoimmunity for type B: titre >= 1:160, or positive without titre
+    )
+    type_b_support: Finding  # on insulin, what makes an extreme requirement suggest type B (issue 14 item 10)
     insulin_antibody_positive: Finding
     receptor_antibody_positive: Finding
     receptor_antibody_negative: Finding
     current_animal_insulin: Finding
-    animal_insulin_exposure: Finding  # current or past
+    animal_insulin_exposure: Finding  # current, or past that ended within animal_insulin_past_years
     current_insulin: Finding
+    insulin_ever: Finding  # any insulin use on the record, current or past (entered-in-error never counts)
     current_glucocorticoid: Finding
+    adrenal_insufficiency: Finding
     ataxia_telangiectasia: Finding
     glycaemia_tested: bool  # any glucose or HbA1c, of any value, within the screening lookback
     total_daily_dose: float | None
+    # Prednisolone-equivalent mg/day summed over current systemic glucocorticoids; None when any dose
+    # is unknown (or there is none).
+    glucocorticoid_prednisolone_mg: float | None = None
     other_causes: tuple[Evidence, ...] = field(default_factory=tuple)
 
 
@@ -69,7 +79,6 @@ def hyperglycaemia(facts: PatientFacts, k: Knowledge) -> Finding:
     evidence += _values_at_least(facts.lab("glucose_fasting"), k.threshold("glucose_hyper_fasting"))
     evidence += _values_at_least(facts.lab("ogtt_2h"), k.threshold("ogtt_2h_hyper"))
     evidence += _values_at_least(facts.lab("hba1c"), k.threshold("hba1c_hyper"))
-    evidence += [c.evidence for c in facts.conditions if "diabetes" in c.groups]
     return found(evidence) if evidence else ABSENT
 
 
@@ -134,6 +143,66 @@ def _conditions(conditions: list[ConditionFact], groups: frozenset[str] | set[st
     return [c.evidence for c in conditions if c.groups & groups]
 
 
+def _years_before(day: date, years: float) -> date:
+    """The calendar day ``years`` before ``day`` (29 February → 28 February); a fractional part in days."""
+    whole = int(years)
+    try:
+        back = day.replace(year=day.year - whole)
+    except ValueError:
+        back = day.replace(year=day.year - whole, day=28)
+    return back - timedelta(days=round((years - whole) * 365.25))
+
+
+def animal_insulin_exposure(facts: PatientFacts, k: Knowledge) -> Finding:
+    """Current animal insulin, or past animal insulin that ended within ``animal_insulin_past_years``.
+    A past use with no end date at all does not count (issue 14 item 7)."""
+    since = _years_before(facts.now.date(), k.threshold("animal_insulin_past_years"))
+    evidence = [
+        m.evidence
+        for m in facts.medications
+        if m.animal_insulin and (m.current or (m.past and m.ended is not None and m.ended >= since))
+    ]
+    return _finding(evidence)
+
+
+def ana_type_b(facts: PatientFacts, k: Knowledge) -> Finding:
+    """The newest ANA with a verdict counts for type B at a titre >= ``ana_titre_type_b`` or when it is
+    positive without a titre (reference §1e: 1:80 is common in healthy people)."""
+    ana = _newest_verdict(facts.lab("ana"))
+    if ana is None or not ana.positive:
+        return ABSENT
+    if ana.titre is not None and ana.titre < k.threshold("ana_titre_type_b"):
+        return ABSENT
+    return found([ana.evidence])
+
+
+def type_b_support(facts: PatientFacts, k: Knowledge, tdd: float | None, fasting_hypo: Finding) -> Finding:
+    """Features that, on insulin, make an extreme requirement point to type B: >= 3 U/kg/day, fasting
+    hypoglycaemia, acanthosis nigricans, or a BMI below 30 within its window (issue 14 item 10)."""
+    evidence: list[Evidence] = []
+    weight = facts.latest_weight_kg
+    if tdd is not None and weight is not None and weight.value:
+        per_kg = tdd / weight.value
+        if per_kg >= k.threshold("tdd_type_b_support_per_kg"):
+            evidence += [
+                weight.evidence,
+                Evidence("", f"Total daily insulin {tdd:g} U = {per_kg:.2f} U/kg/day"),
+            ]
+    evidence += fasting_hypo.evidence
+    evidence += _conditions(facts.conditions, {"acanthosis-nigricans"})
+    bmi = next((r for r in facts.lab("bmi") if r.value is not None), None)
+    if bmi is not None and bmi.value is not None and bmi.value < k.threshold("bmi_type_b_support"):
+        evidence.append(bmi.evidence)
+    return _finding(evidence)
+
+
+def _prednisolone_total(facts: PatientFacts) -> float | None:
+    steroids = [m for m in facts.medications if m.current and m.systemic_glucocorticoid]
+    if not steroids or any(m.prednisolone_mg is None for m in steroids):
+        return None
+    return sum(m.prednisolone_mg or 0.0 for m in steroids)
+
+
 def derive(facts: PatientFacts, k: Knowledge) -> Findings:
     top = _max_insulin(facts)
     elevated = top is not None and top.value is not None and top.value >= k.threshold("insulin_elevated")
@@ -162,7 +231,6 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
     ana = _newest_verdict(facts.lab("ana"))
     iaa = _newest_verdict(facts.lab("insulin_antibody"))
     receptor = _newest_verdict(facts.lab("insulin_receptor_antibody"))
-    animal_exposure = [m.evidence for m in facts.medications if m.animal_insulin and (m.current or m.past)]
 
     screen_since = facts.now - timedelta(days=k.threshold("glycaemia_screen_lookback"))
     tested = any(
@@ -178,27 +246,34 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
         elif cause.medication == "glucocorticoid-systemic":
             other += _current(facts.medications, "systemic_glucocorticoid")
 
+    fasting_hypo = fasting_hypoglycaemia(facts, k)
     return Findings(
         hyperglycaemia=hyperglycaemia(facts, k),
-        fasting_hypoglycaemia=fasting_hypoglycaemia(facts, k),
+        diabetes=_finding(_conditions(facts.conditions, {"diabetes"})),
+        fasting_hypoglycaemia=fasting_hypo,
         labile_glucose=labile_glucose(facts, k),
         insulin_elevated=found([top.evidence]) if elevated and top else ABSENT,
         insulin_marked=found([top.evidence]) if marked and top else ABSENT,
         extreme_requirement=found(extreme) if extreme else ABSENT,
         autoimmune_disease=_finding(_conditions(facts.conditions, k.autoimmune_groups)),
         ana_positive=found([ana.evidence]) if ana and ana.positive else ABSENT,
+        ana_type_b=ana_type_b(facts, k),
+        type_b_support=type_b_support(facts, k, tdd, fasting_hypo),
         insulin_antibody_positive=found([iaa.evidence]) if iaa and iaa.positive else ABSENT,
         receptor_antibody_positive=found([receptor.evidence]) if receptor and receptor.positive else ABSENT,
         receptor_antibody_negative=found([receptor.evidence])
         if receptor and receptor.positive is False
         else ABSENT,
         current_animal_insulin=_finding(_current(facts.medications, "animal_insulin")),
-        animal_insulin_exposure=_finding(animal_exposure),
+        animal_insulin_exposure=animal_insulin_exposure(facts, k),
         current_insulin=_finding([m.evidence for m in current_insulins]),
+        insulin_ever=_finding([m.evidence for m in facts.medications if m.insulin]),
         current_glucocorticoid=_finding(_current(facts.medications, "systemic_glucocorticoid")),
+        adrenal_insufficiency=_finding(_conditions(facts.conditions, {"adrenal-insufficiency"})),
         ataxia_telangiectasia=_finding(_conditions(facts.conditions, {"ataxia-telangiectasia"})),
         glycaemia_tested=tested,
         total_daily_dose=tdd,
+        glucocorticoid_prednisolone_mg=_prednisolone_total(facts),
         other_causes=tuple(dict.fromkeys(other)),
     )
 

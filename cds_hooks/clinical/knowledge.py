@@ -68,18 +68,18 @@ REQUIRED_VALUESETS = frozenset(
         # medications
         "insulin-any", "insulin-animal", "insulin-human-or-analogue", "insulin-rapid-short",
         "insulin-intermediate", "insulin-premixed", "insulin-long", "glucocorticoid-systemic",
-        "route-non-systemic", "glucocorticoid-non-systemic-form",
+        "route-non-systemic", "glucocorticoid-non-systemic-form", "insulin-autoimmune-triggers",
         # conditions
         "diabetes", "type-2-diabetes", "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid",
         "addison", "autoimmune-polyglandular", "ataxia-telangiectasia", "pcos", "metabolic-syndrome",
         "hyperlipidaemia", "acromegaly", "cushing", "ckd-uraemia", "obesity", "pregnancy",
-        "type-b-insulin-resistance",
+        "type-b-insulin-resistance", "acanthosis-nigricans", "adrenal-insufficiency", "bmi",
     }
 )  # fmt: skip
 REQUIRED_LAB_KINDS = frozenset(
     {
         "glucose", "glucose_fasting", "ogtt_2h", "hba1c", "insulin", "c_peptide", "insulin_antibody",
-        "insulin_receptor_antibody", "ana", "body_weight",
+        "insulin_receptor_antibody", "ana", "body_weight", "bmi",
     }
 )  # fmt: skip
 REQUIRED_THRESHOLDS = frozenset(
@@ -88,7 +88,9 @@ REQUIRED_THRESHOLDS = frozenset(
         "glucose_fasting_hypo", "glucose_any_hypo", "labile_window", "labile_low", "labile_high",
         "labile_cv", "labile_cv_min_readings", "insulin_elevated", "insulin_marked", "tdd_extreme",
         "tdd_extreme_per_kg", "ana_titre_positive", "receptor_ab_negative_lookback",
-        "glycaemia_screen_lookback",
+        "glycaemia_screen_lookback", "animal_insulin_past_years", "medication_request_current_days",
+        "glucocorticoid_replacement_max", "ana_titre_type_b", "tdd_type_b_support_per_kg",
+        "bmi_type_b_support",
     }
 )  # fmt: skip
 
@@ -568,6 +570,8 @@ class WorkupTest:
     text: str
     satisfied_by: tuple[str, ...]
     source: str
+    # Condition value sets in whose presence the test is not proposed (ANA in known SLE, issue 14).
+    not_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -628,7 +632,9 @@ def _load_conditions(
     return groups, tuple(causes)
 
 
-def _load_workup(path: Path, labs: Mapping[str, LabKind]) -> tuple[dict[str, WorkupTest], Referral, Coding]:
+def _load_workup(
+    path: Path, labs: Mapping[str, LabKind], valuesets: Mapping[str, ValueSet]
+) -> tuple[dict[str, WorkupTest], Referral, Coding]:
     data = _read_toml(path)
     _check_keys(path, "", data, {"lab_category", "tests", "referral"}, {"lab_category", "tests", "referral"})
     lab_category = _coding(path, "[lab_category]", data["lab_category"])
@@ -639,7 +645,12 @@ def _load_workup(path: Path, labs: Mapping[str, LabKind]) -> tuple[dict[str, Wor
             raise _fail(path, where, f"no lab kind {kind!r} in labs.toml")
         table = _table(path, where, raw)
         keys = {"code", "text", "satisfied_by", "source"}
-        _check_keys(path, where, table, keys, keys)
+        _check_keys(path, where, table, keys | {"not_with_conditions"}, keys)
+        not_with = table.get("not_with_conditions", [])
+        if not isinstance(not_with, list) or any(v not in valuesets for v in not_with):
+            raise _fail(
+                path, f"{where}.not_with_conditions", "a list of value-set ids in valuesets/ is required"
+            )
         satisfied_by = table["satisfied_by"]
         if not isinstance(satisfied_by, list) or not satisfied_by:
             raise _fail(path, f"{where}.satisfied_by", "a non-empty list of lab kinds is required")
@@ -652,6 +663,7 @@ def _load_workup(path: Path, labs: Mapping[str, LabKind]) -> tuple[dict[str, Wor
             text=_text(path, f"{where}.text", table["text"]),
             satisfied_by=tuple(satisfied_by),
             source=_text(path, f"{where}.source", table["source"]),
+            not_with=tuple(not_with),
         )
     raw_referral = _table(path, "[referral]", data["referral"])
     keys = {"text", "category", "performer_type", "source"}
@@ -663,6 +675,69 @@ def _load_workup(path: Path, labs: Mapping[str, LabKind]) -> tuple[dict[str, Wor
         source=_text(path, "[referral].source", raw_referral["source"]),
     )
     return tests, referral, lab_category
+
+
+# ----------------------------------------------------------------------------------------------------
+# Glucocorticoid equivalents
+
+
+@dataclass(frozen=True, eq=False)
+class GlucocorticoidEquivalent:
+    """A systemic glucocorticoid and the dose of it that equals prednisolone 5 mg (glucocorticoids.toml)."""
+
+    name: str
+    dose_mg: float  # equals prednisolone 5 mg
+    codes: frozenset[tuple[str, str]]  # (system, normalised code): ATC and RxNorm ingredient codes
+    pattern: re.Pattern[str]  # whole-word names, case-insensitive
+    source: str
+
+    def matches_coding(self, system: Any, code: Any) -> bool:
+        if not isinstance(system, str) or not isinstance(code, str):
+            return False
+        return (system, normalise_code(system, code)) in self.codes
+
+    def matches_text(self, text: str) -> bool:
+        return self.pattern.search(text) is not None
+
+    def prednisolone_mg(self, mg: float) -> float:
+        """``mg`` of this glucocorticoid as prednisolone-equivalent mg."""
+        return mg * PREDNISOLONE_REFERENCE_MG / self.dose_mg
+
+
+PREDNISOLONE_REFERENCE_MG = 5.0
+
+
+def _load_glucocorticoids(path: Path) -> tuple[GlucocorticoidEquivalent, ...]:
+    data = _read_toml(path)
+    equivalents: list[GlucocorticoidEquivalent] = []
+    for name, raw in data.items():
+        where = f"[{name}]"
+        table = _table(path, where, raw)
+        keys = {"dose_mg", "atc", "rxnorm", "names", "source"}
+        _check_keys(path, where, table, keys, {"dose_mg", "names", "source"})
+        dose = _number(path, f"{where}.dose_mg", table["dose_mg"], nonzero=True)
+        codes: set[tuple[str, str]] = set()
+        for key, system in (("atc", ATC), ("rxnorm", RXNORM)):
+            values = table.get(key, [])
+            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                raise _fail(path, f"{where}.{key}", "a list of codes is required")
+            codes |= {(system, normalise_code(system, v)) for v in values}
+        names = table["names"]
+        if not isinstance(names, list) or not names:
+            raise _fail(path, f"{where}.names", "a non-empty list of names (regular expressions) is required")
+        words = "|".join(f"(?:{_compile(path, f'{where}.names', n).pattern})" for n in names)
+        equivalents.append(
+            GlucocorticoidEquivalent(
+                name=name,
+                dose_mg=dose,
+                codes=frozenset(codes),
+                pattern=_compile(path, f"{where}.names", rf"\b(?:{words})\b", re.IGNORECASE),
+                source=_text(path, f"{where}.source", table["source"]),
+            )
+        )
+    if "prednisolone" not in {e.name for e in equivalents}:
+        raise _fail(path, "", "the reference [prednisolone] is required")
+    return tuple(equivalents)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -683,6 +758,7 @@ class Knowledge:
     workup: Mapping[str, WorkupTest]
     referral: Referral
     lab_category: Coding
+    glucocorticoid_equivalents: tuple[GlucocorticoidEquivalent, ...]
     wording: (
         Wording  # card wording (knowledge/cards/, replacements.toml), loaded by cds_hooks.clinical.wording
     )
@@ -720,7 +796,8 @@ def load_knowledge(root: Path | None = None, env: Mapping[str, str] | None = Non
     labs = _load_labs(root / "labs.toml", valuesets)
     thresholds = _load_thresholds(root / "thresholds.toml", env)
     groups, other_causes = _load_conditions(root / "conditions.toml", valuesets)
-    workup, referral, lab_category = _load_workup(root / "workup.toml", labs)
+    workup, referral, lab_category = _load_workup(root / "workup.toml", labs, valuesets)
+    glucocorticoid_equivalents = _load_glucocorticoids(root / "glucocorticoids.toml")
     try:
         wording = load_wording(root)
     except (WordingError, KeyError) as exc:
@@ -736,6 +813,7 @@ def load_knowledge(root: Path | None = None, env: Mapping[str, str] | None = Non
         workup=MappingProxyType(workup),
         referral=referral,
         lab_category=lab_category,
+        glucocorticoid_equivalents=glucocorticoid_equivalents,
         wording=wording,
     )
 

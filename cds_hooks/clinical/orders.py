@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cds_hooks.clinical.cards import CardContext, render_card
-from cds_hooks.clinical.facts.medications import classify_use, medication_classifier
-from cds_hooks.clinical.facts.model import MedicationUse
+from cds_hooks.clinical.facts.medications import Currency, classify_use, medication_classifier
+from cds_hooks.clinical.facts.model import Evidence, MedicationUse
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.rules import (
     ANIMAL_INSULIN_SWITCH,
@@ -21,16 +21,19 @@ from cds_hooks.clinical.rules import (
     GLUCOCORTICOID,
     INSULIN_ANTIBODY_WORKUP,
     TYPE_B,
+    TYPE_B_WORKUP,
     RuleInput,
     RuleResult,
     evaluate_rules,
     evaluate_until_valid,
     rule_input,
+    tests_to_propose,
 )
 from cds_hooks.fhir.json_access import bundle_resources
 from cds_hooks.fhir.resource_index import ResourceIndex
 
 DRAFT = "draft order"  # how a judged draft is labelled in card evidence
+DRAFT_CURRENCY = Currency(current=True, past=False)  # a draft is judged as if it were taken from now on
 
 # Patient-view findings that count as "an active insulin-resistance card finding" for steroid orders.
 INSULIN_RESISTANCE_RULES = frozenset({INSULIN_ANTIBODY_WORKUP, TYPE_B, ATAXIA_TELANGIECTASIA})
@@ -69,8 +72,7 @@ def evaluate_orders(
         (use, draft)
         for draft in judged
         if not index.problem(draft)
-        and (use := classify_use(draft, index, classifier, current=True, past=False, state="draft order"))
-        is not None
+        and (use := classify_use(draft, index, classifier, currency=DRAFT_CURRENCY, state=DRAFT)) is not None
     ]
     finding_indicator = "warning" if hook == "order-sign" else "info"
 
@@ -116,9 +118,14 @@ def _glucocorticoid_order(
     f = x.findings
     ir_findings = [r for r in evaluate_rules(x) if r.rule_id in INSULIN_RESISTANCE_RULES]
     ir_conditions = [c.evidence for c in x.facts.conditions if "type-b-insulin-resistance" in c.groups]
-    if not (f.hyperglycaemia or ir_findings or ir_conditions):
-        return None
-    evidence = [*(u.evidence for u in steroids), *f.hyperglycaemia.evidence, *ir_conditions]
+    if not (f.hyperglycaemia or f.diabetes or ir_findings or ir_conditions):
+        return None  # prevention at prescribing: a diabetes diagnosis is enough here (issue 14 item 9)
+    evidence = [
+        *(u.evidence for u in steroids),
+        *f.hyperglycaemia.evidence,
+        *f.diabetes.evidence,
+        *ir_conditions,
+    ]
     evidence += [e for r in ir_findings for e in r.evidence]
     return RuleResult(
         rule_id=GLUCOCORTICOID,
@@ -133,36 +140,45 @@ def _glucocorticoid_order(
 def _type_b_order(
     orders: list[tuple[MedicationUse, dict[str, Any]]], x: RuleInput, indicator: str
 ) -> RuleResult | None:
-    """A draft insulin order at an extreme daily dose, in a patient with an autoimmune condition and no
+    """A draft insulin order at an extreme daily dose with a supporting feature of type B (>= 3 U/kg/day,
+    fasting hypoglycaemia, acanthosis nigricans, BMI < 30), in a patient with autoimmunity and no
     insulin-receptor antibody result in the lookback: work up type B insulin resistance."""
-    k = x.knowledge
+    k, f = x.knowledge, x.findings
     insulins = [use for use, _ in orders if use.insulin and use.daily_units is not None]
-    if not insulins or not x.findings.autoimmune_disease:
+    autoimmune = [s for s in (f.autoimmune_disease, f.ana_type_b) if s]
+    if not insulins or not autoimmune:
         return None
     since = x.facts.now - timedelta(days=k.threshold("receptor_ab_negative_lookback"))
     if any(r.when >= since for r in x.facts.lab("insulin_receptor_antibody")):
         return None
     weight = x.facts.latest_weight_kg
+    kg = weight.value if weight is not None and weight.value else None
+
+    def per_kg(use: MedicationUse) -> float:
+        return (use.daily_units or 0.0) / kg if kg else 0.0
+
     extreme = [
         u
         for u in insulins
-        if (u.daily_units or 0) > k.threshold("tdd_extreme")
-        or (
-            weight is not None
-            and weight.value
-            and (u.daily_units or 0) / weight.value > k.threshold("tdd_extreme_per_kg")
-        )
+        if (u.daily_units or 0) > k.threshold("tdd_extreme") or per_kg(u) > k.threshold("tdd_extreme_per_kg")
     ]
     if not extreme:
         return None
-    evidence = [*(u.evidence for u in extreme), *x.findings.autoimmune_disease.evidence]
+    support = [e for e in f.type_b_support.evidence]
+    if any(per_kg(u) >= k.threshold("tdd_type_b_support_per_kg") for u in extreme):
+        support.append(Evidence("", f"Ordered {max(per_kg(u) for u in extreme):.2f} U/kg/day"))
+    if not support:
+        return None
+    evidence = [*(u.evidence for u in extreme), *(e for a in autoimmune for e in a.evidence), *support]
     if weight is not None:
         evidence.append(weight.evidence)
+    workup, pending = tests_to_propose(x, TYPE_B_WORKUP)
     return RuleResult(
         rule_id=TYPE_B,
         variant="order",
         evidence=tuple(dict.fromkeys(evidence)),
         indicator=indicator,
-        workup=("insulin_receptor_antibody", "insulin_antibody", "ana", "insulin", "c_peptide"),
+        workup=workup,
+        pending=pending,
         referral=True,
     )

@@ -59,6 +59,8 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         "medicationRequests": f"MedicationRequest?patient={patient}",
         # No clinical-status filter: recurrence and relapse count too; filtered in code.
         "conditions": f"Condition?patient={patient}",
+        # Tests already ordered are not proposed again: status filtered in code (active, on-hold, draft).
+        "serviceRequests": f"ServiceRequest?patient={patient}",
     }
 
 
@@ -76,7 +78,8 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         usage_requirements=(
             "Needs the patient's Observations (glucose, HbA1c, insulin, C-peptide, insulin and "
             "insulin-receptor antibodies, ANA, body weight), MedicationStatements, MedicationRequests "
-            "(with referenced Medications) and Conditions, by prefetch or from fhirServer."
+            "(with referenced Medications), Conditions and ServiceRequests (tests already ordered), by "
+            "prefetch or from fhirServer."
         ),
         prefetch=templates,
     )

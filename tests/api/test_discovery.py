@@ -34,6 +34,7 @@ def test_d1_discovery_lists_the_patient_view_service(client):
         "medicationStatements",
         "medicationRequests",
         "conditions",
+        "serviceRequests",
     }
 
 

@@ -273,7 +273,9 @@ HIGH_DOSE = [
 def test_extreme_insulin_dose_with_autoimmune_disease_suggests_type_b_workup(client, url, hook, indicator):
     d = draft("d-u500", "o10", HUMAN, dosageInstruction=HIGH_DOSE)  # 270 U/day
     selections = ["MedicationRequest/d-u500"] if hook == "order-select" else None
-    body = client.post(url, json=order_request(hook, "o10", [d], selections, _sle_prefetch("o10"))).get_json()
+    prefetch = _sle_prefetch("o10")
+    prefetch["observations"] = bundle(_weight("o10", 80))  # 3.4 U/kg/day: a supporting feature of type B
+    body = client.post(url, json=order_request(hook, "o10", [d], selections, prefetch)).get_json()
     assert topics(body) == ["type-b-insulin-resistance"]
     card = body["cards"][0]
     assert card["indicator"] == indicator
@@ -286,6 +288,31 @@ def test_extreme_insulin_dose_with_autoimmune_disease_suggests_type_b_workup(cli
         for c in a["resource"]["code"].get("coding", [])
     ]
     assert "INSR-AB" in codes
+
+
+def test_extreme_insulin_dose_without_a_supporting_feature_gets_no_type_b_card(client):
+    """Issue 14: an extreme dose alone (270 U/day at 100 kg = 2.7 U/kg/day, no fasting hypoglycaemia,
+    acanthosis or BMI < 30) is not enough for type B."""
+    d = draft("d-u500", "o12", HUMAN, dosageInstruction=HIGH_DOSE)
+    prefetch = _sle_prefetch("o12")
+    prefetch["observations"] = bundle(_weight("o12", 100))
+    assert client.post(SIGN_URL, json=order_request("order-sign", "o12", [d], None, prefetch)).get_json() == {
+        "cards": []
+    }
+
+
+def _weight(pid: str, kg: float) -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    return {
+        "resourceType": "Observation",
+        "id": f"{pid}-weight",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "29463-7", "display": "Body weight"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": (datetime.now(UTC) - timedelta(days=10)).isoformat(),
+        "valueQuantity": {"value": kg, "unit": "kg", "system": UCUM, "code": "kg"},
+    }
 
 
 def test_extreme_insulin_dose_with_recent_receptor_antibody_or_low_dose_gets_no_type_b_card(client):

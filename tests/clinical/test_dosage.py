@@ -180,3 +180,34 @@ def test_administrations_per_day() -> None:
     assert administrations_per_day({"code": {"coding": [{"code": "Q8H"}]}}) == pytest.approx(3.0)
     assert administrations_per_day({"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}}) == 4.0
     assert administrations_per_day(None) is None
+
+
+# --- glucocorticoid mg/day (issue 14 item 9) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("unit", "code", "strength", "expected"),
+    [
+        ("mg", "mg", None, 20.0),  # 10 mg twice daily
+        ("g", "g", None, 20000.0),
+        ("mcg", "ug", None, 0.02),
+        ("tablet", "{tbl}", 5.0, 100.0),  # 10 tablets × 5 mg, twice daily
+        ("tablets", None, 2.5, 50.0),  # printed unit only
+        ("tablet", "{tbl}", None, None),  # tablets without a strength: unknown, never guessed
+        ("mL", "mL", 5.0, None),  # a liquid volume is not a mass
+    ],
+)
+def test_daily_mg_from_mass_or_tablets_times_strength(unit, code, strength, expected):
+    from cds_hooks.clinical.facts.dosage import daily_mg
+
+    assert daily_mg([dose(10, unit, code, **timing_code("BID"))], strength) == expected
+
+
+def test_daily_mg_sums_entries_and_skips_as_needed():
+    from cds_hooks.clinical.facts.dosage import daily_mg
+
+    morning = dose(10, "mg", "mg", **timing_code("QD"))
+    noon = dose(5, "mg", "mg", **timing_code("QD"))
+    rescue = dose(20, "mg", "mg", asNeededBoolean=True, **timing_code("QD"))
+    assert daily_mg([morning, noon, rescue], None) == 15.0
+    assert daily_mg([morning, {"text": "5 mg at noon"}], None) is None  # a partial sum would understate

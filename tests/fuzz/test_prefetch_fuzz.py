@@ -159,7 +159,15 @@ any_prefetch_value = st.one_of(
     st.builds(_deep, st.integers(min_value=50, max_value=800)),
 )
 
-KEYS = ["patient", "observations", "labResults", "medicationStatements", "medicationRequests", "conditions"]
+KEYS = [
+    "patient",
+    "observations",
+    "labResults",
+    "medicationStatements",
+    "medicationRequests",
+    "conditions",
+    "serviceRequests",
+]
 
 
 def _post(app, values):

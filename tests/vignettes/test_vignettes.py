@@ -33,6 +33,7 @@ RULE_IDS = (
     "type-b-insulin-resistance",
     "ataxia-telangiectasia-ir",
     "glucocorticoid-hyperglycemia",
+    "insulin-autoimmune-syndrome",
 )
 LOINC = "http://loinc.org"
 

@@ -1,4 +1,4 @@
-"""Build ``PatientFacts`` from a resource index: labs, medications, conditions."""
+"""Build ``PatientFacts`` from a resource index: labs, medications, conditions, pending tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from cds_hooks.clinical.facts.conditions import collect_conditions
 from cds_hooks.clinical.facts.labs import collect_labs
 from cds_hooks.clinical.facts.medications import collect_medications
 from cds_hooks.clinical.facts.model import PatientFacts
+from cds_hooks.clinical.facts.pending import collect_pending
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.fhir.resource_index import ResourceIndex
 
@@ -20,8 +21,9 @@ def build_facts(index: ResourceIndex, knowledge: Knowledge, patient_id: str, now
         now=now,
         labs=labs,
         unusable=unusable,
-        medications=collect_medications(index, knowledge, unusable=unusable),
+        medications=collect_medications(index, knowledge, now, unusable=unusable),
         conditions=collect_conditions(index, knowledge, unusable=unusable),
         latest_weight_kg=weights[0] if weights else None,
         last_result=last,
+        pending=collect_pending(index, knowledge, now),
     )

@@ -1,4 +1,4 @@
-"""Total daily insulin units from raw FHIR R4 ``Dosage`` JSON.
+"""Daily amounts from raw FHIR R4 ``Dosage`` JSON: insulin units per day, glucocorticoid mg per day.
 
 The "extreme insulin requirement" finding compares this number with 200 U/day and 2 U/kg/day, so it is
 computed only from structured data and never guessed:
@@ -17,6 +17,8 @@ computed only from structured data and never guessed:
   daily", "every 8 hours").
 - A dose with no usable timing gives ``None``: once daily is NOT assumed. ``Dosage.text`` alone is not
   parsed.
+- Glucocorticoids (``daily_mg``): the same rules with the dose in mg (also g, mcg/µg), or in tablets
+  (``{tbl}``, ``tablet(s)``, ``TAB``, SNOMED 732936001 "Tablet") times the product's strength in mg.
 - Several dosage entries (e.g. 40 U in the morning + 30 U at night) are summed; ``sequence`` is
   ignored (entries are taken as concurrent). Entries taken "as needed" (``asNeededBoolean`` true or
   ``asNeededCodeableConcept``) are left out of the sum, so a correction scale never inflates the
@@ -28,13 +30,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cds_hooks.fhir.json_access import objects, string
 
 SNOMED = "http://snomed.info/sct"
 SNOMED_UNIT = "767525000"  # Unit (qualifier value) — recall
+
+SNOMED_TABLET = "732936001"  # Tablet (unit of presentation) — recall
+
+# Mass units of a glucocorticoid dose, in mg (UCUM codes and printed units, compared lower case).
+_MG_PER_UNIT: dict[str, float] = {
+    "mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "gram": 1000.0, "grams": 1000.0,
+    "ug": 0.001, "mcg": 0.001, "µg": 0.001, "μg": 0.001, "microgram": 0.001, "micrograms": 0.001,
+}  # fmt: skip
+_TABLET_WORDS = frozenset({"{tbl}", "{tablet}", "{tablets}", "tbl", "tab", "tabs", "tablet", "tablets"})
 
 _UNIT_WORDS = frozenset(
     {"u", "iu", "[iu]", "unit", "units", "{unit}", "{units}", "international unit", "international units"}
@@ -87,23 +98,58 @@ def _is_insulin_unit(quantity: Mapping[str, Any]) -> bool:
     return isinstance(unit, str) and " ".join(unit.split()).lower() in _UNIT_WORDS
 
 
-def _dose_units(dosage: Mapping[str, Any]) -> float | None:
-    """Units per administration, or None when the dose is not a single quantity in units."""
+def _dose_quantities(dosage: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The dose quantities to read: the one typed ``ordered`` when there are several, else all."""
     entries = objects(dosage.get("doseAndRate"))
     quantities = [e for e in entries if isinstance(e.get("doseQuantity"), Mapping)]
-    if not quantities:
-        return None
     if len(quantities) > 1:
         ordered = [e for e in quantities if _is_type(e.get("type"), "ordered")]
         quantities = ordered[:1] if ordered else quantities
+    return [e["doseQuantity"] for e in quantities]
+
+
+def _single_dose(
+    dosage: Mapping[str, Any], read: Callable[[Mapping[str, Any]], float | None]
+) -> float | None:
+    """One amount per administration, or None when a quantity cannot be read or the quantities disagree."""
+    quantities = _dose_quantities(dosage)
+    if not quantities:
+        return None
     doses: set[float] = set()
-    for entry in quantities:
-        quantity = entry["doseQuantity"]
+    for quantity in quantities:
         value = _number(quantity.get("value"))
-        if value is None or value < 0 or not _is_insulin_unit(quantity):
+        amount = read(quantity) if value is not None and value >= 0 else None
+        if amount is None:
             return None
-        doses.add(value)
+        doses.add(amount)
     return doses.pop() if len(doses) == 1 else None
+
+
+def _insulin_units(quantity: Mapping[str, Any]) -> float | None:
+    return _number(quantity.get("value")) if _is_insulin_unit(quantity) else None
+
+
+def _unit_key(quantity: Mapping[str, Any]) -> str | None:
+    code = quantity.get("code")
+    if isinstance(code, str) and code.strip():
+        if quantity.get("system") == SNOMED and code.strip() == SNOMED_TABLET:
+            return "tablet"
+        return code.strip().lower()
+    unit = quantity.get("unit")
+    return " ".join(unit.split()).lower() if isinstance(unit, str) else None
+
+
+def _milligrams(quantity: Mapping[str, Any], strength_mg: float | None) -> float | None:
+    """A dose in mg: mass units converted, tablets times the strength (None without a strength)."""
+    value = _number(quantity.get("value"))
+    key = _unit_key(quantity)
+    if value is None or key is None:
+        return None
+    if key in _MG_PER_UNIT:
+        return value * _MG_PER_UNIT[key]
+    if key in _TABLET_WORDS and strength_mg is not None:
+        return value * strength_mg
+    return None
 
 
 def _is_type(concept: Any, code: str) -> bool:
@@ -184,8 +230,10 @@ def _as_needed(dosage: Mapping[str, Any]) -> bool:
     return dosage.get("asNeededBoolean") is True or isinstance(dosage.get("asNeededCodeableConcept"), Mapping)
 
 
-def daily_units(dosage_list: list[dict[str, Any]] | None) -> float | None:
-    """Total scheduled insulin units per day over all entries of ``dosage_list`` (see module docstring)."""
+def _daily_total(
+    dosage_list: list[dict[str, Any]] | None, dose_of: Callable[[Mapping[str, Any]], float | None]
+) -> float | None:
+    """Scheduled amount per day summed over every entry of ``dosage_list`` (see module docstring)."""
     if not isinstance(dosage_list, list):
         return None
     total = 0.0
@@ -195,10 +243,22 @@ def daily_units(dosage_list: list[dict[str, Any]] | None) -> float | None:
             return None
         if _as_needed(dosage):
             continue
-        dose = _dose_units(dosage)
+        dose = dose_of(dosage)
         per_day = administrations_per_day(dosage.get("timing"))
         if dose is None or per_day is None:
             return None
         total += dose * per_day
         counted += 1
     return total if counted else None
+
+
+def daily_units(dosage_list: list[dict[str, Any]] | None) -> float | None:
+    """Total scheduled insulin units per day (see module docstring)."""
+    return _daily_total(dosage_list, lambda dosage: _single_dose(dosage, _insulin_units))
+
+
+def daily_mg(dosage_list: list[dict[str, Any]] | None, strength_mg: float | None) -> float | None:
+    """Total scheduled mg per day of a glucocorticoid; a dose in tablets needs ``strength_mg``."""
+    return _daily_total(
+        dosage_list, lambda dosage: _single_dose(dosage, lambda q: _milligrams(q, strength_mg))
+    )

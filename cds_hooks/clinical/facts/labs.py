@@ -34,6 +34,7 @@ KIND_PRECEDENCE = (
     "insulin",
     "c_peptide",
     "body_weight",
+    "bmi",
 )
 
 POSITIVE_INTERPRETATIONS = frozenset({"H", "HH", "HU", "POS", "A", "AA", "DET", "R", "IND"})
@@ -178,6 +179,7 @@ def read_observation(
     value: float | None = None
     shown = ""
     is_ana = lab.name == "ana"
+    titre: float | None = None
 
     quantity = obs.get("valueQuantity")
     if (
@@ -227,13 +229,15 @@ def read_observation(
         text = obs["valueString"]
         shown = text[:60]
         if positive is None:
-            titre = _TITRE.match(text)
-            if titre:
-                positive = _titre_verdict(float(titre.group(1)), ana_threshold) if is_ana else None
+            match = _TITRE.match(text)
+            if match:
+                titre = float(match.group(1))
+                positive = _titre_verdict(titre, ana_threshold) if is_ana else None
             else:
                 positive = _text_verdict(text)
     elif isinstance(obs.get("valueRatio"), dict):
         denominator = _ratio_denominator(obs["valueRatio"])
+        titre = denominator
         shown = f"1:{_num(denominator)}" if denominator else "ratio"
         if positive is None and is_ana:
             positive = _titre_verdict(denominator, ana_threshold)
@@ -254,7 +258,16 @@ def read_observation(
         unit=lab.unit if value is not None else None,
         positive=positive,
         evidence=_describe(lab, obs, when, shown),
+        titre=titre if is_ana else None,
     )
+
+
+def _codings(code: Any) -> frozenset[tuple[str | None, str | None]] | str | None:
+    """What makes two results "the same code": their codings, else the code's text."""
+    found = frozenset(
+        (string(c.get("system")), string(c.get("code"))) for c in objects(obj(code).get("coding"))
+    )
+    return found or string(obj(code).get("text"))
 
 
 def _num(value: float | None) -> str:
@@ -270,12 +283,14 @@ def collect_labs(
     classifier: LabClassifier | None = None,
     problem: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> tuple[dict[str, list[LabResult]], list[UnusableResult], dict[str, datetime]]:
-    """Results per kind (newest first) within each kind's window; unusable ones; newest date per kind."""
+    """Results per kind (newest first) within each kind's window; unusable ones; newest date per kind.
+    Copies of one result (same code, time and value, e.g. from two feeds) count once."""
     classifier = classifier or lab_classifier(knowledge)
     ana_threshold = knowledge.threshold("ana_titre_positive")
     labs: dict[str, list[LabResult]] = {}
     unusable: list[UnusableResult] = []
     last: dict[str, datetime] = {}
+    seen: set[Any] = set()
     horizon = now + timedelta(days=1)  # tolerate clock skew, ignore future-dated results
     for obs in observations:
         if string(obs.get("status")) not in VALID_STATUSES:
@@ -298,7 +313,10 @@ def collect_labs(
         result = read_observation(obs, lab, when, ana_threshold)
         if isinstance(result, UnusableResult):
             unusable.append(result)
-        else:
+            continue
+        copy = (_codings(obs.get("code")), when, result.value, result.positive, result.titre)
+        if copy not in seen:
+            seen.add(copy)
             labs.setdefault(kind, []).append(result)
     for results in labs.values():
         results.sort(key=lambda r: r.when, reverse=True)

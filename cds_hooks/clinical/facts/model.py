@@ -7,7 +7,7 @@ card can show its evidence (value, unit, date) without going back to FHIR JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class LabResult:
     unit: str | None  # canonical unit of the kind when value is set
     positive: bool | None
     evidence: Evidence
+    titre: float | None = None  # n of a 1:n titre (ANA), when the result gives one
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class UnusableResult:
 class MedicationUse:
     """One MedicationStatement or MedicationRequest, classified."""
 
-    current: bool  # active / intended / on-hold (statement); active / on-hold (request)
-    past: bool  # completed / stopped (exposure in the past, not current)
+    current: bool  # active / intended / on-hold (statement); active / on-hold (request), dated as current
+    past: bool  # completed / stopped, an ended statement period, or a stale active order
     animal_insulin: bool
     insulin: bool  # any insulin (animal, human or analogue)
     systemic_glucocorticoid: bool
@@ -56,15 +57,38 @@ class MedicationUse:
     daily_units: float | None  # total daily insulin units from the dosage, when computable
     name: str  # display name for cards
     evidence: Evidence
+    ended: date | None = None  # last day of a past use, when the record says (None: unknown or current)
+    # An active/on-hold order too old to count as current (issue 16): the year it is from. Cards citing
+    # it say "active order from <year>: check whether still taken".
+    stale_year: int | None = None
+    daily_mg: float | None = None  # glucocorticoid mg/day from the dosage, when computable
+    prednisolone_mg: float | None = None  # the same as prednisolone-equivalent mg/day
+    glucocorticoid: str | None = None  # the glucocorticoid of knowledge/glucocorticoids.toml it is
+    insulin_autoimmune_trigger: bool = False  # a known trigger drug of insulin autoimmune syndrome
+    duplicates: tuple[str, ...] = ()  # references of identical entries merged into this fact
 
 
 @dataclass(frozen=True)
 class ConditionFact:
-    """An active, not-refuted Condition matched to one or more knowledge value sets."""
+    """An active, not-refuted Condition matched to one or more knowledge value sets; repeated entries of
+    the same code are one fact (``count`` entries, earliest ``onset``)."""
 
     groups: frozenset[str]  # value-set ids it matched: "sle", "type-2-diabetes", ...
     name: str
     evidence: Evidence
+    onset: str | None = None  # earliest onset (or recorded) date of the merged entries
+    count: int = 1  # how many Condition resources say it
+
+
+@dataclass(frozen=True)
+class PendingTest:
+    """A test ordered or in progress, without a final result yet (issue 14): not proposed again."""
+
+    kind: str  # lab kind of knowledge/labs.toml
+    name: str  # the kind's display name
+    ordered: datetime | None  # ServiceRequest.authoredOn (or occurrence), or the Observation's date
+    status: str  # the resource's status: active, on-hold, draft (ServiceRequest); registered, preliminary
+    evidence: Evidence  # "Insulin receptor antibodies: pending (ServiceRequest active), ordered 2026-05-20"
 
 
 @dataclass
@@ -81,6 +105,7 @@ class PatientFacts:
     # Newest date of any final/amended/corrected result of each kind, whatever its window or value:
     # the ataxia-telangiectasia rule asks "any glucose or HbA1c in 365 days?".
     last_result: dict[str, datetime] = field(default_factory=dict)
+    pending: dict[str, list[PendingTest]] = field(default_factory=dict)  # kind -> pending tests
 
     def lab(self, kind: str) -> list[LabResult]:
         return self.labs.get(kind, [])
