@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cds_hooks.clinical.facts.model import LabResult
-from cds_hooks.timeline.series import ANTIBODY_KINDS, GLUCOSE_KINDS, Timeline
+from cds_hooks.timeline.series import (
+    ANIMAL_INSULIN,
+    ANTIBODY_KINDS,
+    GLUCOCORTICOID,
+    GLUCOSE_KINDS,
+    HUMAN_INSULIN,
+    IAS_TRIGGER,
+    Timeline,
+)
 
 WIDTH = 420
 LEFT = 40  # room for the y-axis labels
@@ -20,6 +28,13 @@ RIGHT = 12
 PANEL_GAP = 30
 LINE_PANEL = 100
 ROW = 26  # one row of markers or bars
+# The CSS class (app.css) of each medication group's bars.
+BAR_STYLE = {
+    ANIMAL_INSULIN: "animal",
+    HUMAN_INSULIN: "human",
+    GLUCOCORTICOID: "steroid",
+    IAS_TRIGGER: "trigger",
+}
 
 
 @dataclass(frozen=True)
@@ -240,7 +255,7 @@ def build_chart(timeline: Timeline, glucose_unit: str, glucose_factor: float) ->
                 begun = e.start.date() if e.start else "unknown start"
                 until = e.end.date() if e.end else "ongoing" if e.current else "end unknown"
                 when = f"{begun} to {until}"
-                style = {"animal insulin": "animal", "systemic glucocorticoid": "steroid"}.get(group, "human")
+                style = BAR_STYLE[group]
                 panel.bars.append(
                     Bar(
                         x0,

@@ -32,11 +32,19 @@ REFERENCE_LINES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Medication groups on the time axis: the kinds of medication the rules' facts hold.
+ANIMAL_INSULIN = "animal insulin"
+HUMAN_INSULIN = "human insulin / analogue"
+GLUCOCORTICOID = "systemic glucocorticoid"
+IAS_TRIGGER = "trigger drug of insulin autoimmune syndrome"
+INSULIN_GROUPS = (ANIMAL_INSULIN, HUMAN_INSULIN)
+
+
 @dataclass(frozen=True)
 class Exposure:
     """One medication course on the time axis (end ``None``: ongoing or unknown)."""
 
-    group: str  # "animal insulin" | "human insulin / analogue" | "systemic glucocorticoid"
+    group: str  # one of GROUPS
     name: str
     start: datetime | None
     end: datetime | None
@@ -66,7 +74,7 @@ class Timeline:
     def total_daily_dose(self) -> list[tuple[datetime, float]]:
         """Steps of the summed daily insulin dose: one point wherever a dosed insulin course starts or
         ends within the range (the sum of the courses running then)."""
-        dosed = [e for e in self.exposures if e.daily_units is not None and "insulin" in e.group]
+        dosed = [e for e in self.exposures if e.daily_units is not None and e.group in INSULIN_GROUPS]
         moments = sorted(
             {self.start, self.end}
             | {t for e in dosed for t in (e.start, e.end) if t is not None and self.start <= t <= self.end}
@@ -96,10 +104,12 @@ def _period(resource: dict[str, Any]) -> tuple[datetime | None, datetime | None]
 
 def _group(use: MedicationUse) -> str:
     if use.animal_insulin:
-        return "animal insulin"
+        return ANIMAL_INSULIN
     if use.insulin:
-        return "human insulin / analogue"
-    return "systemic glucocorticoid"
+        return HUMAN_INSULIN
+    if use.systemic_glucocorticoid:
+        return GLUCOCORTICOID
+    return IAS_TRIGGER  # the rules' facts hold only insulins, glucocorticoids and these trigger drugs
 
 
 def build_timeline(
@@ -139,8 +149,7 @@ def build_timeline(
                 end=course_end,
                 current=use.current,
                 daily_units=use.daily_units,
-                # Prednisolone-equivalent mg/day once the clinical core has it (MedicationUse).
-                prednisolone_mg=getattr(use, "prednisolone_mg", None),
+                prednisolone_mg=use.prednisolone_mg,
                 reference=use.evidence.reference,
             )
         )

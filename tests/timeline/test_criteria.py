@@ -51,3 +51,37 @@ def test_an_unknown_rule_is_refused():
     x = rule_input(ResourceIndex(), default_knowledge(), "p", datetime.now(UTC))
     with pytest.raises(KeyError):
         explain("no-such-rule", x)
+
+
+def explanation_of(patient_id: str, rule_id: str):
+    item = next(i for i in MANIFEST["examples"] if i["patient_id"] == patient_id)
+    x = rule_input(index_of(item), default_knowledge(), patient_id, datetime.now(UTC))
+    explanation = explain(rule_id, x)
+    return {row.label: row for row in explanation.rows}, explanation.fired
+
+
+def test_replacement_dose_shows_the_total_against_the_replacement_limit():
+    rows, fired = explanation_of(
+        "ex40", "glucocorticoid-hyperglycemia"
+    )  # hydrocortisone 20 mg/day, Addison's
+    against = next(r for r in rows.values() if r.role == "against")
+    assert not fired and against.met
+    assert "Total 5 mg/day prednisolone equivalent" in against.values
+    assert [str(t) for t in against.thresholds] == [
+        "glucocorticoid replacement max ≤ 7.5 mg/day prednisolone equivalent"
+    ]
+
+
+def test_pending_screening_is_shown_against_the_ataxia_telangiectasia_card():
+    rows, fired = explanation_of("ex43", "ataxia-telangiectasia-ir")  # glucose ordered, never screened
+    pending = next(r for r in rows.values() if r.role == "against")
+    assert not fired and pending.met
+    assert any(v.startswith("Pending: Glucose") for v in pending.values)
+
+
+def test_insulin_autoimmune_syndrome_lists_the_trigger_drug():
+    rows, fired = explanation_of("ex39", "insulin-autoimmune-syndrome")  # alpha-lipoic acid
+    never = next(r for r in rows.values() if r.by_absence)
+    trigger = next(r for r in rows.values() if r.role == "supports")
+    assert fired and never.met and not never.values
+    assert trigger.met and any("lipoic" in v.lower() for v in trigger.values)

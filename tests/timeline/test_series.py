@@ -79,6 +79,51 @@ def test_the_range_and_the_readers_of_the_clinical_core():
     assert steps[1][0] == datetime(2025, 9, 1, tzinfo=UTC)
 
 
+def test_glucocorticoid_courses_carry_the_prednisolone_equivalent_and_trigger_drugs_their_own_group():
+    atc = "http://www.whocc.no/atc"
+    hydrocortisone = {
+        "resourceType": "MedicationStatement",
+        "id": "s1",
+        "status": "active",
+        "medicationCodeableConcept": {
+            "coding": [{"system": atc, "code": "H02AB09"}],
+            "text": "Hydrocortisone",
+        },
+        "subject": {"reference": "Patient/p"},
+        "effectivePeriod": {"start": "2026-01-01"},
+        "dosage": [
+            {
+                "route": {"coding": [{"system": "http://snomed.info/sct", "code": "26643006"}]},
+                "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mg", "code": "mg"}}],
+            }
+        ],
+    }
+    lipoic = {
+        "resourceType": "MedicationStatement",
+        "id": "t1",
+        "status": "active",
+        "medicationCodeableConcept": {
+            "coding": [{"system": atc, "code": "A16AX01"}],
+            "text": "Alpha-lipoic acid",
+        },
+        "subject": {"reference": "Patient/p"},
+        "effectivePeriod": {"start": "2026-02-01"},
+    }
+    index, knowledge = (
+        ResourceIndex([{"resourceType": "Patient", "id": "p"}, hydrocortisone, lipoic]),
+        default_knowledge(),
+    )
+    facts = rule_input(index, knowledge, "p", NOW).facts
+    timeline = build_timeline(index, knowledge, facts, NOW - timedelta(days=730), NOW)
+    courses = {e.reference: (e.group, e.prednisolone_mg) for e in timeline.exposures}
+    assert courses == {
+        "MedicationStatement/s1": ("systemic glucocorticoid", 5.0),  # hydrocortisone 20 mg/day (BNF 20:5)
+        "MedicationStatement/t1": ("trigger drug of insulin autoimmune syndrome", None),
+    }
+    assert timeline.total_daily_dose() == []  # no insulin course
+
+
 def test_the_page_escapes_the_record_and_converts_units():
     app = Flask("t", template_folder="cds_hooks/api/templates")
     from cds_hooks.api.smart_app import bp
