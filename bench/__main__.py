@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import scenarios
+from . import scenarios, synthea
 from .generate import DEFAULT_SEED, SIZES
 from .report import check_targets, render
 from .servers import REPO, WorkerSetup
@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-fallback", action="store_true")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--no-cold", action="store_true")
+    p.add_argument("--no-synthea", action="store_true", help="skip screening the Synthea adults")
+    p.add_argument(
+        "--synthea-file",
+        type=Path,
+        default=synthea.DEFAULT_RECORDS,
+        help="gzipped JSON list of Synthea transaction Bundles (default: the test suite's)",
+    )
     return p.parse_args(argv)
 
 
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["fallback"] = None
     results["memory"] = None
     results["cold_start"] = None
+    results["synthea"] = None
     workdir = Path(tempfile.mkdtemp(prefix="cds-bench-"))
     try:
         if not args.no_http:
@@ -152,6 +160,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 workdir,
                 log,
             )
+        if not (quick or args.no_synthea):
+            results["synthea"] = synthea.synthea_bench(args.synthea_file, knowledge, workdir, log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["targets"] = check_targets(results)

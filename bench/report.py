@@ -315,6 +315,39 @@ def render(results: dict[str, Any]) -> str:
             ),
             "",
         ]
+    synthea = results.get("synthea")
+    if synthea:
+        out += [
+            "### Screening Synthea adults (sekmet-fhir, `cds-hooks screen` defaults)",
+            "",
+            _table(
+                [
+                    "records",
+                    "screened",
+                    "deceased skipped",
+                    "errors",
+                    "screen s",
+                    "patients/s",
+                    "requests",
+                    "same requests direct s",
+                    "screen / direct",
+                ],
+                [
+                    [
+                        synthea["records"],
+                        synthea["screened"],
+                        synthea["skipped_deceased"],
+                        synthea["errors"],
+                        synthea["screen_s"],
+                        synthea["patients_per_s"],
+                        synthea["requests"],
+                        synthea["direct_s"],
+                        synthea["ratio_screen_over_direct"],
+                    ]
+                ],
+            ),
+            "",
+        ]
     out += [
         "### Targets (performance v2, issue 13)",
         "",

@@ -343,14 +343,17 @@ class LocalFhirServer:
             )
         )
 
-    def load_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
+    def load_bundle(self, bundle: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
         """POST a transaction (or batch) Bundle; returns the response Bundle.
 
         Use ``PUT Type/id`` entries where ids must stay stable: POSTed resources get server ids.
         Raises FhirServerError with the server's OperationOutcome text when anything failed.
+        ``timeout``: a real-sized record (thousands of entries) takes sekmet-fhir 10 s or more.
         """
         response = self._checked(
-            self.request("POST", "", data=json.dumps(bundle), headers={"Content-Type": FHIR_JSON})
+            self.request(
+                "POST", "", data=json.dumps(bundle), headers={"Content-Type": FHIR_JSON}, timeout=timeout
+            )
         )
         failures = []
         for i, entry in enumerate(response.get("entry") or []):

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
@@ -187,6 +188,12 @@ class FhirClient:
             try:
                 self._check_status(response)
                 body = self._read_body(response, deadline)
+            except ReadTimeoutError as exc:  # the body stalled after the headers came (raw urllib3)
+                raise self._read_timeout(read_timeout, read_setting) from exc
+            except urllib3.exceptions.HTTPError as exc:
+                raise FhirUnavailable(
+                    f"reading the FHIR server's answer failed ({type(exc).__name__})"
+                ) from exc
             finally:
                 response.close()
         except requests.ConnectTimeout as exc:

@@ -45,7 +45,9 @@ _EC_CURVE_ALGORITHM = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 # JWK members that only a private (or symmetric) key has: a trust file must never hold a secret.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
-ENTRY_FIELDS = frozenset({"iss", "jwks", "jwks_file", "jku_allowlist", "comment", "description"})
+ENTRY_FIELDS = frozenset(
+    {"iss", "jwks", "jwks_file", "jku_allowlist", "audience", "sub", "comment", "description"}
+)
 MAX_TOKEN_CHARS = 8192
 MAX_JWKS_BYTES = 256 * 1024
 GENERIC_MESSAGE = "invalid or missing authorization"
@@ -75,6 +77,10 @@ class TrustedIssuer:
     iss: str
     keys: Mapping[str, Mapping[str, Any]]
     jku_allowlist: tuple[str, ...] = ()
+    # Accepted as `aud` besides the URL called (EHRs where the audience is configured by hand).
+    audiences: tuple[str, ...] = ()
+    # The client id the issuer puts in `sub`; when set, a token must carry exactly this.
+    sub: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,18 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path} is not valid JSON: {exc}") from None
 
 
+def _site_settings(entry: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None]:
+    """The per-site ``audience`` (a URL or a list of them) and ``sub`` of an entry; ValueError if bad."""
+    audience = entry.get("audience", [])
+    audiences = [audience] if isinstance(audience, str) else audience
+    if not isinstance(audiences, list) or not all(isinstance(a, str) and a for a in audiences):
+        raise ValueError("'audience' must be a URL string or a list of them")
+    sub = entry.get("sub")
+    if sub is not None and (not isinstance(sub, str) or not sub):
+        raise ValueError("'sub' must be a non-empty string (the client id the EHR sends)")
+    return tuple(audiences), sub
+
+
 def load_trusted_issuers(path: str | Path) -> dict[str, TrustedIssuer]:
     """Read and validate the trusted-issuers file once, at start-up; any problem is a ConfigError."""
     file = Path(path).expanduser()
@@ -223,11 +241,13 @@ def load_trusted_issuers(path: str | Path) -> dict[str, TrustedIssuer]:
         if iss in issuers:
             raise ConfigError(f"{label}: this issuer is listed twice")
         try:
+            audiences, sub = _site_settings(entry)
             if "jku_allowlist" in entry:
                 urls = entry["jku_allowlist"]
                 if not isinstance(urls, list) or not urls:
                     raise ValueError("'jku_allowlist' must be a non-empty list of URLs")
-                issuers[iss] = TrustedIssuer(iss, {}, tuple(_check_jku_url(u) for u in urls))
+                jku = tuple(_check_jku_url(u) for u in urls)
+                issuers[iss] = TrustedIssuer(iss, {}, jku, audiences, sub)
                 continue
             if "jwks_file" in entry:
                 if not isinstance(entry["jwks_file"], str) or not entry["jwks_file"]:
@@ -235,7 +255,7 @@ def load_trusted_issuers(path: str | Path) -> dict[str, TrustedIssuer]:
                 jwks = _read_json(file.parent / Path(entry["jwks_file"]).expanduser())
             else:
                 jwks = entry["jwks"]
-            issuers[iss] = TrustedIssuer(iss, public_keys(jwks, strict=True))
+            issuers[iss] = TrustedIssuer(iss, public_keys(jwks, strict=True), (), audiences, sub)
         except ValueError as exc:
             raise ConfigError(f"{label}: {exc}") from None
     return issuers
@@ -426,7 +446,7 @@ class JwtVerifier:
                 token,
                 key=key,
                 algorithms=[alg],
-                audience=audience,
+                audience=[audience, *issuer.audiences],
                 issuer=issuer.iss,
                 leeway=self.clock_skew,
                 options={"require": list(REQUIRED_CLAIMS)},
@@ -435,6 +455,8 @@ class JwtVerifier:
             raise JwtRejected(f"{type(exc).__name__}: {str(exc)[:200]}", **context) from None
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
             raise JwtRejected(f"jti must be a string of 1 to {MAX_JTI_LENGTH} characters", **context)
+        if issuer.sub is not None and claims.get("sub") != issuer.sub:
+            raise JwtRejected(f"sub {_safe(claims.get('sub'))} is not the issuer's client id", **context)
         tenant = claims.get("tenant")
         if self.tenants and not (isinstance(tenant, str) and tenant in self.tenants):
             raise JwtRejected("tenant is not on the allowlist", **context)
