@@ -361,31 +361,23 @@ def jwt_service(tmp_path: Path) -> Iterator[Service]:
         running.stop()
 
 
-@pytest.fixture
-def open_sandbox(
-    request: pytest.FixtureRequest,
-    browser: Any,
-    sandbox_base: str,
-    sandbox_root: Path,
-    examples_on_open_server: LocalFhirServer,
-) -> Iterator[Callable[..., SandboxPage]]:
-    """``open_sandbox(service, patient_id, screen=...)``: a Sandbox tab in a fresh context, navigated
-    with the same link ``cds-hooks demo`` prints. A full-page screenshot is saved at the end, pass or
-    fail, named after the test."""
-    opened: list[tuple[Any, SandboxPage]] = []
+@dataclass
+class Sandbox:
+    """Opens Sandbox tabs, each in a fresh browser context, with the links ``cds-hooks demo`` prints."""
 
-    def open_(service: Service, patient_id: str, screen: str = "patient-view") -> SandboxPage:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    browser: Any
+    base: str
+    root: Path
+    fhir_base: str
+
+    def open(
+        self, service: Service, patient_id: str, screen: str = "patient-view"
+    ) -> tuple[Any, SandboxPage]:
+        context = self.browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
-        url = sandbox_url(
-            examples_on_open_server.base_url,
-            service.discovery_url,
-            patient_id,
-            screen=screen,
-            sandbox=sandbox_base,
-        )
-        tab = SandboxPage(page=page, url=url, sandbox_base=sandbox_base, sandbox_root=sandbox_root)
+        url = sandbox_url(self.fhir_base, service.discovery_url, patient_id, screen=screen, sandbox=self.base)
+        tab = SandboxPage(page=page, url=url, sandbox_base=self.base, sandbox_root=self.root)
         page.on(
             "console",
             lambda m: (
@@ -393,8 +385,25 @@ def open_sandbox(
             ),
         )
         page.on("requestfailed", lambda r: tab.failed_requests.append(r.url))
-        opened.append((context, tab))
-        return tab
+        return context, tab
+
+
+@pytest.fixture(scope="session")
+def sandbox(
+    browser: Any, sandbox_base: str, sandbox_root: Path, examples_on_open_server: LocalFhirServer
+) -> Sandbox:
+    return Sandbox(browser, sandbox_base, sandbox_root, examples_on_open_server.base_url)
+
+
+@pytest.fixture
+def open_sandbox(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Callable[..., SandboxPage]]:
+    """``open_sandbox(service, patient_id, screen=...)``: a Sandbox tab in a fresh context (not yet
+    navigated). A full-page screenshot of each is saved at the end, pass or fail, named after the test."""
+    opened: list[tuple[Any, SandboxPage]] = []
+
+    def open_(service: Service, patient_id: str, screen: str = "patient-view") -> SandboxPage:
+        opened.append(sandbox.open(service, patient_id, screen))
+        return opened[-1][1]
 
     yield open_
     for index, (context, tab) in enumerate(opened):
