@@ -373,7 +373,8 @@ class Sandbox:
     def open(
         self, service: Service, patient_id: str, screen: str = "patient-view"
     ) -> tuple[Any, SandboxPage]:
-        context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        # Tall enough for a card without scrolling: full-page screenshots then show no sticky-header seam.
+        context = self.browser.new_context(viewport={"width": 1280, "height": 1600})
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         url = sandbox_url(self.fhir_base, service.discovery_url, patient_id, screen=screen, sandbox=self.base)
@@ -392,6 +393,8 @@ class Sandbox:
 def sandbox(
     browser: Any, sandbox_base: str, sandbox_root: Path, examples_on_open_server: LocalFhirServer
 ) -> Sandbox:
+    for old in RESULTS.glob("*.png"):  # the folder shows this run only
+        old.unlink()
     return Sandbox(browser, sandbox_base, sandbox_root, examples_on_open_server.base_url)
 
 
