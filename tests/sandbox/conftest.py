@@ -56,7 +56,7 @@ CHROMIUM_FLAGS = [
     # The Sandbox also calls its public default services: make every non-loopback host fail at once.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
-CARD_SELECTOR = CARD = '[class*="card-list__decision-card"]'
+CARD_SELECTOR = '[class*="card-list__decision-card"]'
 TIMEOUT_MS = 45_000  # a page load to rendered cards takes 4–7 s on 2 idle cores; generous for busy ones
 
 
@@ -243,7 +243,7 @@ class SandboxPage:
         return [
             (tuple(item) if isinstance(item, list) else item)
             for item in self.page.eval_on_selector_all(
-                CARD,
+                CARD_SELECTOR,
                 """cards => cards.map(card => {
                     const level = (card.className.match(/card-list__alert-([a-z]+)/) || [])[1] || '';
                     const summary = card.querySelector('.MuiCardContent-root > p');
@@ -260,9 +260,9 @@ class SandboxPage:
             timeout=TIMEOUT_MS,
         )
         if count:
-            self.page.locator(CARD).nth(count - 1).wait_for(timeout=TIMEOUT_MS)
+            self.page.locator(CARD_SELECTOR).nth(count - 1).wait_for(timeout=TIMEOUT_MS)
         self.page.wait_for_function(
-            f"() => document.querySelectorAll('{CARD}').length === {count}", timeout=TIMEOUT_MS
+            f"() => document.querySelectorAll('{CARD_SELECTOR}').length === {count}", timeout=TIMEOUT_MS
         )
 
 
