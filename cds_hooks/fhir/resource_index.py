@@ -185,11 +185,6 @@ def validate(resource: Resource) -> Validation:
     return _VALIDATION_MEMO.get(hashlib.blake2b(content, digest_size=16).digest(), resource)
 
 
-def validation_problem(resource: Resource) -> str | None:
-    """Why the rules cannot use ``resource`` (``None`` when they can)."""
-    return validate(resource).problem
-
-
 def _element(loc: tuple[Any, ...]) -> str | None:
     """The JSON element name an error location starts at (pydantic field names: ``status__ext`` is
     ``_status``, reserved words carry ``_fhir``)."""
@@ -234,7 +229,14 @@ def _validate(resource: Resource) -> Validation:
                     f"not valid FHIR R4 ({len(blocking)} error(s), first at {where or 'root'})",
                     tuple(set_aside),
                 )
-            set_aside += sorted((str(e), f"not valid FHIR R4: {why}") for e, why in elements.items())
+            # Unknown element names come from the record: never echoed into the log.
+            set_aside += sorted(
+                (
+                    str(e) if e in model.model_fields else "an element unknown to R4",
+                    f"not valid FHIR R4: {why}",
+                )
+                for e, why in elements.items()
+            )
             dropped = {str(e) for e in elements} | {f"_{e}" for e in elements}
             candidate = {k: v for k, v in candidate.items() if k not in dropped}
         except (ValueError, TypeError, RecursionError):

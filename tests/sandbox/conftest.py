@@ -56,7 +56,7 @@ CHROMIUM_FLAGS = [
     # The Sandbox also calls its public default services: make every non-loopback host fail at once.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
-CARD_SELECTOR = CARD = '[class*="card-list__decision-card"]'
+CARD_SELECTOR = '[class*="card-list__decision-card"]'
 TIMEOUT_MS = 45_000  # a page load to rendered cards takes 4–7 s on 2 idle cores; generous for busy ones
 
 
@@ -243,7 +243,7 @@ class SandboxPage:
         return [
             (tuple(item) if isinstance(item, list) else item)
             for item in self.page.eval_on_selector_all(
-                CARD,
+                CARD_SELECTOR,
                 """cards => cards.map(card => {
                     const level = (card.className.match(/card-list__alert-([a-z]+)/) || [])[1] || '';
                     const summary = card.querySelector('.MuiCardContent-root > p');
@@ -260,9 +260,9 @@ class SandboxPage:
             timeout=TIMEOUT_MS,
         )
         if count:
-            self.page.locator(CARD).nth(count - 1).wait_for(timeout=TIMEOUT_MS)
+            self.page.locator(CARD_SELECTOR).nth(count - 1).wait_for(timeout=TIMEOUT_MS)
         self.page.wait_for_function(
-            f"() => document.querySelectorAll('{CARD}').length === {count}", timeout=TIMEOUT_MS
+            f"() => document.querySelectorAll('{CARD_SELECTOR}').length === {count}", timeout=TIMEOUT_MS
         )
 
 
@@ -361,31 +361,24 @@ def jwt_service(tmp_path: Path) -> Iterator[Service]:
         running.stop()
 
 
-@pytest.fixture
-def open_sandbox(
-    request: pytest.FixtureRequest,
-    browser: Any,
-    sandbox_base: str,
-    sandbox_root: Path,
-    examples_on_open_server: LocalFhirServer,
-) -> Iterator[Callable[..., SandboxPage]]:
-    """``open_sandbox(service, patient_id, screen=...)``: a Sandbox tab in a fresh context, navigated
-    with the same link ``cds-hooks demo`` prints. A full-page screenshot is saved at the end, pass or
-    fail, named after the test."""
-    opened: list[tuple[Any, SandboxPage]] = []
+@dataclass
+class Sandbox:
+    """Opens Sandbox tabs, each in a fresh browser context, with the links ``cds-hooks demo`` prints."""
 
-    def open_(service: Service, patient_id: str, screen: str = "patient-view") -> SandboxPage:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    browser: Any
+    base: str
+    root: Path
+    fhir_base: str
+
+    def open(
+        self, service: Service, patient_id: str, screen: str = "patient-view"
+    ) -> tuple[Any, SandboxPage]:
+        # Tall enough for a card without scrolling: full-page screenshots then show no sticky-header seam.
+        context = self.browser.new_context(viewport={"width": 1280, "height": 1600})
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
-        url = sandbox_url(
-            examples_on_open_server.base_url,
-            service.discovery_url,
-            patient_id,
-            screen=screen,
-            sandbox=sandbox_base,
-        )
-        tab = SandboxPage(page=page, url=url, sandbox_base=sandbox_base, sandbox_root=sandbox_root)
+        url = sandbox_url(self.fhir_base, service.discovery_url, patient_id, screen=screen, sandbox=self.base)
+        tab = SandboxPage(page=page, url=url, sandbox_base=self.base, sandbox_root=self.root)
         page.on(
             "console",
             lambda m: (
@@ -393,8 +386,27 @@ def open_sandbox(
             ),
         )
         page.on("requestfailed", lambda r: tab.failed_requests.append(r.url))
-        opened.append((context, tab))
-        return tab
+        return context, tab
+
+
+@pytest.fixture(scope="session")
+def sandbox(
+    browser: Any, sandbox_base: str, sandbox_root: Path, examples_on_open_server: LocalFhirServer
+) -> Sandbox:
+    for old in RESULTS.glob("*.png"):  # the folder shows this run only
+        old.unlink()
+    return Sandbox(browser, sandbox_base, sandbox_root, examples_on_open_server.base_url)
+
+
+@pytest.fixture
+def open_sandbox(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Callable[..., SandboxPage]]:
+    """``open_sandbox(service, patient_id, screen=...)``: a Sandbox tab in a fresh context (not yet
+    navigated). A full-page screenshot of each is saved at the end, pass or fail, named after the test."""
+    opened: list[tuple[Any, SandboxPage]] = []
+
+    def open_(service: Service, patient_id: str, screen: str = "patient-view") -> SandboxPage:
+        opened.append(sandbox.open(service, patient_id, screen))
+        return opened[-1][1]
 
     yield open_
     for index, (context, tab) in enumerate(opened):

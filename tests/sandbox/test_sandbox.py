@@ -11,6 +11,7 @@ Sandbox's key: every call accepted, a replayed token refused. Setup: tests/sandb
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ import requests
 
 from cds_hooks.cli.demo import ORDER_MEDICATION, ORDER_RULE, SERVICE_ID, load_manifest, order_example
 from cds_hooks.hooks.registry import ORDER_SELECT_ID, ORDER_SIGN_ID
-from tests.sandbox.conftest import CARD_SELECTOR, Service
+from tests.sandbox.conftest import CARD_SELECTOR, Sandbox, Service, start_service
 
 MANIFEST = load_manifest()
 EXAMPLES = MANIFEST["examples"]
@@ -110,39 +111,65 @@ def ordering_patient() -> str:
     return ORDERING["patient_id"]
 
 
-def test_rx_view_card_and_accepting_its_suggestion(open_sandbox, fresh_service, ordering_patient):
-    tab = open_sandbox(fresh_service, ordering_patient, screen="rx-view")
-    assert tab.load(ORDER_SELECT_ID) == {"cards": []}  # the empty draft Rx View sends on opening
-    card = _glucocorticoid_card(tab.order(ORDER_MEDICATION, ORDER_SELECT_ID), "info")
-    tab.wait_for_rendered(1)
-    print(f"{ordering_patient} rx-view rendered: {json.dumps(tab.rendered_cards())}")
-    assert tab.rendered_cards() == [("info", card["summary"])]
-    suggestion = card["suggestions"][0]
-    with tab.page.expect_response(lambda r: r.url.endswith(f"/{ORDER_SELECT_ID}/feedback")) as answer:
-        tab.page.get_by_role("button", name=suggestion["label"], exact=True).click()
-    assert answer.value.status == 200
-    rows = fresh_service.feedback_rows(card["uuid"])
-    assert len(rows) == 1
-    assert rows[0]["outcome"] == "accepted" and rows[0]["known_card"] is True
-    assert json.loads(rows[0]["accepted_suggestions"]) == [suggestion["uuid"]]
-    assert tab.unexpected_console_errors() == []
+@pytest.fixture(scope="module")
+def accepted_on_rx_view(
+    sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """Rx View for the ordering example, the steroid picked, its card's first suggestion accepted: once,
+    for the two tests below (what the service stored; what the Sandbox did with the order)."""
+    assert ORDERING is not None, f"no example fires {ORDER_RULE} alone"
+    service = start_service(tmp_path_factory.mktemp("rx-view-accept"), jwt="off")
+    context, tab = sandbox.open(service, ORDERING["patient_id"], screen="rx-view")
+    try:
+        opening = tab.load(ORDER_SELECT_ID)  # the empty draft Rx View sends when it opens
+        body = tab.order(ORDER_MEDICATION, ORDER_SELECT_ID)
+        tab.wait_for_rendered(len(body["cards"]))
+        rendered = tab.rendered_cards()
+        print(f"{ORDERING['patient_id']} rx-view rendered: {json.dumps(rendered)}")
+        card = _glucocorticoid_card(body, "info")
+        suggestion = card["suggestions"][0]
+        with tab.page.expect_response(lambda r: r.url.endswith(f"/{ORDER_SELECT_ID}/feedback")) as answer:
+            tab.page.get_by_role("button", name=suggestion["label"], exact=True).click()
+        yield {
+            "tab": tab,
+            "service": service,
+            "opening": opening,
+            "card": card,
+            "rendered": rendered,
+            "feedback_status": answer.value.status,
+        }
+    finally:
+        context.close()
+        service.stop()
 
 
-def test_rx_view_accept_leaves_the_proposed_medication_in_the_order_form(
-    open_sandbox, fresh_service, ordering_patient
-):
+def test_rx_view_info_card_and_accepting_its_suggestion_stores_one_row(accepted_on_rx_view, request):
+    flow = accepted_on_rx_view
+    try:
+        assert flow["opening"] == {"cards": []}  # nothing to judge before a medication is picked
+        card = flow["card"]
+        assert flow["rendered"] == [("info", card["summary"])]
+        assert flow["feedback_status"] == 200
+        rows = flow["service"].feedback_rows(card["uuid"])
+        assert len(rows) == 1
+        assert rows[0]["outcome"] == "accepted" and rows[0]["known_card"] is True
+        assert json.loads(rows[0]["accepted_suggestions"]) == [card["suggestions"][0]["uuid"]]
+        assert flow["tab"].unexpected_console_errors() == []
+    finally:
+        flow["tab"].screenshot(request.node.name)
+
+
+def test_rx_view_accept_leaves_the_proposed_medication_in_the_order_form(accepted_on_rx_view, request):
     """The Sandbox applies only a suggestion's first action: a delete first would empty its order form
-    (the draft gone, nothing in its place); create first keeps the order the clinician is writing."""
-    tab = open_sandbox(fresh_service, ordering_patient, screen="rx-view")
-    tab.load(ORDER_SELECT_ID)
-    card = _glucocorticoid_card(tab.order(ORDER_MEDICATION, ORDER_SELECT_ID), "info")
-    tab.wait_for_rendered(1)
-    first_actions = [s["actions"][0]["type"] for s in card.get("suggestions", [])]
-    assert first_actions and all(t in ("create", "update") for t in first_actions), first_actions
-    with tab.page.expect_response(lambda r: r.url.endswith("/feedback")):
-        tab.page.get_by_role("button", name=card["suggestions"][0]["label"], exact=True).click()
-    box = tab.page.locator('input[name="medication-input"]')
-    assert box.input_value() == ORDER_MEDICATION
+    (the draft gone, nothing in its place); with the create first the order being written stays."""
+    flow = accepted_on_rx_view
+    try:
+        first_actions = [s["actions"][0]["type"] for s in flow["card"].get("suggestions", [])]
+        assert first_actions and all(t in ("create", "update") for t in first_actions), first_actions
+        box = flow["tab"].page.locator('input[name="medication-input"]')
+        assert box.input_value() == ORDER_MEDICATION
+    finally:
+        flow["tab"].screenshot(request.node.name)
 
 
 def test_rx_view_dismiss_with_an_override_reason(open_sandbox, fresh_service, ordering_patient):
@@ -183,30 +210,26 @@ def test_jwt_required_sandbox_tokens_accepted_and_a_replay_refused(
     open_sandbox, jwt_service: Service, ordering_patient
 ):
     mark = jwt_service.recorder.mark()
-    pv = open_sandbox(jwt_service, ordering_patient)
-    with pv.page.expect_request(lambda r: r.method == "POST" and r.url.endswith(f"/{SERVICE_ID}")) as sent:
-        body = pv.load(SERVICE_ID)
+    tab = open_sandbox(jwt_service, ordering_patient)
+    with tab.page.expect_request(lambda r: r.method == "POST" and r.url.endswith(f"/{SERVICE_ID}")) as sent:
+        body = tab.load(SERVICE_ID)
     assert ORDER_RULE in rule_ids(body)
-    pv.wait_for_rendered(len(body["cards"]))
-    rx = open_sandbox(jwt_service, ordering_patient, screen="rx-view")
-    rx.load(ORDER_SELECT_ID)
-    card = _glucocorticoid_card(rx.order(ORDER_MEDICATION, ORDER_SELECT_ID), "info")
-    rx.wait_for_rendered(1)
-    with rx.page.expect_response(lambda r: r.url.endswith("/feedback")) as answer:
-        rx.page.get_by_role("button", name=card["suggestions"][0]["label"], exact=True).click()
+    tab.wait_for_rendered(len(body["cards"]))
+    card = body["cards"][0]
+    with tab.page.expect_response(lambda r: r.url.endswith(f"/{SERVICE_ID}/feedback")) as answer:
+        tab.page.locator(CARD_SELECTOR).first.get_by_role("button", name="Dismiss", exact=True).click()
     assert answer.value.status == 200
-    assert len(jwt_service.feedback_rows(card["uuid"])) == 1
+    assert [r["outcome"] for r in jwt_service.feedback_rows(card["uuid"])] == ["overridden"]
 
     calls = [e for e in jwt_service.recorder.since(mark) if e.method != "OPTIONS"]
-    kinds = {(e.method, e.path.rsplit("/", 1)[-1]) for e in calls}
-    assert {
-        ("GET", "cds-services"),
-        ("POST", SERVICE_ID),
-        ("POST", ORDER_SELECT_ID),
-        ("POST", "feedback"),
-    } <= kinds
-    assert all(e.authorized and e.status == 200 for e in calls), [(e.method, e.path, e.status) for e in calls]
-    assert pv.unexpected_console_errors() == [] and rx.unexpected_console_errors() == []
+    kinds = [(e.method, e.path) for e in calls]
+    assert kinds == [
+        ("GET", "/cds-services"),
+        ("POST", f"/cds-services/{SERVICE_ID}"),
+        ("POST", f"/cds-services/{SERVICE_ID}/feedback"),
+    ]
+    assert all(e.authorized and e.status == 200 for e in calls), [(e.path, e.status) for e in calls]
+    assert tab.unexpected_console_errors() == []
 
     # The same token again (a captured request replayed within its 5-minute lifetime) is refused.
     request = sent.value
