@@ -38,8 +38,11 @@ def test_patient_evaluated_as_the_ehr_would(cli_server, capsys):
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == f"Patient {PORK} on {cli_server.base_url}: 1 card"
-    assert f"1. WARNING  {PORK_SUMMARY}" in lines
-    assert "     - Hypurin Porcine Neutral (MedicationStatement, active, current)" in lines
+    assert f"1. INFO  {PORK_SUMMARY}" in lines
+    assert (
+        "     - Hypurin Porcine Neutral (recorded as taken, active): "
+        "stop it when human insulin starts (no prescription here to update)"
+    ) in lines
     assert cli_server.token not in out
 
 
@@ -218,5 +221,5 @@ def test_token_from_the_environment(cli_server, capsys, monkeypatch):
     monkeypatch.setenv("CDS_HOOKS_FHIR_TOKEN", cli_server.token)
     code, out, err = run(capsys, "evaluate", "--fhir-server", cli_server.base_url, "--patient", PORK)
     assert (code, err) == (0, "")
-    assert f"1. WARNING  {PORK_SUMMARY}" in out.splitlines()
+    assert f"1. INFO  {PORK_SUMMARY}" in out.splitlines()
     assert cli_server.token not in out
