@@ -108,6 +108,7 @@ def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
     if not signs:
         return None
     workup, pending = tests_to_propose(x, ANTIBODY_WORKUP)
+    exposed = set(f.animal_insulin_exposure.evidence)
     return RuleResult(
         rule_id=INSULIN_ANTIBODY_WORKUP,
         variant="likely" if f.insulin_antibody_positive else "workup",
@@ -115,13 +116,7 @@ def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
         workup=workup,
         pending=pending,
         switch_from=_current_animal(x.facts),
-        medications=_names(
-            [
-                m
-                for m in x.facts.medications
-                if m.animal_insulin and m.evidence in set(f.animal_insulin_exposure.evidence)
-            ]
-        ),
+        medications=_names([m for m in x.facts.medications if m.evidence in exposed]),
     )
 
 

@@ -78,7 +78,8 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         usage_requirements=(
             "Needs the patient's Observations (glucose, HbA1c, insulin, C-peptide, insulin and "
             "insulin-receptor antibodies, ANA, body weight), MedicationStatements, MedicationRequests "
-            "(with referenced Medications) and Conditions, by prefetch or from fhirServer."
+            "(with referenced Medications), Conditions and ServiceRequests (tests already ordered), by "
+            "prefetch or from fhirServer."
         ),
         prefetch=templates,
     )

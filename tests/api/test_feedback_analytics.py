@@ -13,7 +13,7 @@ import pytest
 from cds_hooks.__main__ import main
 from cds_hooks.app import create_app
 from cds_hooks.clinical.knowledge import default_knowledge
-from tests.builders import SERVICE, SERVICE_URL, bundle, empty_prefetch, porcine_request, request
+from tests.builders import SERVICE, SERVICE_URL, bundle, empty_prefetch, glucose, porcine_request, request
 from tests.conftest import make_settings
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -47,6 +47,9 @@ def steroid_request(pid: str) -> dict:
             "subject": {"reference": f"Patient/{pid}"},
         }
     )
+    # A measured finding: a diabetes diagnosis alone no longer fires the steroid card (issue 14).
+    recent = (datetime.now(UTC) - timedelta(days=5)).isoformat()
+    prefetch["labResults"] = bundle(glucose(pid, f"{pid}-glu", 250, recent))
     return request(pid, prefetch)
 
 

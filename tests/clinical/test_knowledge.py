@@ -618,3 +618,65 @@ def test_two_filters_in_one_include_are_refused(knowledge_copy: Path) -> None:
         KnowledgeError, match=r"sle\.json: compose\.include\[0\]\.filter: one filter per include"
     ):
         load_knowledge(knowledge_copy, env={})
+
+
+# ------------------------------------------------------------------------ issue 14 knowledge additions
+
+
+def test_glucocorticoid_equivalents_follow_the_bnf_table(k: Knowledge) -> None:
+    doses = {e.name: e.dose_mg for e in k.glucocorticoid_equivalents}
+    assert {
+        name: doses[name] for name in ("prednisolone", "hydrocortisone", "cortisone", "methylprednisolone")
+    } == {
+        "prednisolone": 5,
+        "hydrocortisone": 20,
+        "cortisone": 25,
+        "methylprednisolone": 4,
+    }
+    assert (doses["triamcinolone"], doses["dexamethasone"], doses["betamethasone"], doses["deflazacort"]) == (
+        4,
+        0.75,
+        0.75,
+        6,
+    )
+    assert {"fluprednisolone", "paramethasone", "meprednisone"} <= set(doses)
+    by_name = {e.name: e for e in k.glucocorticoid_equivalents}
+    assert by_name["hydrocortisone"].prednisolone_mg(30) == 7.5
+    assert by_name["prednisolone"].matches_text("prednisoLONE 5 MG Oral Tablet")
+    assert not by_name["prednisolone"].matches_text("methylprednisolone 4 mg")
+    assert not by_name["cortisone"].matches_text("hydrocortisone 10 mg")
+    assert by_name["dexamethasone"].matches_coding("http://www.whocc.no/atc", "h02ab02")
+    assert all(e.source for e in k.glucocorticoid_equivalents)
+
+
+def test_issue_14_thresholds_are_overridable(knowledge_copy: Path) -> None:
+    k = load_knowledge(knowledge_copy, env={"CDS_HOOKS_THRESHOLD_ANIMAL_INSULIN_PAST_YEARS": "5"})
+    assert k.threshold("animal_insulin_past_years") == 5
+    assert k.thresholds["animal_insulin_past_years"].default == 3
+    defaults = load_knowledge(knowledge_copy, env={})
+    assert (
+        defaults.threshold("medication_request_current_days"),
+        defaults.threshold("glucocorticoid_replacement_max"),
+        defaults.threshold("ana_titre_type_b"),
+        defaults.threshold("tdd_type_b_support_per_kg"),
+        defaults.threshold("bmi_type_b_support"),
+    ) == (400, 7.5, 160, 3, 30)
+    assert defaults.workup["ana"].not_with == ("sle", "sjogren", "rheumatoid-arthritis")
+
+
+def test_equivalence_table_without_prednisolone_is_an_error(knowledge_copy: Path) -> None:
+    path = knowledge_copy / "glucocorticoids.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("[prednisolone]", "[prednisolon]"), encoding="utf-8"
+    )
+    with pytest.raises(
+        KnowledgeError, match=r"glucocorticoids\.toml: the reference \[prednisolone\] is required"
+    ):
+        load_knowledge(knowledge_copy, env={})
+
+
+def test_workup_exclusion_naming_an_unknown_value_set_is_an_error(knowledge_copy: Path) -> None:
+    path = knowledge_copy / "workup.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('"sjogren", ', '"sjogrens", '), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"workup\.toml: \[tests\.ana\]\.not_with_conditions"):
+        load_knowledge(knowledge_copy, env={})

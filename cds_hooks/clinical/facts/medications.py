@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import functools
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -202,18 +203,24 @@ def _strength_mg(
     medication = _referenced_medication(resource, index)
     strengths: set[float] = set()
     for ingredient in objects(medication.get("ingredient")) if medication else []:
-        ratio = obj(ingredient.get("strength")) if isinstance(ingredient, dict) else {}
+        ratio = obj(ingredient.get("strength"))
         numerator, denominator = obj(ratio.get("numerator")), obj(ratio.get("denominator"))
-        value = numerator.get("value")
-        unit = string(numerator.get("code")) or string(numerator.get("unit"))
-        per = denominator.get("value", 1)
-        if isinstance(value, int | float) and unit and unit.lower() in _STRENGTH_MG and per == 1:
-            strengths.add(float(value) * _STRENGTH_MG[unit.lower()])
+        value = _finite(numerator.get("value"))
+        unit = (string(numerator.get("code")) or string(numerator.get("unit")) or "").lower()
+        per = _finite(denominator.get("value", 1))
+        if value is not None and value > 0 and unit in _STRENGTH_MG and per == 1:
+            strengths.add(value * _STRENGTH_MG[unit])
     if not strengths:
         for text in _texts(concepts):
             for number, unit in _STRENGTH.findall(text):
                 strengths.add(float(number) * _STRENGTH_MG[unit.lower()])
     return strengths.pop() if len(strengths) == 1 else None
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _first_day(value: Any) -> date | None:
