@@ -10,12 +10,16 @@ terminals wrap, and unwrapped lines stay greppable.
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 from typing import Any
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_LINK = re.compile(r"(?<!\\)\[([^\]]+)\]\(([^)\s]+)\)")
+# Record text on cards is escaped markdown (backslash escapes, entities, word joiners that break links):
+# a terminal shows it as written.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _HEADING = re.compile(r"^\*\*(?P<title>[^*\n]+)\*\*$")
 _LIST_ITEM = re.compile(r"^\s*[-*+]\s+")
 
@@ -23,7 +27,8 @@ _LIST_ITEM = re.compile(r"^\s*[-*+]\s+")
 def plain(markdown: str) -> str:
     """Inline markdown as text: bold markers dropped, links as ``label (url)``."""
     text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", markdown)
-    return _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
+    return html.unescape(_ESCAPE.sub(r"\1", text)).replace("\u2060", "")
 
 
 def detail_sections(detail: str) -> list[tuple[str, list[str]]]:

@@ -38,8 +38,11 @@ def test_patient_evaluated_as_the_ehr_would(cli_server, capsys):
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == f"Patient {PORK} on {cli_server.base_url}: 1 card"
-    assert f"1. INFO  {PORK_SUMMARY}" in lines  # no sign of resistance: info (issue 14 item 4)
-    assert "     - Hypurin Porcine Neutral (MedicationStatement, active, current)" in lines
+    assert f"1. INFO  {PORK_SUMMARY}" in lines
+    assert (
+        "     - Hypurin Porcine Neutral (recorded as taken, active): "
+        "stop it when human insulin starts (no prescription here to update)"
+    ) in lines
     assert cli_server.token not in out
 
 

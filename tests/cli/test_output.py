@@ -87,3 +87,10 @@ def test_format_response_with_several_cards_and_actions():
 
 def test_no_cards():
     assert format_response({"cards": []}, "Patient p1") == "Patient p1: no cards\n"
+
+
+def test_plain_shows_escaped_record_text_as_written():
+    from cds_hooks.clinical.record_text import markdown
+
+    text = "Hypurin *Porcine* <b>x</b> [a](javascript:y) www.e.example a@b.example 1. & \\"
+    assert plain(markdown(text)) == text

@@ -127,32 +127,32 @@ def _animal_insulin_patient(name: str, unit: str, dosage_text: str) -> dict[str,
 
 
 def _autoimmune_patient(condition: str, value_string: str, unit: str) -> dict[str, Any]:
+    """SLE (hostile name), ANA with a hostile string, a positive insulin-receptor antibody with a hostile
+    unit, markedly raised insulin off insulin: a type B card citing them all; a glucose with a hostile
+    unit is listed as unusable."""
     pid = "h2"
+    clinical = "http://terminology.hl7.org/CodeSystem/condition-clinical"
     sle = {
         "resourceType": "Condition",
         "id": "c1",
         "subject": _subject(pid),
-        "clinicalStatus": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
-            ]
-        },
+        "clinicalStatus": {"coding": [{"system": clinical, "code": "active"}]},
         "code": {"coding": [{"system": SNOMED, "code": "55464009", "display": condition}], "text": condition},
         "onsetDateTime": "2019-01-01",
     }
+    receptor = _observation(
+        pid,
+        "irab",
+        "x",
+        valueQuantity={"value": 30, "unit": unit},
+        interpretation=[{"coding": [{"code": "H"}]}],
+    )
+    receptor["code"] = {"text": "Insulin receptor antibody"}
     observations = [
         _observation(pid, "ana", "8061-4", valueString="Positive " + value_string),
-        _observation(
-            pid, "ins", "20448-7", valueQuantity={"value": 180, "unit": "uIU/mL", "code": "u[IU]/mL"}
-        ),
-        _observation(
-            pid,
-            "iaa",
-            "8072-1",
-            valueQuantity={"value": 30, "unit": unit},
-            interpretation=[{"coding": [{"code": "H"}]}],
-        ),
-        _observation(pid, "irab", "8072-1", valueString=value_string),
+        _observation(pid, "ins", "20448-7", valueQuantity={"value": 180, "unit": "uIU/mL"}),
+        receptor,
+        _observation(pid, "g1", "2345-7", valueQuantity={"value": 9, "unit": unit}),
     ]
     return _request(pid, conditions=_bundle(sle), observations=_bundle(*observations))
 
