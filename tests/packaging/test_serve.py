@@ -17,7 +17,8 @@ def test_serve_answers_discovery_a_card_and_no_cards(tmp_path):
         assert "immune-insulin-resistance" in [s["id"] for s in services]
         card = requests.post(base + SERVICE_URL, json=porcine_request(), timeout=5)
         assert card.status_code == 200 and topics(card.json()) == ["animal-insulin-switch"]
-        assert card.json()["cards"][0]["indicator"] == "warning"
+        # No sign of antibody-mediated resistance: an info card (issue 14 item 4).
+        assert card.json()["cards"][0]["indicator"] == "info"
         empty = requests.post(base + SERVICE_URL, json=request("e", empty_prefetch("e")), timeout=5)
         assert empty.json() == {"cards": []}
         assert (tmp_path / "data" / "cds-hooks.sqlite3").exists()  # data dir created on first start
