@@ -94,9 +94,10 @@ def test_same_input_gives_the_same_cards_uuids_aside(client):
     assert first["cards"][0]["uuid"] != second["cards"][0]["uuid"]
 
 
-def test_the_one_link_serves_the_rules_page(client):
+def test_the_one_page_link_serves_the_rules_page(client):
     card = client.post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
-    assert len(card["links"]) == 1
+    # One link to the rule's page (issue 14 C17), next to the SMART timeline app's link (issue 12).
+    assert [link["type"] for link in card["links"]] == ["absolute", "smart"]
     path = "/" + card["links"][0]["url"].split("/", 3)[3]
     assert path == "/sources/animal-insulin-switch"
     r = client.get(path)

@@ -10,7 +10,7 @@ from cds_hooks.app import create_app
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.fhir.client import passed_window
 from cds_hooks.hooks.prefetch import bounded, fill_template
-from cds_hooks.hooks.registry import lookback_days
+from cds_hooks.hooks.registry import NOT_OBSERVATION_WINDOWS, lookback_days
 from tests.conftest import make_settings
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -21,10 +21,16 @@ def test_the_window_is_the_longest_lookback_in_knowledge_plus_a_day():
     knowledge = default_knowledge()
     longest = max(
         [lab.lookback_days for lab in knowledge.labs.values()]
-        + [t.value for t in knowledge.thresholds.values() if t.unit == "days"]
+        + [
+            t.value
+            for t in knowledge.thresholds.values()
+            if t.unit == "days" and t.name not in NOT_OBSERVATION_WINDOWS
+        ]
     )
     assert longest == 365
     assert lookback_days(knowledge) == 366
+    # How long a MedicationRequest stays current (400 days) bounds no Observation search.
+    assert knowledge.thresholds["medication_request_current_days"].value > 366
 
 
 def discovery(tmp_path, **settings):

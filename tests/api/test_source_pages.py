@@ -17,7 +17,6 @@ from cds_hooks.clinical.knowledge import default_knowledge, load_knowledge
 from tests.builders import SERVICE_URL, porcine_request
 from tests.conftest import make_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 RULES = sorted(default_knowledge().wording.cards)
 
 
@@ -90,7 +89,11 @@ def test_unknown_pages_are_404_operation_outcomes(client, name: str) -> None:
 
 def test_cards_link_once_to_their_rule_page(client) -> None:
     card = client.post(SERVICE_URL, json=porcine_request()).get_json()["cards"][0]
-    assert [link["url"] for link in card["links"]] == ["http://localhost/sources/animal-insulin-switch"]
+    pages = [link["url"] for link in card["links"] if link["type"] == "absolute"]
+    assert pages == ["http://localhost/sources/animal-insulin-switch"]
+    assert [link["url"] for link in card["links"] if link["type"] == "smart"] == [
+        "http://localhost/app/launch"
+    ]
     assert client.get("/sources/animal-insulin-switch").status_code == 200
 
 
@@ -107,29 +110,24 @@ def served(tmp_path: Path) -> Iterator[str]:
     app.extensions["cds_hooks"].store.dispose()
 
 
-def test_pages_read_on_a_phone_in_a_real_browser(served: str) -> None:
+def test_pages_read_on_a_phone_in_a_real_browser(served: str, chromium_browser) -> None:
     """Chromium at a phone's width: no horizontal scrolling, nothing fetched from elsewhere, the links
     between the pages work."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package 'chromium'): no real-browser check")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 360, "height": 740}, device_scale_factor=2)
-            requested: list[str] = []
-            page.on("request", lambda request: requested.append(request.url))
-            for name in [*RULES, "immune-insulin-resistance"]:
-                response = page.goto(f"{served}/sources/{name}")
-                assert response is not None and response.status == 200
-                assert page.locator("h1").first.is_visible()
-                width = page.evaluate("document.documentElement.scrollWidth")
-                assert width <= 360, f"/sources/{name} scrolls sideways on a phone ({width} px)"
-                font = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
-                assert font >= 16
-            page.goto(f"{served}/sources/animal-insulin-switch")
-            page.get_by_text("The clinical source text").click()
-            page.wait_for_url(f"{served}/sources/immune-insulin-resistance")
-            assert all(url.startswith(served) for url in requested), requested
-        finally:
-            browser.close()
+    page = chromium_browser.new_page(viewport={"width": 360, "height": 740}, device_scale_factor=2)
+    try:
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        for name in [*RULES, "immune-insulin-resistance"]:
+            response = page.goto(f"{served}/sources/{name}")
+            assert response is not None and response.status == 200
+            assert page.locator("h1").first.is_visible()
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, f"/sources/{name} scrolls sideways on a phone ({width} px)"
+            font = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+            assert font >= 16
+        page.goto(f"{served}/sources/animal-insulin-switch")
+        page.get_by_text("The clinical source text").click()
+        page.wait_for_url(f"{served}/sources/immune-insulin-resistance")
+        assert all(url.startswith(served) for url in requested), requested
+    finally:
+        page.close()

@@ -4,7 +4,6 @@ the SMART launcher in front of it, the service on a real port, and headless Chro
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import threading
@@ -26,17 +25,6 @@ from .smart_launcher import REPO, SmartLauncher, unavailable_reason
 # ex24: porcine insulin and prednisolone with hyperglycaemia (two cards); ex25: SLE, positive receptor
 # antibody, prednisone (type B confirmed and the glucocorticoid card).
 PATIENTS = ("ex24", "ex25")
-CHROMIUM = Path(os.environ.get("CDS_HOOKS_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = REPO / "build" / "test-artifacts"
 AXE = REPO / "build" / "axe-core" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -109,21 +97,9 @@ def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServi
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Headless Chromium driven by Playwright (the Debian browser, never a downloaded build)."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
-    if not CHROMIUM.exists():
-        script = REPO / "scripts" / "install-chromium.sh"
-        if script.exists():
-            subprocess.run(["bash", str(script)], check=False, timeout=900)
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (install the Debian package chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def chromium(chromium_browser: Any) -> Any:
+    """The shared headless Chromium (tests/browser_plugin.py)."""
+    return chromium_browser
 
 
 @pytest.fixture(scope="session")
