@@ -11,9 +11,7 @@ import argparse
 import os
 import sys
 
-from cds_hooks.fhir.dates import parse_fhir_datetime
-from cds_hooks.process.config import ConfigError, Settings
-from cds_hooks.store.database import Store
+from cds_hooks.cli.database import UsageError, service_store, since_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,18 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def export_audit(args: argparse.Namespace) -> int:
-    since = None
-    if args.since:
-        since = parse_fhir_datetime(args.since)
-        if since is None:
-            print(f"cds-hooks: --since must be a date or date-time, got {args.since!r}", file=sys.stderr)
-            return 2
     try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"cds-hooks: configuration error: {exc}", file=sys.stderr)
+        since = since_option(args.since)
+        store = service_store()
+    except UsageError as exc:
+        print(f"cds-hooks: {exc}", file=sys.stderr)
         return 2
-    store = Store(settings.resolved_database_url)
     try:
         for event in store.audit_events(since):
             sys.stdout.write(event + "\n")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cds_hooks.fhir.dates import parse_fhir_datetime
-from cds_hooks.process.config import ConfigError, Settings
+from cds_hooks.cli.database import UsageError, service_store, since_option
 from cds_hooks.store.analytics import feedback_report, format_csv, format_json, format_table
-from cds_hooks.store.database import Store
 
 FORMATTERS = {"table": format_table, "csv": format_csv, "json": format_json}
 
@@ -29,18 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_report(args: argparse.Namespace) -> int:
-    since = None
-    if args.since:
-        since = parse_fhir_datetime(args.since)
-        if since is None:
-            print(f"cds-hooks: --since must be a date like 2026-11-01, got {args.since!r}", file=sys.stderr)
-            return 2
     try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"cds-hooks: configuration error: {exc}", file=sys.stderr)
+        since = since_option(args.since)
+        store = service_store()
+    except UsageError as exc:
+        print(f"cds-hooks: {exc}", file=sys.stderr)
         return 2
-    store = Store(settings.resolved_database_url)
     try:
         stats = feedback_report(store, since=since, service_id=args.service)
     finally:
