@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cds_hooks.hooks.card_memory import SNOOZE_REASONS
 from cds_hooks.store.database import Store, card_log_table, feedback_table
 
 TOP_REASONS = 3
@@ -29,6 +30,7 @@ class RuleStats:
     shown: int = 0
     accepted: int = 0  # cards with at least one accepted outcome
     overridden: int = 0  # cards with at least one overridden outcome
+    snoozed: int = 0  # of those, overridden with a reason that snoozes the rule for the patient
     top_override_reasons: list[tuple[str, int]] = field(default_factory=list)
     median_seconds_to_feedback: float | None = None
 
@@ -82,6 +84,7 @@ def feedback_report(
         stats.setdefault(key, RuleStats(service_id=card.service_id, rule_id=card.rule_id)).shown += 1
 
     outcomes: dict[str, set[str]] = defaultdict(set)
+    snoozed: set[str] = set()
     first_feedback: dict[str, datetime] = {}
     reasons: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for row in feedback_rows:
@@ -94,6 +97,8 @@ def feedback_report(
             first_feedback[row.card_uuid] = when
         if row.outcome == "overridden":
             reasons[(card.service_id, card.rule_id)][_reason(row)] += 1
+            if row.override_code in SNOOZE_REASONS:
+                snoozed.add(row.card_uuid)
 
     delays: dict[tuple[str, str], list[float]] = defaultdict(list)
     for card_uuid, seen in outcomes.items():
@@ -101,6 +106,7 @@ def feedback_report(
         key = (card.service_id, card.rule_id)
         stats[key].accepted += "accepted" in seen
         stats[key].overridden += "overridden" in seen
+        stats[key].snoozed += card_uuid in snoozed
         delays[key].append((first_feedback[card_uuid] - _aware(card.created_at)).total_seconds())
     for key, rule_stats in stats.items():
         rule_stats.top_override_reasons = reasons[key].most_common(TOP_REASONS)
@@ -115,6 +121,7 @@ COLUMNS = (
     "shown",
     "accepted",
     "overridden",
+    "snoozed",
     "acceptance",
     "median to feedback",
     "top override reasons",
@@ -125,7 +132,17 @@ def _row(s: RuleStats) -> list[str]:
     rate = f"{s.acceptance_rate:.0%}" if s.acceptance_rate is not None else "-"
     median = _duration(s.median_seconds_to_feedback)
     reasons = "; ".join(f"{r} ({n})" for r, n in s.top_override_reasons) or "-"
-    return [s.service_id, s.rule_id, str(s.shown), str(s.accepted), str(s.overridden), rate, median, reasons]
+    return [
+        s.service_id,
+        s.rule_id,
+        str(s.shown),
+        str(s.accepted),
+        str(s.overridden),
+        str(s.snoozed),
+        rate,
+        median,
+        reasons,
+    ]
 
 
 def _duration(seconds: float | None) -> str:
@@ -158,6 +175,7 @@ def format_csv(stats: list[RuleStats]) -> str:
             "shown",
             "accepted",
             "overridden",
+            "snoozed",
             "acceptance_rate",
             "median_seconds_to_feedback",
             "top_override_reasons",
@@ -171,6 +189,7 @@ def format_csv(stats: list[RuleStats]) -> str:
                 s.shown,
                 s.accepted,
                 s.overridden,
+                s.snoozed,
                 "" if s.acceptance_rate is None else f"{s.acceptance_rate:.4f}",
                 "" if s.median_seconds_to_feedback is None else f"{s.median_seconds_to_feedback:.0f}",
                 "; ".join(f"{r} ({n})" for r, n in s.top_override_reasons),

@@ -120,11 +120,11 @@ def test_report_table_has_the_right_numbers(replayed, monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     rows = {line.split()[1]: line for line in lines[2:] if line.strip()}
     animal = rows["animal-insulin-switch"].split()
-    # shown, accepted, overridden, acceptance, median (30, 90, 300 s → 90 s)
-    assert animal[2:9] == ["4", "1", "2", "25%", "90", "s", "Not"]
+    # shown, accepted, overridden, snoozed, acceptance, median (30, 90, 300 s → 90 s)
+    assert animal[2:10] == ["4", "1", "2", "0", "25%", "90", "s", "Not"]
     assert "Not applicable (2)" in rows["animal-insulin-switch"]
     steroid = rows["glucocorticoid-hyperglycemia"].split()
-    assert steroid[2:8] == ["2", "1", "1", "50%", "15", "min"]  # median of 10 and 20 minutes
+    assert steroid[2:9] == ["2", "1", "1", "0", "50%", "15", "min"]  # median of 10 and 20 minutes
     assert "comment only (1)" in rows["glucocorticoid-hyperglycemia"]
 
 
@@ -135,6 +135,9 @@ def test_report_without_since_includes_older_cards_and_formats(replayed, monkeyp
     rows = {r["rule_id"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
     assert rows["animal-insulin-switch"]["shown"] == "5"
     assert rows["animal-insulin-switch"]["overridden"] == "3"
+    # The old card was overridden as "already addressed", which snoozes the rule (issue 14 item 12).
+    assert rows["animal-insulin-switch"]["snoozed"] == "1"
+    assert rows["glucocorticoid-hyperglycemia"]["snoozed"] == "0"
     assert rows["animal-insulin-switch"]["acceptance_rate"] == "0.2000"
     assert main(["feedback", "report", "--format", "json", "--since", "2026-11-01"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -91,15 +91,16 @@ def test_dashboard_numbers_are_the_feedback_report(dashboard, monkeypatch, capsy
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     expected = report(settings, monkeypatch, capsys)["animal-insulin-switch"]
-    shown, accepted, overridden, rate, median = cells(html, "animal-insulin-switch")
+    shown, accepted, overridden, snoozed, rate, median = cells(html, "animal-insulin-switch")
     assert (
-        [int(shown), int(accepted), int(overridden)]
+        [int(shown), int(accepted), int(overridden), int(snoozed)]
         == [
             expected["shown"],
             expected["accepted"],
             expected["overridden"],
+            expected["snoozed"],
         ]
-        == [5, 2, 2]
+        == [5, 2, 2, 0]
     )
     assert rate == f"{expected['acceptance_rate']:.0%}" == "40%"
     assert median == "4 min"  # median of 40 s, 120 s, 300 s, 540 s = 210 s
