@@ -16,4 +16,6 @@ bash scripts/install-chromium.sh  # CDS Hooks Sandbox tests (tests/sandbox): ski
 .venv/bin/ruff check cds_hooks tests
 # The architecture's import rules (.importlinter): layers, a pure clinical core, no cycles.
 .venv/bin/lint-imports
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Two workers (pytest-xdist) keep the suite within 10 minutes on a 2-core machine; PYTEST_WORKERS=0 runs it
+# in one process (e.g. to debug with -x or pdb).
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" "$@"
