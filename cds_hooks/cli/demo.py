@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -28,12 +27,12 @@ import uuid
 import webbrowser
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-EXAMPLES_DIR_ENV = "CDS_HOOKS_EXAMPLES_DIR"
+from cds_hooks.hooks.example_files import examples_dir
+
 SANDBOX = "https://sandbox.cds-hooks.org/"
 SERVICE_ID = "immune-insulin-resistance"
 
@@ -44,26 +43,6 @@ _NOT_DATES = frozenset({"id", "reference", "fullUrl", "url", "system", "code", "
 
 
 # ------------------------------------------------------------------------------------ the examples
-
-
-def examples_dir() -> Path:
-    """The example patients: ``$CDS_HOOKS_EXAMPLES_DIR``, the copy inside an installed package
-    (``cds_hooks/examples``), or ``examples/`` of a source checkout — the first with a manifest."""
-    candidates: list[Path] = []
-    configured = os.environ.get(EXAMPLES_DIR_ENV)
-    if configured:
-        candidates.append(Path(configured))
-    with contextlib.suppress(ModuleNotFoundError, TypeError):
-        candidates.append(Path(str(resources.files("cds_hooks") / "examples")))
-    candidates.append(Path(__file__).resolve().parents[2] / "examples")
-    for candidate in candidates:
-        if (candidate / "manifest.json").is_file():
-            return candidate
-    raise FileNotFoundError(
-        "no example patients found (looked in "
-        + ", ".join(str(c) for c in candidates)
-        + f"); set {EXAMPLES_DIR_ENV} to a folder with manifest.json"
-    )
 
 
 def load_manifest(directory: Path | None = None) -> dict[str, Any]:

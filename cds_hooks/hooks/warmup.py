@@ -1,8 +1,10 @@
 """Warm a worker before it serves: the first request must not pay for imports, classifier memos,
-FHIR model classes and regex compilation (a cold first call took 5–10 × a warm one).
+FHIR model classes and regex compilation (a cold first call took 5–20 × a warm one).
 
-:func:`warm_up` evaluates a small synthetic record through every hook, exactly as a request would, and
-throws the cards away: nothing is logged, stored or sent anywhere.
+:func:`warm_up` evaluates a small synthetic record through every hook, then the shipped example patients
+through patient-view (their varied codes, texts and resource shapes fill the concept memos and load the
+FHIR model classes a real record needs), exactly as a request would, and throws the cards away: nothing
+is logged, stored or sent anywhere.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.fhir import json_codec
+from cds_hooks.fhir.json_access import bundle_resources
 from cds_hooks.fhir.resource_index import ResourceIndex
 from cds_hooks.hooks.dispatch import HOOKS, evaluate_hook
+from cds_hooks.hooks.example_files import examples_dir
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +137,7 @@ def warm_up(knowledge: Knowledge, *, now: datetime | None = None) -> float:
     started = time.perf_counter()
     try:
         _run_hooks(knowledge, now or datetime.now(UTC))
+        _run_examples(knowledge, now or datetime.now(UTC))
     except Exception:
         log.exception("warm-up failed; the first request of this worker will be slower")
     seconds = time.perf_counter() - started
@@ -158,3 +163,29 @@ def _run_hooks(knowledge: Knowledge, now: datetime) -> list[dict[str, Any]]:
         json_codec.dumps(response)  # the encoder's first call allocates too
         responses.append(response)
     return responses
+
+
+def _run_examples(knowledge: Knowledge, now: datetime) -> int:
+    """Every example patient through patient-view; the number evaluated (0 when none are installed)."""
+    try:
+        directory = examples_dir()
+    except FileNotFoundError:
+        return 0
+    count = 0
+    for path in sorted(directory.glob("*.json")):
+        bundle = json_codec.loads(path.read_bytes())
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            continue  # manifest.json
+        index = ResourceIndex()
+        for resource in bundle_resources(bundle):
+            index.add(resource)
+        patients = index.of_type("Patient")
+        if not patients or not isinstance(patients[0].get("id"), str):
+            continue
+        patient_id = patients[0]["id"]
+        context = {"patientId": patient_id, "userId": "Practitioner/warm-up"}
+        evaluate_hook(
+            index, hook="patient-view", context=context, patient_id=patient_id, knowledge=knowledge, now=now
+        )
+        count += 1
+    return count

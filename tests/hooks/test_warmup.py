@@ -36,3 +36,10 @@ def test_create_app_warms_up_only_when_enabled(monkeypatch, tmp_path):
     create_app(make_settings(tmp_path / "a", warm_up=True))
     create_app(make_settings(tmp_path / "b", warm_up=False))
     assert len(calls) == 1
+
+
+def test_warm_up_also_reads_every_example_patient():
+    from cds_hooks.hooks.example_files import examples_dir
+
+    patients = [p for p in examples_dir().glob("*.json") if p.name != "manifest.json"]
+    assert warmup._run_examples(default_knowledge(), datetime.now(UTC)) == len(patients) > 30
