@@ -398,11 +398,12 @@ def _fallback_variants(
 
 
 def _same_cards(got: dict[str, Any], expected: dict[str, Any]) -> bool:
-    """Same cards apart from uuids and the service's own base URL in links."""
+    """Same cards apart from uuids, the service's own base URL in links and the SMART link's appContext."""
 
     def drop_urls(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: drop_urls(v) for k, v in value.items() if k != "url"}
+            # ``appContext`` of the SMART link names the card's own uuid.
+            return {k: drop_urls(v) for k, v in value.items() if k not in ("url", "appContext")}
         if isinstance(value, list):
             return [drop_urls(v) for v in value]
         if isinstance(value, str) and "/sources/" in value:
