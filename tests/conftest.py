@@ -13,7 +13,12 @@ from cds_hooks.app import create_app
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.process.config import Settings
 
-pytest_plugins = ["tests.fhir_server_plugin", "tests.postgres_plugin", "tests.browser_plugin"]
+pytest_plugins = [
+    "tests.fhir_server_plugin",
+    "tests.postgres_plugin",
+    "tests.browser_plugin",
+    "tests.fuzz_report_plugin",
+]
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -11,7 +11,6 @@ from hypothesis import settings
 from cds_hooks.app import create_app
 from cds_hooks.clinical.knowledge import default_knowledge
 from tests.conftest import make_settings
-from tests.fuzz.counter import COUNTER
 
 # Examples per schemathesis operation and per hypothesis test. The CI default generates > 2,000 cases;
 # `CDS_HOOKS_FUZZ_EXAMPLES=5000 scripts/test.sh tests/fuzz` is the long run (docs/security.md).
@@ -37,11 +36,3 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
         log_level="ERROR",
     )
     return create_app(settings, knowledge=default_knowledge())
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if COUNTER.total:
-        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(COUNTER.statuses.items()))
-        terminalreporter.write_line(
-            f"fuzz: {COUNTER.total} generated cases, {COUNTER.server_errors} server errors (5xx) [{statuses}]"
-        )
