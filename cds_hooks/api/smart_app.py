@@ -32,7 +32,6 @@ from cds_hooks.api.smart_launch import (
 from cds_hooks.fhir.client import FhirUnavailable
 from cds_hooks.fhir.resource_index import ResourceIndex
 from cds_hooks.fhir.target_policy import FhirPolicy
-from cds_hooks.hooks.prefetch import resolve, resolve_medication_references
 from cds_hooks.hooks.protocol import CdsError, CdsRequest, FhirAuthorization
 from cds_hooks.hooks.registry import PATIENT_VIEW_ID
 from cds_hooks.timeline.page import GLUCOSE_UNITS, build_page
@@ -230,19 +229,12 @@ def _resources(session: dict[str, Any]) -> ResourceIndex:
         if token
         else None,
     )
-    client = pipeline.client_for(req)
-    templates = pipeline.services[PATIENT_VIEW_ID].prefetch
-    resolution = resolve(req, templates, client, max_workers=pipeline.settings.fhir_max_workers)
-    resources = resolution.all_resources()
-    if len(resources) > pipeline.settings.max_resources:
-        raise LaunchError(
-            413,
-            f"The record has {len(resources)} resources; this service reads at most "
-            f"{pipeline.settings.max_resources} (CDS_HOOKS_MAX_RESOURCES).",
-        )
-    index = ResourceIndex(resources)
-    resolve_medication_references(index, client, pipeline.settings.fhir_max_workers)
-    return index
+    try:
+        return pipeline.gather(req, pipeline.services[PATIENT_VIEW_ID].prefetch)
+    except CdsError as exc:
+        if exc.status == 413:
+            raise LaunchError(413, exc.message) from None
+        raise
 
 
 @bp.get("/")

@@ -168,22 +168,23 @@ class Pipeline:
         wording = self.knowledge.wording.cards.get(rule_id)
         return wording.snooze_days if wording is not None else 90
 
-    def _evaluate(
+    def gather(
         self,
-        service: ServiceDefinition,
         req: CdsRequest,
+        templates: dict[str, str],
         *,
-        base_url: str,
-        now: datetime,
-        shown: list[tuple[RuleResult, dict[str, Any]]] | None = None,
-    ) -> dict[str, Any]:
+        windows: dict[str, int] | None = None,
+        now: datetime | None = None,
+    ) -> ResourceIndex:
+        """The patient's resources for ``templates``: the request's prefetch, what is missing fetched
+        from its FHIR server (bounded by ``windows``), and referenced Medications. Raises ``CdsError``
+        (412 when data cannot be had, 413 above ``max_resources``). The service call and the SMART app
+        both read a record this way."""
         client = self.client_for(req)
         workers = self.settings.fhir_max_workers
         started = time.perf_counter()
         try:
-            resolution = resolve(
-                req, service.prefetch, client, max_workers=workers, windows=service.windows, now=now
-            )
+            resolution = resolve(req, templates, client, max_workers=workers, windows=windows or {}, now=now)
         except CdsError as exc:
             if exc.status == 412:
                 metrics.observe_fallback(
@@ -206,6 +207,18 @@ class Pipeline:
             log.warning("%d medication reference(s) could not be resolved", len(unresolved))
         if fetched or unresolved:
             metrics.observe_fallback("partial" if unresolved else "ok", time.perf_counter() - started)
+        return index
+
+    def _evaluate(
+        self,
+        service: ServiceDefinition,
+        req: CdsRequest,
+        *,
+        base_url: str,
+        now: datetime,
+        shown: list[tuple[RuleResult, dict[str, Any]]] | None = None,
+    ) -> dict[str, Any]:
+        index = self.gather(req, service.prefetch, windows=service.windows, now=now)
         return evaluate_hook(
             index,
             hook=service.hook,
