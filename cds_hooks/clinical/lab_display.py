@@ -9,6 +9,7 @@ not hold.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,16 @@ _VERDICT_WORD = re.compile(
 
 
 def day(when: datetime) -> str:
-    return f"{when.day} {when:%b %Y}"
+    return _day(when.year, when.month, when.day)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(year: int, month: int, day_of_month: int) -> str:
+    """ "5 Nov 2026": formatted once per date (strftime is slow, and the same dates recur)."""
+    return f"{day_of_month} {_MONTHS[month - 1]} {year}"
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def day_range(first: datetime, last: datetime) -> str:

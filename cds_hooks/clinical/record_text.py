@@ -19,7 +19,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _INLINE = re.compile(r"([\\`*_\[\]#|~])")
 # Block markers that matter at the start of the text (it may follow a list marker on a card).
 _LEADING_BLOCK = re.compile(r"^([-+=])|^(\d+)([.)])")
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # What GFM autolinking and linkify renderers turn into links without any markup: scheme "://", "www.",
 # and e-mail addresses ("@").
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(?=:/)|\b(?=www\.)|(?=@)")
@@ -43,7 +43,7 @@ def _escape_block(match: re.Match[str]) -> str:
 def markdown(text: object) -> str:
     """``text`` as literal markdown: it renders as written, never as markup, a link or HTML."""
     line = _LEADING_BLOCK.sub(_escape_block, _INLINE.sub(r"\\\1", _one_line(text)))
-    return _break_autolinks("".join(_HTML.get(ch, ch) for ch in line))
+    return _break_autolinks(line.translate(_HTML))
 
 
 def plain(text: object) -> str:
