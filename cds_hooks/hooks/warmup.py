@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,9 @@ from cds_hooks.hooks.dispatch import HOOKS, evaluate_hook
 from cds_hooks.hooks.example_files import examples_dir
 
 log = logging.getLogger(__name__)
+
+# Knowledge objects this process has already warmed up with (an app factory may run many times).
+_WARMED: weakref.WeakSet[Knowledge] = weakref.WeakSet()
 
 PATIENT = "warm-up"
 
@@ -131,13 +135,17 @@ def _draft_orders(now: datetime) -> dict[str, Any]:
 
 
 def warm_up(knowledge: Knowledge, *, now: datetime | None = None) -> float:
-    """Run every hook once over the synthetic record; return the seconds it took.
+    """Run every hook over the synthetic record and the examples, once per knowledge in this process
+    (what it warms — memos, model classes — lives as long as the knowledge); the seconds it took.
 
     A failure is logged and swallowed: a worker that could not warm up still serves (cold)."""
     started = time.perf_counter()
+    if knowledge in _WARMED:
+        return 0.0
     try:
         _run_hooks(knowledge, now or datetime.now(UTC))
         _run_examples(knowledge, now or datetime.now(UTC))
+        _WARMED.add(knowledge)
     except Exception:
         log.exception("warm-up failed; the first request of this worker will be slower")
     seconds = time.perf_counter() - started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.clinical.knowledge import default_knowledge, load_knowledge
 from cds_hooks.hooks import warmup
 from cds_hooks.hooks.dispatch import HOOKS
 
@@ -22,9 +22,22 @@ def test_a_failing_warm_up_is_logged_and_does_not_stop_the_worker(monkeypatch, c
         raise RuntimeError("bad knowledge")
 
     monkeypatch.setattr(warmup, "_run_hooks", boom)
+    knowledge = load_knowledge()  # one this process has not warmed up with yet
     with caplog.at_level(logging.ERROR, logger="cds_hooks"):
-        assert warmup.warm_up(default_knowledge()) >= 0
+        assert warmup.warm_up(knowledge) >= 0
     assert "warm-up failed" in caplog.text
+    assert knowledge not in warmup._WARMED  # a failed warm-up is tried again by the next app
+
+
+def test_warm_up_runs_once_per_knowledge(monkeypatch):
+    calls = []
+    monkeypatch.setattr(warmup, "_run_hooks", lambda knowledge, now: calls.append(knowledge))
+    monkeypatch.setattr(warmup, "_run_examples", lambda knowledge, now: 0)
+    first, second = load_knowledge(), load_knowledge()
+    warmup.warm_up(first)
+    warmup.warm_up(first)
+    warmup.warm_up(second)
+    assert calls == [first, second]
 
 
 def test_create_app_warms_up_only_when_enabled(monkeypatch, tmp_path):
