@@ -186,7 +186,7 @@ def test_request_from_standard_input(monkeypatch, capsys):
     [
         (["evaluate"], "give REQUEST.json, or --fhir-server URL --patient ID"),
         (["evaluate", "--patient", "p1"], "--patient needs --fhir-server"),
-        (["evaluate", "r.json", "--token", "t"], "--token needs --fhir-server"),
+        (["evaluate", "r.json", "--token=t"], "--token needs --fhir-server"),
         (["evaluate", "r.json", "--fhir-server", "http://x/fhir", "--patient", "p"], "not both"),
         (["evaluate", "r.json", "--fhir-server", "ftp://x"], "must be an absolute http(s) URL"),
         (["evaluate", "r.json", "--now", "yesterday"], "must be an ISO 8601 date or date-time"),

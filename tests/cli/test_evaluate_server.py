@@ -31,8 +31,7 @@ def test_patient_evaluated_as_the_ehr_would(cli_server, capsys):
         cli_server.base_url,
         "--patient",
         PORK,
-        "--token",
-        cli_server.token,
+        f"--token={cli_server.token}",
     )
 
     assert (code, err) == (0, "")
@@ -54,8 +53,7 @@ def test_patient_json(cli_server, capsys):
         cli_server.base_url,
         "--patient",
         PORK,
-        "--token",
-        cli_server.token,
+        f"--token={cli_server.token}",
         "--json",
     )
     assert code == 0
@@ -70,8 +68,7 @@ def test_patient_with_nothing_on_record(cli_server, capsys):
         cli_server.base_url,
         "--patient",
         EMPTY,
-        "--token",
-        cli_server.token,
+        f"--token={cli_server.token}",
     )
     assert (code, out) == (0, f"Patient {EMPTY} on {cli_server.base_url}: no cards\n")
 
@@ -87,7 +84,7 @@ def test_saved_request_fetches_only_what_is_missing(cli_server, tmp_path, capsys
 
     offline = run(capsys, "evaluate", str(path))
     online = run(
-        capsys, "evaluate", str(path), "--fhir-server", cli_server.base_url, "--token", cli_server.token
+        capsys, "evaluate", str(path), "--fhir-server", cli_server.base_url, f"--token={cli_server.token}"
     )
 
     assert offline[0] == 0 and offline[1].endswith(": no cards\n")
@@ -108,8 +105,7 @@ def test_wrong_token_is_refused_and_never_printed(cli_server, capsys):
         cli_server.base_url,
         "--patient",
         PORK,
-        "--token",
-        "wrong-token-xyz",
+        "--token=wrong-token-xyz",
     )
     assert (code, out) == (1, "")
     assert err == (
@@ -118,13 +114,29 @@ def test_wrong_token_is_refused_and_never_printed(cli_server, capsys):
     assert "wrong-token-xyz" not in err
 
 
+@pytest.mark.parametrize("how", ["equals form", "environment"])
+def test_token_that_starts_with_a_dash(cli_server, capsys, monkeypatch, how):
+    """URL-safe tokens may start with "-"; ``--token=-…`` and $CDS_HOOKS_FHIR_TOKEN both pass it through
+    (``--token -…`` is read by argparse as an option, hence the documented ``=`` form)."""
+    argv = ["evaluate", "--fhir-server", cli_server.base_url, "--patient", PORK]
+    if how == "environment":
+        monkeypatch.setenv("CDS_HOOKS_FHIR_TOKEN", "-wrong-token-xyz")
+    else:
+        argv.append("--token=-wrong-token-xyz")
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"cds-hooks: the FHIR server refused the token (HTTP 401) at {cli_server.base_url}: check --token\n"
+    )
+
+
 def test_wrong_token_with_a_saved_request(cli_server, tmp_path, capsys):
     """All but the patient prefetched: the 412 from the pipeline is explained as the refused token."""
     body = request(PORK, {"patient": patient(PORK)})
     path = tmp_path / "request.json"
     path.write_text(json.dumps(body))
     code, _, err = run(
-        capsys, "evaluate", str(path), "--fhir-server", cli_server.base_url, "--token", "wrong-token-xyz"
+        capsys, "evaluate", str(path), "--fhir-server", cli_server.base_url, "--token=wrong-token-xyz"
     )
     assert code == 1
     assert err == (
@@ -149,8 +161,7 @@ def test_unknown_patient(cli_server, capsys):
         cli_server.base_url,
         "--patient",
         UNKNOWN,
-        "--token",
-        cli_server.token,
+        f"--token={cli_server.token}",
     )
     assert (code, out) == (1, "")
     assert err == f"cds-hooks: no patient '{UNKNOWN}' on {cli_server.base_url}\n"
@@ -158,7 +169,7 @@ def test_unknown_patient(cli_server, capsys):
 
 def test_unreachable_server(capsys):
     url = f"http://127.0.0.1:{free_port()}/fhir"
-    code, out, err = run(capsys, "evaluate", "--fhir-server", url, "--patient", PORK, "--token", "secret-xyz")
+    code, out, err = run(capsys, "evaluate", "--fhir-server", url, "--patient", PORK, "--token=secret-xyz")
     assert (code, out) == (1, "")
     assert err == (
         f"cds-hooks: the FHIR server at {url} could not be reached: "
@@ -171,7 +182,7 @@ def test_not_a_fhir_base_url(cli_server, capsys):
     """Without /fhir every read is a 404: say the URL is wrong, not that the patient is unknown."""
     root = cli_server.base_url.removesuffix("/fhir")
     code, _, err = run(
-        capsys, "evaluate", "--fhir-server", root, "--patient", PORK, "--token", cli_server.token
+        capsys, "evaluate", "--fhir-server", root, "--patient", PORK, f"--token={cli_server.token}"
     )
     assert code == 1
     assert err.startswith(
@@ -181,7 +192,7 @@ def test_not_a_fhir_base_url(cli_server, capsys):
 
 def test_invalid_patient_id(cli_server, capsys):
     code, _, err = run(
-        capsys, "evaluate", "--fhir-server", cli_server.base_url, "--patient", "no such/id", "--token", "t"
+        capsys, "evaluate", "--fhir-server", cli_server.base_url, "--patient", "no such/id", "--token=t"
     )
     assert code == 1
     assert err == (

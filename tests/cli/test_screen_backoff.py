@@ -139,7 +139,7 @@ def deceased_server(fhir_server: LocalFhirServer) -> LocalFhirServer:
 
 
 def test_deceased_patient_skipped_unless_included(deceased_server, capsys, tmp_path):
-    base = ["screen", "--fhir-server", deceased_server.base_url, "--token", deceased_server.token]
+    base = ["screen", "--fhir-server", deceased_server.base_url, f"--token={deceased_server.token}"]
     base += ["--patients", "bo-dead,bo-alive", "--now", "2026-06-01"]
     assert main([*base, "--out", str(tmp_path / "a.json")]) == 0
     out = capsys.readouterr().out
@@ -156,7 +156,7 @@ def test_deceased_patient_skipped_unless_included(deceased_server, capsys, tmp_p
 
 def test_format_option_overrides_the_extension(deceased_server, capsys, tmp_path):
     target = tmp_path / "results.txt"
-    argv = ["screen", "--fhir-server", deceased_server.base_url, "--token", deceased_server.token]
+    argv = ["screen", "--fhir-server", deceased_server.base_url, f"--token={deceased_server.token}"]
     argv += ["--patients", "bo-alive", "--out", str(target), "--format", "csv"]
     assert main(argv) == 0
     assert target.read_text().startswith("patient_id,rule_ids,summaries,error\n")
