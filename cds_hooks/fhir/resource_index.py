@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import typing
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -57,6 +58,29 @@ RULE_ELEMENTS: dict[str, frozenset[str]] = {
 # Rounds of "set aside the invalid unread elements, validate again": a model's whole-resource checks
 # (required elements, choice types) only run once its elements are valid.
 MAX_SET_ASIDE_ROUNDS = 3
+
+
+def load_model_classes(resource_types: Iterable[str] = tuple(RULE_ELEMENTS)) -> int:
+    """Import the model class of every element type ``resource_types`` can hold; how many classes.
+
+    fhir.resources imports an element's class the first time a resource carrying that element is
+    validated (``meta`` alone costs several milliseconds), which a worker's first request would otherwise
+    pay for. Called by the worker warm-up; the classes stay loaded for the process's life."""
+    seen: set[type] = set()
+    pending = [get_fhir_model_class(name) for name in resource_types]
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        annotations = [field.annotation for field in model.model_fields.values()]
+        while annotations:
+            annotation = annotations.pop()
+            annotations.extend(typing.get_args(annotation))
+            lazy = getattr(annotation, "get_model_klass", None) if isinstance(annotation, type) else None
+            if lazy is not None:
+                pending.append(lazy())
+    return len(seen)
 
 
 @dataclass(frozen=True)
@@ -145,6 +169,9 @@ class ResourceIndex:
         """Resolve a relative ``Type/id`` reference (absolute URLs are matched on their last two parts)."""
         if not isinstance(reference, str):
             return None
+        found = self._by_ref.get(reference)  # the common case: already "Type/id"
+        if found is not None:
+            return found
         parts = reference.rstrip("/").split("/")
         if len(parts) < 2:
             return None

@@ -18,7 +18,7 @@ from typing import Any
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.json_access import bundle_resources
-from cds_hooks.fhir.resource_index import ResourceIndex
+from cds_hooks.fhir.resource_index import ResourceIndex, load_model_classes
 from cds_hooks.hooks.dispatch import HOOKS, evaluate_hook
 from cds_hooks.hooks.example_files import examples_dir
 
@@ -143,6 +143,7 @@ def warm_up(knowledge: Knowledge, *, now: datetime | None = None) -> float:
     if knowledge in _WARMED:
         return 0.0
     try:
+        load_model_classes()
         _run_hooks(knowledge, now or datetime.now(UTC))
         _run_examples(knowledge, now or datetime.now(UTC))
         _WARMED.add(knowledge)

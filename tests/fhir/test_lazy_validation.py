@@ -46,3 +46,15 @@ def test_only_cited_resources_are_modelled():
     index = ResourceIndex([unrelated, porcine_statement("p")])
     evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW)
     assert list(index._validations) == [id(index.get("MedicationStatement/ms-pork"))]
+
+
+def test_model_classes_of_every_element_type_load_at_warm_up():
+    """fhir.resources imports an element's class on first use; the warm-up loads them all up front."""
+    import sys
+
+    from cds_hooks.fhir.resource_index import RULE_ELEMENTS, load_model_classes
+
+    loaded = load_model_classes()
+    assert loaded > len(RULE_ELEMENTS) * 5
+    for module in ("meta", "narrative", "identifier", "dosage", "timing", "quantity", "reference"):
+        assert f"fhir.resources.R4B.{module}" in sys.modules
