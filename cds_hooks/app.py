@@ -7,6 +7,7 @@ time; every resource the app needs hangs off ``app.extensions["cds_hooks"]`` (a 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from cds_hooks.clinical.knowledge import Knowledge, load_knowledge
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.target_policy import FhirPolicy
 from cds_hooks.hooks.pipeline import Pipeline
+from cds_hooks.hooks.warmup import PATIENT as WARM_UP_PATIENT
 from cds_hooks.hooks.warmup import warm_up
 from cds_hooks.process import metrics
 from cds_hooks.process.config import ConfigError, Settings
@@ -115,10 +117,23 @@ def create_app(
     install_tracing(app, settings)
     if settings.warm_up:
         warm_up(knowledge)
+        _warm_card_memory(recorder, knowledge)
     tune_gc()  # after the knowledge, models and warm-up, so all of it is frozen out of collections
     # After the request timer, so that refused calls are logged with their duration too.
     install_jwt_verification(app, settings, app.extensions[EXTENSION].store.engine)
     return app
+
+
+def _warm_card_memory(recorder: Recorder, knowledge: Knowledge) -> None:
+    """Run the card memory's two look-ups once (read-only, for a pseudonym no patient has), so that the
+    first request does not pay for compiling their SQL."""
+    rules = sorted(knowledge.wording.cards)
+    since = datetime.now(UTC)
+    try:
+        recorder.snoozes(WARM_UP_PATIENT, rules, since)
+        recorder.acknowledged_select_cards(WARM_UP_PATIENT, rules, since)
+    except Exception:  # whatever the database driver raises: the first request will compile them
+        log.warning("card memory warm-up failed; the first request of this worker will be slower")
 
 
 def _pseudonymizer(settings: Settings, store: Store) -> Pseudonymizer:

@@ -56,3 +56,20 @@ def test_warm_up_also_reads_every_example_patient():
 
     patients = [p for p in examples_dir().glob("*.json") if p.name != "manifest.json"]
     assert warmup._run_examples(default_knowledge(), datetime.now(UTC)) == len(patients) > 30
+
+
+def test_create_app_runs_the_card_memory_look_ups_once(monkeypatch, tmp_path):
+    """Their SQL is compiled at start, not by the first request; read-only, for no real patient."""
+    from cds_hooks.app import create_app
+    from cds_hooks.store.recorder import Recorder
+    from tests.conftest import make_settings
+
+    calls = []
+    monkeypatch.setattr(Recorder, "snoozes", lambda self, p, rules, since: calls.append(("snoozes", p)) or [])
+    monkeypatch.setattr(
+        Recorder, "acknowledged_select_cards", lambda self, p, rules, since: calls.append(("select", p)) or []
+    )
+    create_app(make_settings(tmp_path / "a", warm_up=True))
+    assert calls == [("snoozes", warmup.PATIENT), ("select", warmup.PATIENT)]
+    create_app(make_settings(tmp_path / "b", warm_up=False))
+    assert len(calls) == 2
