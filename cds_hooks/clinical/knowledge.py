@@ -192,6 +192,57 @@ class ValueSet:
         return self.matches_texts(texts)
 
 
+class AnyOf:
+    """A conservative pre-check over several value sets: ``might_match`` is False only when none of them
+    can match the concept (no listed code, no code filter, no text pattern hits), so the common unrelated
+    concept (vital signs, antihypertensives, a sprain) costs one look-up per coding and one combined regex
+    per name instead of every value set's checks. A worker's first request meets dozens of such concepts
+    its memos have never seen."""
+
+    def __init__(self, valuesets: Iterable[ValueSet]):
+        exact: dict[str, set[str]] = {}
+        filters: dict[str, list[re.Pattern[str]]] = {}
+        texts: dict[int, list[str]] = {}  # regex flags -> patterns, combined per flags
+        for vs in valuesets:
+            for system, codes in vs.exact.items():
+                exact.setdefault(system, set()).update(codes)
+            for system, pattern in vs.filters.items():
+                filters.setdefault(system, []).append(pattern)
+            if vs.text_pattern is not None:
+                texts.setdefault(vs.text_pattern.flags, []).append(vs.text_pattern.pattern)
+        self._exact = {system: frozenset(codes) for system, codes in exact.items()}
+        self._filters = filters
+        self._texts = [re.compile("|".join(f"(?:{p})" for p in ps), flags) for flags, ps in texts.items()]
+
+    def _code_might_match(self, system: Any, code: Any) -> bool:
+        if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
+            return False
+        if system not in self._exact and system not in self._filters:
+            return False
+        normalised = normalise_code(system, code)
+        if normalised in self._exact.get(system, ()):
+            return True
+        return any(p.search(normalised) for p in self._filters.get(system, ()))
+
+    def _text_might_match(self, text: Any) -> bool:
+        return isinstance(text, str) and any(p.search(text) for p in self._texts)
+
+    def might_match(self, concept: Any) -> bool:
+        """Whether any of the value sets could match this raw FHIR CodeableConcept."""
+        if not isinstance(concept, Mapping):
+            return False
+        if self._text_might_match(concept.get("text")):
+            return True
+        codings = concept.get("coding")
+        for coding in codings if isinstance(codings, list) else ():
+            if isinstance(coding, Mapping) and (
+                self._code_might_match(coding.get("system"), coding.get("code"))
+                or self._text_might_match(coding.get("display"))
+            ):
+                return True
+        return False
+
+
 def _fail(path: Path, where: str, problem: str) -> KnowledgeError:
     return KnowledgeError(f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
 
