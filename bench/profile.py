@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import tempfile
 import time
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.fhir import json_codec
 from cds_hooks.hooks.dispatch import evaluate_offline
 
 from .generate import DEFAULT_SEED, NOW, encode, generate
@@ -28,7 +28,7 @@ from .servers import REPO
 def _evaluate_call(n: int, seed: int) -> Callable[[], object]:
     knowledge = default_knowledge()
     body = encode(generate(n, seed=seed))
-    return lambda: evaluate_offline(json.loads(body), now=NOW, knowledge=knowledge)
+    return lambda: evaluate_offline(json_codec.loads(body), now=NOW, knowledge=knowledge)
 
 
 def _flask_call(n: int, seed: int, data_dir: Path) -> Callable[[], object]:

@@ -182,8 +182,14 @@ def http_plan(sizes: tuple[int, ...], quick: bool, seconds: float | None) -> Htt
 
 def service_env(data_dir: Path) -> dict[str, str]:
     """The service's whole configuration (``Gunicorn`` drops every inherited ``CDS_HOOKS_*`` variable):
-    defaults, except a temporary SQLite directory, quiet logs, and the loopback FHIR server allowed."""
+    defaults (card log, snooze look-ups and the audit trail in SQLite are on by default), plus metrics
+    in prometheus-client's multiprocess mode as ``cds-hooks serve`` runs them, a temporary data
+    directory, quiet logs, and the loopback FHIR server allowed: every per-request feature is on."""
+    metrics_dir = data_dir / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
     return {
+        "CDS_HOOKS_METRICS": "true",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "CDS_HOOKS_DATA_DIR": str(data_dir),
         "CDS_HOOKS_LOG_LEVEL": "WARNING",
         "CDS_HOOKS_FHIR_ALLOW_PRIVATE": "true",

@@ -20,3 +20,5 @@ class CardContext:
     base_url: str  # absolute URL of this service, for source/links
     index: ResourceIndex | None = None  # the patient's resources, to read what a card cites
     drafts: tuple[tuple[MedicationUse, dict[str, Any]], ...] = field(default=())  # order hooks
+    # Views derived from the fields above, built once per evaluation rather than once per card line.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

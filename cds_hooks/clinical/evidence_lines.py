@@ -38,6 +38,14 @@ class EvidenceIndex:
 
     @classmethod
     def of(cls, ctx: CardContext) -> EvidenceIndex:
+        """The index of ``ctx``, built on first use (every card and section of one evaluation reads it)."""
+        index = ctx.derived.get("evidence_index")
+        if index is None:
+            index = ctx.derived["evidence_index"] = cls._build(ctx)
+        return index
+
+    @classmethod
+    def _build(cls, ctx: CardContext) -> EvidenceIndex:
         labs = {r.evidence.reference: r for results in ctx.facts.labs.values() for r in results}
         weight = ctx.facts.latest_weight_kg
         if weight is not None:

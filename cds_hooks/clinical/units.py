@@ -58,6 +58,18 @@ def find_conversion(kind: UnitTable, unit: str | None, code: str | None) -> Conv
     The code is tried before the printed unit (it is the coded, machine-meant value), each exactly
     first and then by :func:`normalise_unit`.
     """
+    # Fast path, the common case: the code (else, when the code needs no trimming, the unit) exactly as
+    # configured; the loops below would find the same conversion first.
+    code_is_trimmed = True
+    if isinstance(code, str):
+        conversion = kind.units.get(code)
+        if conversion is not None:
+            return conversion
+        code_is_trimmed = code == code.strip()
+    if code_is_trimmed and isinstance(unit, str):
+        conversion = kind.units.get(unit)
+        if conversion is not None:
+            return conversion
     candidates = [c.strip() for c in (code, unit) if isinstance(c, str) and c.strip()]
     for candidate in candidates:
         conversion = kind.units.get(candidate)

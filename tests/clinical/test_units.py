@@ -117,3 +117,11 @@ def test_normalise_unit() -> None:
     assert normalise_unit(" mmol / L ") == "mmol/l"
     assert normalise_unit("%{HbA1c}") == "%"
     assert normalise_unit("[lb_av]") == "lb_av"
+
+
+def test_the_code_wins_over_the_unit_also_when_it_needs_trimming(k: Knowledge) -> None:
+    """The exact-match fast path keeps the documented order: code before printed unit, each trimmed."""
+    insulin = lab(k, "insulin")
+    assert to_canonical(insulin, 600, "uIU/mL", " pmol/L ") == pytest.approx(100.0)
+    assert to_canonical(insulin, 600, "uIU/mL", "pmol/L") == pytest.approx(100.0)
+    assert to_canonical(insulin, 600, " pmol/L", "no such unit") == pytest.approx(100.0)
