@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fallback-repeats", type=int, default=25)
     p.add_argument("--memory-n", type=int, default=10, help="resources per request in the memory run")
     p.add_argument("--memory-requests", type=int, default=50_000)
-    p.add_argument("--memory-seconds", type=float, default=240.0, help="time limit of the memory run")
+    p.add_argument("--memory-seconds", type=float, default=720.0, help="time limit of the memory run")
     p.add_argument("--cold-repeats", type=int, default=3, help="fresh workers started for the cold-start run")
     p.add_argument(
         "--replay-delay-ms", type=float, default=20.0, help="per-request delay of the replay server"
