@@ -39,6 +39,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -66,6 +67,10 @@ feedback_table = Table(
     Column("override_display", Text),
     Column("override_comment", Text),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # The pseudonym of the card's patient, copied from the card log when the feedback arrives, so that a
+    # snooze look-up reads this patient's few overrides instead of every card they were ever shown.
+    Column("patient_pseudonym", String(64)),
+    Index("ix_feedback_patient_time", "patient_pseudonym", "outcome_timestamp"),
 )
 
 # Every card returned: lets feedback be checked against real card uuids, analysed, and recognised again
@@ -85,6 +90,8 @@ card_log_table = Table(
     Column("evidence", Text),  # JSON array of evidence fingerprints
     Column("drafts", Text),  # JSON array of "MedicationRequest/<id>#<content hash>"
     Index("ix_card_log_patient_rule", "patient_pseudonym", "rule_id"),
+    # The signing look-up reads the patient's order-select cards of the last hour, whatever their history.
+    Index("ix_card_log_patient_hook_created", "patient_pseudonym", "hook", "created_at"),
 )
 
 # The audit trail (CDS_HOOKS_AUDIT=db): one FHIR AuditEvent per service and feedback call.
@@ -107,7 +114,7 @@ service_state_table = Table(
     Column("value", Text, nullable=False),
 )
 
-_UPGRADED_TABLES = (card_log_table,)
+_UPGRADED_TABLES = (card_log_table, feedback_table)
 
 # The two look-ups on the request path, built once: a prepared statement skips SQLAlchemy's per-call
 # statement construction and cache-key work (~0.2 ms instead of ~0.8 ms a call on SQLite). Both use
@@ -121,6 +128,7 @@ _SNOOZES = (
     )
     .join(feedback_table, feedback_table.c.card_uuid == card_log_table.c.card_uuid)
     .where(
+        feedback_table.c.patient_pseudonym == bindparam("patient"),
         card_log_table.c.patient_pseudonym == bindparam("patient"),
         feedback_table.c.outcome == "overridden",
         feedback_table.c.override_code.in_(sorted(SNOOZE_REASONS)),
@@ -241,10 +249,25 @@ class Store:
                 except DBAPIError:
                     if column.name not in self._columns(table):
                         raise
-            if missing:
-                for index in table.indexes:
-                    with contextlib.suppress(DBAPIError):
-                        index.create(self.engine, checkfirst=True)
+            for index in table.indexes:  # new indexes on old columns too
+                with contextlib.suppress(DBAPIError):
+                    index.create(self.engine, checkfirst=True)
+            if table is feedback_table and any(c.name == "patient_pseudonym" for c in missing):
+                self._backfill_feedback_patients()
+
+    def _backfill_feedback_patients(self) -> None:
+        """Feedback stored before it carried the patient's pseudonym gets it from the card log, once."""
+        patient = (
+            select(card_log_table.c.patient_pseudonym)
+            .where(card_log_table.c.card_uuid == feedback_table.c.card_uuid)
+            .scalar_subquery()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(feedback_table)
+                .values(patient_pseudonym=patient)
+                .where(feedback_table.c.patient_pseudonym.is_(None))
+            )
 
     def _columns(self, table: Table) -> set[str]:
         return {c["name"] for c in inspect(self.engine).get_columns(table.name)}
@@ -383,6 +406,7 @@ class Store:
                         "override_display": item.override_reason_display,
                         "override_comment": item.override_comment,
                         "received_at": now,
+                        "patient_pseudonym": getattr(known.get(item.card), "patient_pseudonym", None),
                     }
                 )
             # One lock order for every request: concurrent batches sharing items never deadlock (PostgreSQL).
