@@ -247,3 +247,19 @@ def test_when_the_card_memory_fails_every_card_is_shown(client, app, monkeypatch
 
     monkeypatch.setattr(app.extensions["cds_hooks"].recorder, "snoozes", broken)
     assert SWITCH in topics(_call(client, porcine_request("fail-open")))
+
+
+def test_the_snooze_label_says_the_rules_own_number_of_days(tmp_path):
+    """ "Remind me in {snooze_days} days" in _common.toml takes each rule's snooze_days."""
+    import dataclasses
+
+    from cds_hooks.clinical.knowledge import load_knowledge
+    from cds_hooks.hooks.dispatch import evaluate_offline
+
+    knowledge = load_knowledge(env={})
+    cards = dict(knowledge.wording.cards)
+    cards[SWITCH] = dataclasses.replace(cards[SWITCH], snooze_days=30)
+    knowledge = dataclasses.replace(knowledge, wording=dataclasses.replace(knowledge.wording, cards=cards))
+    card = _card(evaluate_offline(porcine_request("s-days"), knowledge=knowledge))
+    reasons = {r["code"]: r["display"] for r in card["overrideReasons"]}
+    assert reasons["snooze"] == "Remind me in 30 days"
