@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cachelib.file import FileSystemCache
-from flask import current_app
+from flask import Response, current_app, redirect, request
 
 COOKIE = "cds_app_session"
 EXTENSION = "cds_hooks.app_sessions"
@@ -59,3 +59,22 @@ def app_sessions() -> AppSessions:
             EXTENSION, AppSessions(settings.data_dir / "app-sessions")
         )
     return sessions
+
+
+def start_session(data: dict[str, Any], seconds: int, target: str, *, status: int = 302) -> Response:
+    """Replace the browser's session by a new one holding ``data`` for ``seconds``, and redirect to
+    ``target``. The cookie is HttpOnly, SameSite=Lax, Secure outside development, and lives as long."""
+    sessions = app_sessions()
+    sessions.delete(request.cookies.get(COOKIE))
+    session_id = sessions.create(data, seconds)
+    response = redirect(target, code=status)
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=seconds,
+        path="/",
+        httponly=True,
+        secure=current_app.extensions["cds_hooks"].settings.mode != "development",
+        samesite="Lax",
+    )
+    return response

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, make_response, render_template, request, url_for
 
-from cds_hooks.api.app_sessions import COOKIE, app_sessions
+from cds_hooks.api.app_sessions import COOKIE, app_sessions, start_session
 from cds_hooks.api.html_pages import error_page, secure_headers
 from cds_hooks.api.runtime import runtime
 from cds_hooks.clinical.criteria import CRITERIA
@@ -96,20 +96,7 @@ def sign_in() -> Response:
     typed = request.form.get("token", "")
     if not hmac.compare_digest(typed.encode(), _token().encode()):
         return make_response(render_template("app/sign_in.html", failed=True), 401)
-    sessions = app_sessions()
-    sessions.delete(request.cookies.get(COOKIE))
-    session_id = sessions.create({"kind": "admin"}, ADMIN_SECONDS)
-    response = redirect(url_for("dashboard.dashboard"), code=303)
-    response.set_cookie(
-        COOKIE,
-        session_id,
-        max_age=ADMIN_SECONDS,
-        path="/",
-        httponly=True,
-        secure=runtime().settings.mode != "development",
-        samesite="Lax",
-    )
-    return response
+    return start_session({"kind": "admin"}, ADMIN_SECONDS, url_for("dashboard.dashboard"), status=303)
 
 
 @bp.get("")

@@ -18,7 +18,13 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
-from cds_hooks.api.app_sessions import COOKIE, DEFAULT_TOKEN_SECONDS, PENDING_SECONDS, app_sessions
+from cds_hooks.api.app_sessions import (
+    COOKIE,
+    DEFAULT_TOKEN_SECONDS,
+    PENDING_SECONDS,
+    app_sessions,
+    start_session,
+)
 from cds_hooks.api.html_pages import error_page, secure_headers
 from cds_hooks.api.runtime import runtime
 from cds_hooks.api.smart_launch import (
@@ -76,27 +82,6 @@ def _unexpected(exc: Exception) -> Response:
 bp.after_request(secure_headers)
 
 
-def _set_cookie(response: Response, session_id: str, seconds: int) -> None:
-    response.set_cookie(
-        COOKIE,
-        session_id,
-        max_age=seconds,
-        path="/",
-        httponly=True,
-        secure=runtime().settings.mode != "development",
-        samesite="Lax",
-    )
-
-
-def _start(data: dict[str, Any], seconds: int, target: str) -> Response:
-    sessions = app_sessions()
-    sessions.delete(request.cookies.get(COOKIE))
-    session_id = sessions.create(data, seconds)
-    response = redirect(target, code=302)
-    _set_cookie(response, session_id, seconds)
-    return response
-
-
 @bp.get("/launch")
 def launch() -> Response:
     """EHR launch: ``iss`` and ``launch`` from the EHR; ``appContext`` may come along from a card link."""
@@ -122,7 +107,7 @@ def launch() -> Response:
         "token_endpoint": config.token_endpoint,
         "app_context": app_context(request.args.get("appContext")),
     }
-    return _start(pending, PENDING_SECONDS, url)
+    return start_session(pending, PENDING_SECONDS, url)
 
 
 @bp.get("/callback")
@@ -168,7 +153,7 @@ def callback() -> Response:
         "app_context": context,
     }
     log.info("SMART launch completed (scope=%s)", session["scope"])
-    return _start(session, seconds, url_for("smart_app.timeline", **_rule_arg(context)))
+    return start_session(session, seconds, url_for("smart_app.timeline", **_rule_arg(context)))
 
 
 def _rule_arg(context: dict[str, str]) -> dict[str, str]:
@@ -199,7 +184,7 @@ def open_server() -> Response:
         "expires_at": time.time() + DEFAULT_TOKEN_SECONDS,
         "app_context": context,
     }
-    return _start(session, DEFAULT_TOKEN_SECONDS, url_for("smart_app.timeline", **_rule_arg(context)))
+    return start_session(session, DEFAULT_TOKEN_SECONDS, url_for("smart_app.timeline", **_rule_arg(context)))
 
 
 class BadParameter(ValueError):
