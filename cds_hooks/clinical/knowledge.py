@@ -192,55 +192,35 @@ class ValueSet:
         return self.matches_texts(texts)
 
 
-class AnyOf:
-    """A conservative pre-check over several value sets: ``might_match`` is False only when none of them
-    can match the concept (no listed code, no code filter, no text pattern hits), so the common unrelated
-    concept (vital signs, antihypertensives, a sprain) costs one look-up per coding and one combined regex
-    per name instead of every value set's checks. A worker's first request meets dozens of such concepts
-    its memos have never seen."""
-
-    def __init__(self, valuesets: Iterable[ValueSet]):
-        exact: dict[str, set[str]] = {}
-        filters: dict[str, list[re.Pattern[str]]] = {}
-        texts: dict[int, list[str]] = {}  # regex flags -> patterns, combined per flags
-        for vs in valuesets:
-            for system, codes in vs.exact.items():
-                exact.setdefault(system, set()).update(codes)
-            for system, pattern in vs.filters.items():
-                filters.setdefault(system, []).append(pattern)
-            if vs.text_pattern is not None:
-                texts.setdefault(vs.text_pattern.flags, []).append(vs.text_pattern.pattern)
-        self._exact = {system: frozenset(codes) for system, codes in exact.items()}
-        self._filters = filters
-        self._texts = [re.compile("|".join(f"(?:{p})" for p in ps), flags) for flags, ps in texts.items()]
-
-    def _code_might_match(self, system: Any, code: Any) -> bool:
-        if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
-            return False
-        if system not in self._exact and system not in self._filters:
-            return False
-        normalised = normalise_code(system, code)
-        if normalised in self._exact.get(system, ()):
-            return True
-        return any(p.search(normalised) for p in self._filters.get(system, ()))
-
-    def _text_might_match(self, text: Any) -> bool:
-        return isinstance(text, str) and any(p.search(text) for p in self._texts)
-
-    def might_match(self, concept: Any) -> bool:
-        """Whether any of the value sets could match this raw FHIR CodeableConcept."""
-        if not isinstance(concept, Mapping):
-            return False
-        if self._text_might_match(concept.get("text")):
-            return True
-        codings = concept.get("coding")
-        for coding in codings if isinstance(codings, list) else ():
-            if isinstance(coding, Mapping) and (
-                self._code_might_match(coding.get("system"), coding.get("code"))
-                or self._text_might_match(coding.get("display"))
-            ):
-                return True
-        return False
+def union(valuesets: Iterable[ValueSet], vs_id: str = "union") -> ValueSet:
+    """One value set that matches whatever any of ``valuesets`` matches; their text exclusions are left
+    out, so it may match more, never less. A conservative pre-check: when it does not match a concept,
+    none of them does, so the common unrelated concept (vital signs, antihypertensives, a sprain) costs
+    one look-up per coding and one combined regex per name instead of every value set's checks. A
+    worker's first request meets dozens of such concepts its memos have never seen."""
+    sets = list(valuesets)
+    ordered: dict[str, list[str]] = {}
+    filters: dict[str, list[str]] = {}
+    for vs in sets:
+        for system, codes in vs.ordered_codes.items():
+            ordered.setdefault(system, []).extend(codes)
+        for system, pattern in vs.filters.items():
+            filters.setdefault(system, []).append(pattern.pattern)
+    texts = [vs.text_pattern.pattern for vs in sets if vs.text_pattern is not None]
+    return ValueSet(
+        id=vs_id,
+        url="",
+        title=f"Union of {', '.join(vs.id for vs in sets)}",
+        description="Built in memory as a pre-check; not loaded from a file.",
+        ordered_codes=MappingProxyType({s: tuple(dict.fromkeys(c)) for s, c in ordered.items()}),
+        exact=MappingProxyType(
+            {s: frozenset().union(*(vs.exact.get(s, ()) for vs in sets)) for s in ordered}
+        ),
+        filters=MappingProxyType(
+            {s: re.compile("|".join(f"(?:{p})" for p in ps)) for s, ps in filters.items()}
+        ),
+        text_pattern=re.compile("|".join(f"(?:{p})" for p in texts), re.IGNORECASE) if texts else None,
+    )
 
 
 def _fail(path: Path, where: str, problem: str) -> KnowledgeError:

@@ -1,4 +1,4 @@
-"""The value-set pre-check (``AnyOf``) that lets a memo miss skip every value set: it may say "might
+"""The value-set pre-check (``union``) that lets a memo miss skip every value set: it may say "might
 match" too often, never too rarely, so a classification with it equals one without it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cds_hooks.clinical.facts.conditions import condition_memo, condition_valueset_ids
 from cds_hooks.clinical.facts.medications import NOT_RELEVANT, medication_classifier
-from cds_hooks.clinical.knowledge import AnyOf, Knowledge, default_knowledge
+from cds_hooks.clinical.knowledge import Knowledge, default_knowledge, union
 from cds_hooks.hooks.example_files import examples_dir
 
 
@@ -50,21 +50,21 @@ def test_examples_cover_matching_and_unrelated_concepts(k):
 
 def test_never_misses_a_concept_a_value_set_matches(k):
     """Every value set, alone and all together: whenever one matches, the pre-check lets it through."""
-    everything = AnyOf(k.valuesets.values())
-    alone = {vs.id: AnyOf([vs]) for vs in k.valuesets.values()}
+    everything = union(k.valuesets.values())
+    alone = {vs.id: union([vs]) for vs in k.valuesets.values()}
     matched = 0
     for concept in EXAMPLES + UNRELATED:
         for valueset in k.valuesets.values():
             if valueset.matches_concept(concept):
                 matched += 1
-                assert alone[valueset.id].might_match(concept), (valueset.id, concept)
-                assert everything.might_match(concept), (valueset.id, concept)
+                assert alone[valueset.id].matches_concept(concept), (valueset.id, concept)
+                assert everything.matches_concept(concept), (valueset.id, concept)
     assert matched > 20
 
 
 def test_unrelated_concepts_are_skipped(k):
-    conditions = AnyOf(k.valuesets[i] for i in condition_valueset_ids(k))
-    assert not any(conditions.might_match(c) for c in UNRELATED)
+    conditions = union(k.valuesets[i] for i in condition_valueset_ids(k))
+    assert not any(conditions.matches_concept(c) for c in UNRELATED)
     assert medication_classifier(k)._classify([UNRELATED[2]]) is NOT_RELEVANT
 
 

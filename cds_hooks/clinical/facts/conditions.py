@@ -9,7 +9,7 @@ import functools
 from typing import Any
 
 from cds_hooks.clinical.facts.model import ConditionFact, Evidence, UnusableResult
-from cds_hooks.clinical.knowledge import AnyOf, Knowledge
+from cds_hooks.clinical.knowledge import Knowledge, union
 from cds_hooks.fhir.concept_memo import Memo, concept_key
 from cds_hooks.fhir.json_access import codes, objects, string
 from cds_hooks.fhir.resource_index import ResourceIndex
@@ -37,12 +37,12 @@ def condition_valueset_ids(knowledge: Knowledge) -> list[str]:
 def condition_memo(knowledge: Knowledge) -> Memo[frozenset[str]]:
     """Condition concept → the value-set ids it matches, memoised per distinct concept."""
     valuesets = [knowledge.valuesets[i] for i in condition_valueset_ids(knowledge)]
-    any_of = AnyOf(valuesets)
+    any_of = union(valuesets)
     none: frozenset[str] = frozenset()
     return Memo(
         lambda code: (
             frozenset(vs.id for vs in valuesets if vs.matches_concept(code))
-            if any_of.might_match(code)
+            if any_of.matches_concept(code)
             else none
         )
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 from cds_hooks.clinical.facts.dosage import daily_mg, daily_units
 from cds_hooks.clinical.facts.model import Evidence, MedicationUse, UnusableResult
-from cds_hooks.clinical.knowledge import AnyOf, GlucocorticoidEquivalent, Knowledge
+from cds_hooks.clinical.knowledge import GlucocorticoidEquivalent, Knowledge, union
 from cds_hooks.fhir.concept_memo import Memo, concept_key
 from cds_hooks.fhir.dates import parse_fhir_datetime
 from cds_hooks.fhir.json_access import obj, objects, string
@@ -121,7 +121,7 @@ class MedicationClassifier:
         self.profiles = {p: vs[f"insulin-{p}"] for p in PROFILES}
         self._memo: Memo[ConceptClass] = Memo(self._classify)
         # What every positive classification starts from (an animal insulin is in insulin-any too).
-        self._any_of = AnyOf([self.animal, self.insulin, self.steroid, self.triggers])
+        self._any_of = union([self.animal, self.insulin, self.steroid, self.triggers])
 
     def _by_code(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
         return any(
@@ -139,7 +139,7 @@ class MedicationClassifier:
         return self._memo.get(tuple(concept_key(c) for c in concepts), concepts)
 
     def _classify(self, concepts: list[dict[str, Any]]) -> ConceptClass:
-        if not any(self._any_of.might_match(c) for c in concepts):
+        if not any(self._any_of.matches_concept(c) for c in concepts):
             return NOT_RELEVANT
         animal = self.is_animal_insulin(concepts)
         insulin = animal or self.is_insulin(concepts)
