@@ -34,7 +34,7 @@ from cds_hooks.clinical.insulin_switch import reduction, replace_draft_suggestio
 from cds_hooks.clinical.knowledge import Coding, WorkupTest
 from cds_hooks.clinical.lab_display import LabDisplay, mg
 from cds_hooks.clinical.rules import RuleResult
-from cds_hooks.clinical.wording import SUMMARY_LIMIT, CardWording, TimedTest, Variant
+from cds_hooks.clinical.wording import SUMMARY_LIMIT, TimedTest, Variant
 
 RULE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/override-reason"
@@ -453,8 +453,7 @@ def render_card(ctx: CardContext, result: RuleResult) -> dict[str, Any]:
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one" if len(suggestions) == 1 else "any"
-    rule_wording = wording.cards.get(result.rule_id)
-    snooze_days = str(rule_wording.snooze_days if rule_wording is not None else CardWording.snooze_days)
+    snooze_days = str(wording.snooze_days(result.rule_id))
     card["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display.replace("{snooze_days}", snooze_days)}
         for code, display in wording.override_reasons

@@ -154,6 +154,11 @@ class Wording:
     lab_units: dict[str, tuple[tuple[str, int], ...]]  # lab kind -> (unit, decimals), canonical first
     version: Version
 
+    def snooze_days(self, rule_id: str) -> int:
+        """Days a snoozing override keeps ``rule_id``'s card away (the default for a rule with no file)."""
+        card = self.cards.get(rule_id)
+        return card.snooze_days if card is not None else CardWording.snooze_days
+
 
 def unwrap(markdown: str) -> str:
     """Join the lines of each paragraph (TOML files are wrapped for reviewers; EHRs render soft breaks

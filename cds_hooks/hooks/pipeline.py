@@ -165,8 +165,7 @@ class Pipeline:
         return why
 
     def snooze_days(self, rule_id: str) -> int:
-        wording = self.knowledge.wording.cards.get(rule_id)
-        return wording.snooze_days if wording is not None else 90
+        return self.knowledge.wording.snooze_days(rule_id)
 
     def gather(
         self,
