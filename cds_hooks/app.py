@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
@@ -38,7 +38,7 @@ from cds_hooks.hooks.warmup import PATIENT as WARM_UP_PATIENT
 from cds_hooks.hooks.warmup import warm_up
 from cds_hooks.process import metrics
 from cds_hooks.process.config import ConfigError, Settings
-from cds_hooks.process.gc_tuning import tune_gc
+from cds_hooks.process.gc_tuning import collect_between_requests, tune_gc
 from cds_hooks.process.log_config import configure_logging
 from cds_hooks.process.pseudonym import Pseudonymizer, PseudonymKeyError, load_key
 from cds_hooks.security.jwt_verification import install_jwt_verification
@@ -119,6 +119,12 @@ def create_app(
         warm_up(knowledge)
         _warm_card_memory(recorder, knowledge)
     tune_gc()  # after the knowledge, models and warm-up, so all of it is frozen out of collections
+
+    @app.after_request
+    def _collect_garbage_when_sent(response: Response) -> Response:
+        response.call_on_close(collect_between_requests)  # after the body is sent: no added latency
+        return response
+
     # After the request timer, so that refused calls are logged with their duration too.
     install_jwt_verification(app, settings, app.extensions[EXTENSION].store.engine)
     return app
