@@ -406,6 +406,9 @@ def collect_medications(
     uses: list[tuple[MedicationUse, Any]] = []
     for rtype in ("MedicationStatement", "MedicationRequest"):
         for resource in index.of_type(rtype):
+            concepts = medication_concepts(resource, index)
+            if not concepts or classifier.classify(concepts) is NOT_RELEVANT:
+                continue  # most of a record: one memo look-up, before any date or dose is read
             if rtype == "MedicationStatement":
                 currency = statement_currency(resource, today)
             else:
@@ -414,7 +417,7 @@ def collect_medications(
                 continue
             use = classify_use(resource, index, classifier, currency=currency, unusable=unusable)
             if use is not None:
-                product = tuple(concept_key(c) for c in medication_concepts(resource, index))
+                product = tuple(concept_key(c) for c in concepts)
                 key = (product, currency, use.daily_units, use.daily_mg)
                 uses.append((use, key))
     return _merge(uses)
