@@ -212,14 +212,17 @@ class Store:
 
     def __init__(self, url: str):
         parsed = make_url(url)
-        kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
-        if parsed.get_backend_name() == "sqlite":
+        # A pooled connection to a database server can go stale (a restart, an idle timeout): ping it on
+        # checkout. A SQLite file cannot, and the ping is a query on every request.
+        sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": not sqlite}
+        if sqlite:
             database = parsed.database
             if database and database != ":memory:":
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         self.engine = create_engine(url, **kwargs)
-        if parsed.get_backend_name() == "sqlite":
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._insert_card_rows = _insert_ignore(self.engine, card_log_table)
         self._insert_audit_rows = audit_table.insert()
