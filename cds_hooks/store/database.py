@@ -149,6 +149,25 @@ _SELECT_CARDS = select(
 )
 
 
+# Feedback whose card was not in the card log when it arrived: its patient and "known" from the card
+# log (all such rows at an upgrade; the cards just written, after each card-log write).
+_ADOPT_FEEDBACK = (
+    update(feedback_table)
+    .values(
+        patient_pseudonym=select(card_log_table.c.patient_pseudonym)
+        .where(card_log_table.c.card_uuid == feedback_table.c.card_uuid)
+        .scalar_subquery(),
+        known_card=True,
+    )
+    .where(
+        feedback_table.c.patient_pseudonym.is_(None),
+        select(card_log_table.c.card_uuid)
+        .where(card_log_table.c.card_uuid == feedback_table.c.card_uuid)
+        .exists(),
+    )
+)
+
+
 @dataclass(frozen=True)
 class FeedbackResult:
     stored: int
@@ -260,17 +279,8 @@ class Store:
 
     def _backfill_feedback_patients(self) -> None:
         """Feedback stored before it carried the patient's pseudonym gets it from the card log, once."""
-        patient = (
-            select(card_log_table.c.patient_pseudonym)
-            .where(card_log_table.c.card_uuid == feedback_table.c.card_uuid)
-            .scalar_subquery()
-        )
         with self.engine.begin() as conn:
-            conn.execute(
-                update(feedback_table)
-                .values(patient_pseudonym=patient)
-                .where(feedback_table.c.patient_pseudonym.is_(None))
-            )
+            conn.execute(_ADOPT_FEEDBACK)
 
     def _columns(self, table: Table) -> set[str]:
         return {c["name"] for c in inspect(self.engine).get_columns(table.name)}
@@ -329,6 +339,12 @@ class Store:
         if values:
             with self.engine.begin() as conn:
                 conn.execute(self._insert_card_rows, values)
+                # Feedback can overtake its card: another worker's writer may still hold the card's row
+                # (up to FLUSH_INTERVAL) when the clinician's override arrives. It was stored without a
+                # patient; it gets one now, or its snooze would never be found.
+                conn.execute(
+                    _ADOPT_FEEDBACK.where(feedback_table.c.card_uuid.in_([v["card_uuid"] for v in values]))
+                )
 
     def snoozes(self, patient: str, rule_ids: Iterable[str], since: datetime) -> list[Snooze]:
         """Overrides with a snoozing reason, at or after ``since``, of this patient's cards of these rules.

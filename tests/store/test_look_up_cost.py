@@ -79,3 +79,37 @@ def test_feedback_from_before_the_upgrade_still_snoozes(tmp_path):
     snoozes = upgraded.snoozes("patient-1", ["animal-insulin-switch"], NOW - timedelta(days=90))
     assert [s.rule_id for s in snoozes] == ["animal-insulin-switch"]
     assert upgraded.snoozes("patient-2", ["animal-insulin-switch"], NOW - timedelta(days=90)) == []
+
+
+def test_feedback_that_overtakes_its_card_still_snoozes(tmp_path):
+    """Another worker's writer can still hold the card's row (up to its flush interval) when the override
+    arrives: the feedback is stored without a patient, and gets it when the card row is written."""
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    card, other = _card(), _card("insulin-antibody-workup")
+    item = FeedbackItem(
+        card=card.uuid,
+        outcome="overridden",
+        outcome_timestamp=NOW - timedelta(hours=1),
+        accepted_suggestions=(),
+        override_reason_code="snooze",
+        override_reason_system=None,
+        override_reason_display=None,
+        override_comment=None,
+        raw={},
+    )
+    early = store.record_feedback("svc", [item])
+    assert early.stored == 1 and early.unknown_cards == [card.uuid]
+    assert store.snoozes("patient-1", ["animal-insulin-switch"], NOW - timedelta(days=90)) == []
+
+    created = NOW - timedelta(hours=1, seconds=1)
+    store.write_card_rows(
+        [
+            CardRow("svc", "patient-view", "h", "patient-1", card, created),
+            CardRow("svc", "patient-view", "h", "patient-2", other, created),
+        ]
+    )
+    snoozes = store.snoozes("patient-1", ["animal-insulin-switch"], NOW - timedelta(days=90))
+    assert [s.rule_id for s in snoozes] == ["animal-insulin-switch"]
+    assert store.snoozes("patient-2", ["animal-insulin-switch", "insulin-antibody-workup"], NOW) == []
+    again = store.record_feedback("svc", [item])  # the same feedback again: a duplicate of a known card
+    assert again.stored == 0 and again.unknown_cards == []
