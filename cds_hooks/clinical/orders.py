@@ -157,6 +157,9 @@ def _glucocorticoid_order(
         return None  # prevention at prescribing: a diabetes diagnosis is enough here (issue 14 item 9)
     evidence = [
         *(u.evidence for u in steroids),
+        # A glucocorticoid the patient already takes is what the order adds to (or duplicates): evidence
+        # right under the draft, not one of the "other causes" of insulin resistance.
+        *f.current_glucocorticoid.evidence,
         *f.hyperglycaemia.evidence,
         *f.diabetes.evidence,
         *ir_conditions,

@@ -221,6 +221,34 @@ def test_glucocorticoid_draft_with_diabetes(client, url, hook, indicator):
     assert monitoring["occurrenceTiming"] == {"repeat": {"when": ["ACD", "ACV"]}}
 
 
+def test_glucocorticoid_draft_for_a_patient_already_on_one_shows_it_as_evidence(client):
+    """The patient's current prednisone is what the new order adds to, possibly a duplicate: the card shows
+    it with its dose in its evidence, not among "other causes of insulin resistance"."""
+    prefetch = empty_prefetch("o10")
+    prefetch["conditions"] = bundle(condition("o10", "c-t2", "44054006", "Type 2 diabetes mellitus"))
+    prefetch["medicationRequests"] = bundle(
+        draft(
+            "mr-pred",
+            "o10",
+            {"coding": [{"system": RXNORM, "code": "312617", "display": "predniSONE 20 MG Oral Tablet"}]},
+            status="active",
+            dosageInstruction=[
+                {
+                    "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                    "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
+                }
+            ],
+        )
+    )
+    d = draft("d-pred", "o10", PREDNISONE)
+    r = client.post(SIGN_URL, json=order_request("order-sign", "o10", [d], None, prefetch))
+    (card,) = r.get_json()["cards"]
+    assert card["source"]["topic"]["code"] == "glucocorticoid-hyperglycemia"
+    evidence = card["detail"].split("**Evidence**", 1)[1]
+    assert "Other causes of insulin resistance" not in card["detail"]
+    assert "- predniSONE 20 MG Oral Tablet: 20 mg/day (prescription, active)" in evidence
+
+
 def test_glucocorticoid_draft_with_hyperglycaemia_lab(client):
     prefetch = empty_prefetch("o8")
     from datetime import UTC, datetime, timedelta
