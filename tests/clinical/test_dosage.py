@@ -194,6 +194,9 @@ def test_administrations_per_day() -> None:
         ("tablet", "{tbl}", 5.0, 100.0),  # 10 tablets × 5 mg, twice daily
         ("tablets", None, 2.5, 50.0),  # printed unit only
         ("tablet", "{tbl}", None, None),  # tablets without a strength: unknown, never guessed
+        (None, "{pill}", 20.0, 400.0),  # the CDS Hooks Sandbox's unit: UCUM annotation, no printed unit
+        ("capsules", None, 4.0, 80.0),
+        (None, "{pill}", None, None),
         ("mL", "mL", 5.0, None),  # a liquid volume is not a mass
     ],
 )

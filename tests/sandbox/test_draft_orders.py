@@ -126,6 +126,8 @@ def test_sandbox_draft_with_category_object_gets_the_glucocorticoid_card(client,
     assert topics(body) == [GLUCOCORTICOID]
     assert body["cards"][0]["indicator"] == indicator
     assert "Prednisone 20 MG Oral Tablet" in body["cards"][0]["detail"]
+    # 1 {pill} once daily × the 20 mg strength printed in the product's name
+    assert body["cards"][0]["summary"].startswith("Prednisone 20 mg/day ordered with glucose 268 mg/dL")
     set_aside = [m for m in warnings_from(caplog) if "set aside" in m]
     assert len(set_aside) == 1 and "category" in set_aside[0] and "MedicationRequest" in set_aside[0]
     assert all(PID not in m and "Prednisone" not in m for m in warnings_from(caplog))

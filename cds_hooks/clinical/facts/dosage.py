@@ -17,8 +17,9 @@ computed only from structured data and never guessed:
   daily", "every 8 hours").
 - A dose with no usable timing gives ``None``: once daily is NOT assumed. ``Dosage.text`` alone is not
   parsed.
-- Glucocorticoids (``daily_mg``): the same rules with the dose in mg (also g, mcg/µg), or in tablets
-  (``{tbl}``, ``tablet(s)``, ``TAB``, SNOMED 732936001 "Tablet") times the product's strength in mg.
+- Glucocorticoids (``daily_mg``): the same rules with the dose in mg (also g, mcg/µg), or in units of
+  presentation (``{tbl}``, ``tablet(s)``, ``TAB``, SNOMED 732936001 "Tablet"; capsules; ``{pill}`` as the
+  CDS Hooks Sandbox sends) times the product's strength in mg.
 - Several dosage entries (e.g. 40 U in the morning + 30 U at night) are summed; ``sequence`` is
   ignored (entries are taken as concurrent). Entries taken "as needed" (``asNeededBoolean`` true or
   ``asNeededCodeableConcept``) are left out of the sum, so a correction scale never inflates the
@@ -45,7 +46,12 @@ _MG_PER_UNIT: dict[str, float] = {
     "mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "gram": 1000.0, "grams": 1000.0,
     "ug": 0.001, "mcg": 0.001, "µg": 0.001, "μg": 0.001, "microgram": 0.001, "micrograms": 0.001,
 }  # fmt: skip
-_TABLET_WORDS = frozenset({"{tbl}", "{tablet}", "{tablets}", "tbl", "tab", "tabs", "tablet", "tablets"})
+# Units of presentation: one tablet, capsule or pill holds the product's strength.
+_TABLET_WORDS = frozenset(
+    {"{tbl}", "{tablet}", "{tablets}", "tbl", "tab", "tabs", "tablet", "tablets"}
+    | {"{capsule}", "{capsules}", "cap", "caps", "capsule", "capsules"}
+    | {"{pill}", "{pills}", "pill", "pills"}  # {pill}: what the CDS Hooks Sandbox's order form sends
+)
 
 _UNIT_WORDS = frozenset(
     {"u", "iu", "[iu]", "unit", "units", "{unit}", "{units}", "international unit", "international units"}
