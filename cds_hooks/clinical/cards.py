@@ -41,6 +41,7 @@ OVERRIDE_SYSTEM = "https://immune-ir-cds.example.org/fhir/CodeSystem/override-re
 SOURCES_PATH = "/sources"
 SEED_SOURCE = "immune-insulin-resistance"  # the seed text's page
 APP_LAUNCH_PATH = "/app/launch"  # the SMART app: timeline and "why this card" (docs/timeline.md)
+SIGNS_FALLBACK = "the findings below"  # {signs} when no finding gives a value to quote
 
 
 def rule_page_url(ctx: CardContext, rule_id: str) -> str:
@@ -299,7 +300,18 @@ class Values:
             phrases.append(self.hypoglycaemia())
         if _cited(f.hyperglycaemia, self.cited) and not _cited(f.labile_glucose, self.cited):
             phrases.append(self.glycaemia())
-        return ", ".join(list(dict.fromkeys(phrases))[: self.max_signs]) or "the findings below"
+        return ", ".join(list(dict.fromkeys(phrases))[: self.max_signs]) or SIGNS_FALLBACK
+
+    def signs_or_diabetes(self) -> str:
+        """The signs, else the cited diabetes diagnosis (a steroid order is judged on a diagnosis alone)."""
+        signs = self.signs()
+        if signs != SIGNS_FALLBACK:
+            return signs
+        for e in self.ctx.findings.diabetes.evidence:
+            condition = self.facts.conditions.get(e.reference)
+            if condition is not None and e in self.cited:
+                return _lower_first(_condition_name(self.escape(condition.name)))
+        return signs
 
     def resistance(self) -> str:
         """Rule 1: no sign of antibody-mediated resistance, saying so even with antibodies."""

@@ -28,6 +28,7 @@ PLACEHOLDERS = frozenset(
         "animal",  # "Bovine insulin" (current or past exposure)
         "reduction",  # "20 %"
         "signs",  # "glucose CV 48 %", "insulin 245 U/day", ...
+        "signs_or_diabetes",  # the signs, else the cited diagnosis: "type 2 diabetes mellitus"
         "antibody",  # "insulin antibodies 46 U/mL"
         "receptor",  # "insulin-receptor antibody positive"
         "autoimmunity",  # "Hashimoto thyroiditis", "ANA 1:320"

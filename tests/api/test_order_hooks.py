@@ -214,6 +214,8 @@ def test_glucocorticoid_draft_with_diabetes(client, url, hook, indicator):
     assert topics(body) == ["glucocorticoid-hyperglycemia"]
     card = body["cards"][0]
     assert card["indicator"] == indicator
+    # The diagnosis the order is judged on is the decisive value when there is no glucose to quote.
+    assert card["summary"].startswith("Prednisone ordered with type 2 diabetes mellitus: plan glucose")
     assert "afternoon" in card["detail"]
     # Timed capillary glucose before lunch and the evening meal, not one untimed serum glucose.
     monitoring = card["suggestions"][0]["actions"][0]["resource"]
