@@ -273,7 +273,9 @@ class Values:
             low, high = min(results, key=lambda r: r.value or 0), max(results, key=lambda r: r.value or 0)
             unit = self.display.reported_unit(high.kind, resource(self.ctx, high.evidence.reference))
             values = self.display.value_range(high.kind, low.value or 0, high.value or 0, unit).split(" (")[0]
-            days = abs((results[-1].when - results[0].when).days)
+            # Calendar days, as the evidence lines date the two results: 19:00 to 07:00 two days later
+            # reads "within 2 days", not the 1 whole day in between.
+            days = abs((results[-1].when.date() - results[0].when.date()).days)
             within = f"within {days} day{'s' if days != 1 else ''}" if days else "on one day"
             return f"glucose {values} {within}"
         return "labile glucose"

@@ -1,0 +1,38 @@
+"""The values a summary quotes agree with the evidence lines under it (issue 14: the decisive value
+first; a clinician checks it against the evidence)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+from cds_hooks.clinical.evaluation import evaluate_index
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.fhir.resource_index import ResourceIndex
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _cards(patient_id: str) -> list[dict]:
+    manifest = json.loads((EXAMPLES / "manifest.json").read_text())
+    (example,) = [e for e in manifest["examples"] if e["patient_id"] == patient_id]
+    index = ResourceIndex()
+    for entry in json.loads((EXAMPLES / example["file"]).read_text())["entry"]:
+        index.add(entry["resource"])
+    now = datetime.fromisoformat(f"{manifest['anchor_date']}T12:00:00+00:00")
+    return evaluate_index(index, patient_id=patient_id, knowledge=default_knowledge(), now=now)["cards"]
+
+
+def test_labile_glucose_span_counts_the_calendar_days_the_evidence_shows():
+    """ex03: glucose 342 mg/dL at 19:00 and 48 mg/dL at 07:00 two days later (36 hours apart)."""
+    (card,) = _cards("ex03")
+    assert "glucose 48–342 mg/dL within 2 days" in card["summary"], card["summary"]
+    dates = {
+        value: datetime.strptime(day, "%d %b %Y").date()
+        for value, day in re.findall(
+            r"- Glucose (48|342) mg/dL \([\d.]+ mmol/L\), (\d+ \w+ \d{4})", card["detail"]
+        )
+    }
+    assert (dates["48"] - dates["342"]).days == 2
