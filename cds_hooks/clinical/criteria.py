@@ -50,6 +50,7 @@ class Criterion:
     pending: tuple[str, ...] = ()  # workup tests (knowledge/workup.toml): met when one is pending
     amount: str = ""  # a number of ``Findings`` shown with the values while the finding is present
     amount_unit: str = ""
+    rule: str = ""  # another rule (``RULES``): met when that rule fires, by its own verdict
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,11 @@ CRITERIA: dict[str, tuple[Criterion, ...]] = {
             "against",
             ("receptor_ab_negative_lookback",),
         ),
+        Criterion(
+            "Insulin autoimmune syndrome explains the raised insulin (its card is shown instead)",
+            role="against",
+            rule=INSULIN_AUTOIMMUNE_SYNDROME,
+        ),
     ),
     INSULIN_AUTOIMMUNE_SYNDROME: (
         Criterion("Insulin antibody positive", "insulin_antibody_positive", "required"),
@@ -250,6 +256,9 @@ def _threshold_use(x: RuleInput, name: str) -> ThresholdUse:
 
 def _read(x: RuleInput, criterion: Criterion) -> tuple[bool, tuple[str, ...]]:
     """Whether what the criterion reads is there, and the patient's values (evidence lines)."""
+    if criterion.rule:
+        result = RULES[criterion.rule](x)
+        return result is not None, tuple(e.text for e in result.evidence) if result else ()
     if criterion.medication_flag:
         meds = [m for m in x.facts.medications if getattr(m, criterion.medication_flag)]
         return bool(meds), tuple(dict.fromkeys(m.evidence.text for m in meds))

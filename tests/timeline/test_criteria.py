@@ -3,7 +3,9 @@ exactly when the card does, and its required criteria are met exactly then."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from cds_hooks.clinical.rules import rule_input
 from cds_hooks.fhir.resource_index import ResourceIndex
 
 MANIFEST = load_manifest()
+VIGNETTES = Path(__file__).resolve().parents[1] / "vignettes" / "cases"
 
 
 def index_of(item: dict) -> ResourceIndex:
@@ -85,3 +88,30 @@ def test_insulin_autoimmune_syndrome_lists_the_trigger_drug():
     trigger = next(r for r in rows.values() if r.role == "supports")
     assert fired and never.met and not never.values
     assert trigger.met and any("lipoic" in v.lower() for v in trigger.values)
+
+
+def test_type_b_shows_insulin_autoimmune_syndrome_against_it():
+    """Graves' disease, never on insulin, positive insulin antibody, insulin 350: every type B criterion is
+    there, and the row against it says why there is no type B card."""
+    case = json.loads((VIGNETTES / "166_ias_methimazole_graves.json").read_text())
+    prefetch = [value for value in case["request"]["prefetch"].values() if value]
+    index = ResourceIndex(
+        [v for v in prefetch if v["resourceType"] != "Bundle"]
+        + [
+            entry["resource"]
+            for v in prefetch
+            if v["resourceType"] == "Bundle"
+            for entry in v.get("entry", [])
+        ]
+    )
+    now = datetime.fromisoformat(case["now"].replace("Z", "+00:00"))
+    x = rule_input(index, default_knowledge(), case["request"]["context"]["patientId"], now)
+    explanation = explain("type-b-insulin-resistance", x)
+    rows = {row.label: row for row in explanation.rows}
+    ias = rows["Insulin autoimmune syndrome explains the raised insulin (its card is shown instead)"]
+    assert not explanation.fired
+    assert ias.role == "against" and ias.met
+    assert any("antibod" in v.lower() for v in ias.values), ias.values
+    assert rows["Markedly raised insulin level (counts off insulin)"].met
+    assert rows["Autoimmune disease (autoimmunity, needed when not confirmed)"].met
+    assert explain("insulin-autoimmune-syndrome", x).fired
