@@ -67,6 +67,7 @@ def create_app(
     configure_logging(settings.log_format, settings.log_level)
     if knowledge is None:
         knowledge = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
+    _check_card_log_retention(settings, knowledge)
     app = Flask(__name__)
     # Werkzeug enforces this while the body is read, with or without Content-Length (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -128,6 +129,17 @@ def create_app(
     # After the request timer, so that refused calls are logged with their duration too.
     install_jwt_verification(app, settings, app.extensions[EXTENSION].store.engine)
     return app
+
+
+def _check_card_log_retention(settings: Settings, knowledge: Knowledge) -> None:
+    """A snooze rests on its feedback and card in the card log: a shorter retention would end it early."""
+    days = settings.card_log_retention_days
+    longest = max((knowledge.wording.snooze_days(rule) for rule in knowledge.wording.cards), default=0)
+    if days and days <= longest:
+        raise ConfigError(
+            f"CDS_HOOKS_CARD_LOG_RETENTION_DAYS={days} must be more than the longest snooze, {longest} days "
+            "(snooze_days in knowledge/cards/): a snoozed card would come back when its feedback is deleted"
+        )
 
 
 def _warm_card_memory(recorder: Recorder, knowledge: Knowledge) -> None:

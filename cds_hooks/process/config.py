@@ -90,6 +90,10 @@ class Settings:
     # audit rows are kept in the database (0 keeps them all).
     audit: str = "db"
     audit_retention_days: int = 365
+    # Days that the card log (cards shown, by patient pseudonym) and the feedback on it are kept in the
+    # database (0 keeps them all). Longer than the longest snooze of the knowledge (checked at start):
+    # a snooze rests on the feedback and its card.
+    card_log_retention_days: int = 0
     # GET /metrics in the Prometheus format: off unless true; when a token is set, scrapers must send it
     # as a bearer token (required in production mode).
     metrics: bool = False
@@ -171,8 +175,9 @@ class Settings:
             self.audit.startswith("file:") and self.audit[5:].strip()
         ):
             raise ConfigError(f"{PREFIX}AUDIT must be db, file:<path>, stdout or off, got {self.audit!r}")
-        if self.audit_retention_days < 0:
-            raise ConfigError(f"{PREFIX}AUDIT_RETENTION_DAYS must not be negative (0 keeps every row)")
+        for name in ("audit_retention_days", "card_log_retention_days"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must not be negative (0 keeps every row)")
         if self.metrics and self.mode == "production" and not self.metrics_token:
             raise ConfigError(
                 f"{PREFIX}METRICS=true in production mode needs {PREFIX}METRICS_TOKEN (the bearer token "

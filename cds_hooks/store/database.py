@@ -92,6 +92,8 @@ card_log_table = Table(
     Index("ix_card_log_patient_rule", "patient_pseudonym", "rule_id"),
     # The signing look-up reads the patient's order-select cards of the last hour, whatever their history.
     Index("ix_card_log_patient_hook_created", "patient_pseudonym", "hook", "created_at"),
+    # Retention (CDS_HOOKS_CARD_LOG_RETENTION_DAYS) deletes by age.
+    Index("ix_card_log_created", "created_at"),
 )
 
 # The audit trail (CDS_HOOKS_AUDIT=db): one FHIR AuditEvent per service and feedback call.
@@ -472,6 +474,26 @@ class Store:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
         with self.engine.begin() as conn:
             return int(conn.execute(delete(audit_table).where(audit_table.c.recorded < cutoff)).rowcount or 0)
+
+    def prune_card_log(self, retention_days: int, now: datetime | None = None) -> tuple[int, int]:
+        """Delete feedback received, and cards shown, before the retention; a card whose feedback is kept
+        stays with it (a snooze joins the two). Returns (cards, feedback) deleted."""
+        if retention_days <= 0:
+            return 0, 0
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        has_feedback = (
+            select(feedback_table.c.id)
+            .where(feedback_table.c.card_uuid == card_log_table.c.card_uuid)
+            .exists()
+        )
+        with self.engine.begin() as conn:
+            feedback = conn.execute(
+                delete(feedback_table).where(feedback_table.c.received_at < cutoff)
+            ).rowcount
+            cards = conn.execute(
+                delete(card_log_table).where(card_log_table.c.created_at < cutoff, ~has_feedback)
+            ).rowcount
+        return int(cards or 0), int(feedback or 0)
 
     def audit_events(self, since: datetime | None = None, batch: int = 1000) -> Iterator[str]:
         """The stored AuditEvents (JSON text) recorded at or after ``since``, oldest first."""

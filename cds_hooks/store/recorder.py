@@ -25,7 +25,7 @@ from cds_hooks.store.writer import BatchWriter
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.1  # seconds a write waits for more rows to batch with
-PRUNE_INTERVAL = 3600.0  # seconds between audit retention passes (per worker)
+PRUNE_INTERVAL = 3600.0  # seconds between retention passes (per worker; the first one at the first write)
 
 
 class Recorder:
@@ -33,12 +33,13 @@ class Recorder:
         self.store = store
         self.audit_mode = settings.audit
         self.retention_days = settings.audit_retention_days
+        self.card_log_retention_days = settings.card_log_retention_days
         self._sink: JsonLinesSink | None = None
         if self.audit_mode == "stdout":
             self._sink = JsonLinesSink(None)
         elif self.audit_mode.startswith("file:"):
             self._sink = JsonLinesSink(Path(self.audit_mode[5:].strip()).expanduser())
-        self._last_prune = 0.0
+        self._last_prune: float | None = None
         self._prune_lock = threading.Lock()
         self.writer = BatchWriter({"cards": self._write_cards, "audit": self._write_audit}, interval=interval)
 
@@ -79,6 +80,7 @@ class Recorder:
 
     def _write_cards(self, batches: list[list[CardRow]]) -> None:
         self.store.write_card_rows([row for rows in batches for row in rows])
+        self._prune_now_and_then()
 
     def _write_audit(self, records: list[AuditRecord]) -> None:
         events = [audit_event(r) for r in records]
@@ -89,15 +91,26 @@ class Recorder:
         self._prune_now_and_then()
 
     def _prune_now_and_then(self) -> None:
+        """Apply the retention settings, at most once per ``PRUNE_INTERVAL`` (on the writer thread)."""
+        audit_days = self.retention_days if self._sink is None and self.audit_mode == "db" else 0
+        if not (audit_days or self.card_log_retention_days):
+            return
         now = time.monotonic()
-        if not self.retention_days or now - self._last_prune < PRUNE_INTERVAL:
+        if self._last_prune is not None and now - self._last_prune < PRUNE_INTERVAL:
             return
         with self._prune_lock:
-            if now - self._last_prune < PRUNE_INTERVAL:
+            if self._last_prune is not None and now - self._last_prune < PRUNE_INTERVAL:
                 return
             self._last_prune = now
-            removed = self.store.prune_audit(self.retention_days, datetime.now(UTC))
+            when = datetime.now(UTC)
+            removed = self.store.prune_audit(audit_days, when)
             if removed:
+                log.info("audit retention: %d event(s) older than %d days deleted", removed, audit_days)
+            cards, feedback = self.store.prune_card_log(self.card_log_retention_days, when)
+            if cards or feedback:
                 log.info(
-                    "audit retention: %d event(s) older than %d days deleted", removed, self.retention_days
+                    "card-log retention: %d card(s) and %d feedback row(s) older than %d days deleted",
+                    cards,
+                    feedback,
+                    self.card_log_retention_days,
                 )
