@@ -61,8 +61,19 @@ def _card_uuids(store: Store) -> set[str]:
         return set(conn.execute(select(card_log_table.c.card_uuid)).scalars())
 
 
-def test_old_cards_and_feedback_go_a_card_with_kept_feedback_stays(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh store on SQLite, or on PostgreSQL (skipped, with the reason, when it is not available)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    store = Store(url)
+    yield store
+    store.dispose()
+
+
+def test_old_cards_and_feedback_go_a_card_with_kept_feedback_stays(store: Store):
     _shown(store, 400)  # never answered
     old_answered_long_ago = _shown(store, 400)
     _snoozed(store, old_answered_long_ago, 390)
@@ -74,7 +85,6 @@ def test_old_cards_and_feedback_go_a_card_with_kept_feedback_stays(tmp_path: Pat
     assert store.prune_card_log(365, NOW) == (2, 1)
     assert _card_uuids(store) == {old_answered_recently.uuid, recent.uuid}
     assert [s.rule_id for s in store.snoozes("patient-1", [RULE], NOW - timedelta(days=90))] == [RULE]
-    store.dispose()
 
 
 def test_the_writer_applies_the_retention(tmp_path: Path):
