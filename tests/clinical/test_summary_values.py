@@ -11,6 +11,7 @@ from pathlib import Path
 from cds_hooks.clinical.evaluation import evaluate_index
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.fhir.resource_index import ResourceIndex
+from cds_hooks.hooks.dispatch import evaluate_offline
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -36,3 +37,17 @@ def test_labile_glucose_span_counts_the_calendar_days_the_evidence_shows():
         )
     }
     assert (dates["48"] - dates["342"]).days == 2
+
+
+def test_a_card_resting_on_a_diagnosis_names_it_in_the_summary():
+    """Ataxia-telangiectasia with an active diabetes condition and a normal glucose: no value to quote,
+    so the summary names the diagnosis instead of "the findings below"."""
+    path = (
+        Path(__file__).resolve().parents[1] / "vignettes/cases/091_r4_at_with_active_diabetes_condition.json"
+    )
+    case = json.loads(path.read_text())
+    now = datetime.fromisoformat(case["now"].replace("Z", "+00:00"))
+    (card,) = evaluate_offline(case["request"], now=now, knowledge=default_knowledge())["cards"]
+    assert card["summary"] == (
+        "Ataxia-telangiectasia with other specified diabetes mellitus: consider immune insulin resistance"
+    )
