@@ -166,6 +166,7 @@ class Values:
         self.cited = set(result.evidence)
         self.facts = EvidenceIndex.of(ctx)
         self.display = LabDisplay(ctx.knowledge)
+        self.placeholders: set[str] = set()  # of the template being filled
 
     def _lab(self, r: LabResult, *, name: bool = True, both: bool = False) -> str:
         value = self.display.result(
@@ -201,12 +202,14 @@ class Values:
             return "porcine and bovine insulin"
         return "animal insulin"
 
+    def _animal_units(self) -> float | None:
+        """The daily units of the animal insulins the card is about, when every one is known."""
+        units = [m.daily_units for m in self._animal_uses()]
+        return sum(u or 0 for u in units) if units and all(u is not None for u in units) else None
+
     def regimen(self) -> str:
-        uses = self._animal_uses()
-        units = [m.daily_units for m in uses]
-        if uses and all(u is not None for u in units):
-            return f"{self.animal()} {sum(u or 0 for u in units):g} U/day"
-        return self.animal()
+        units = self._animal_units()
+        return f"{self.animal()} {units:g} U/day" if units is not None else self.animal()
 
     def reduction(self) -> str:
         percents = sorted(
@@ -283,9 +286,21 @@ class Values:
     def extreme(self) -> str:
         tdd = self.ctx.findings.total_daily_dose
         weight = self.ctx.facts.latest_weight_kg
+        per_kg = None
         if tdd is not None and weight is not None and weight.value and weight.evidence in self.cited:
-            return f"total daily insulin {tdd:g} U ({tdd / weight.value:.1f} U/kg)"
-        return f"total daily insulin {tdd:g} U" if tdd is not None else "extreme insulin requirement"
+            per_kg = f"{tdd / weight.value:.1f} U/kg"
+        animal = self._animal_units()
+        if (
+            tdd is not None
+            and "regimen" in self.placeholders
+            and animal is not None
+            and abs(animal - tdd) < 0.01
+        ):
+            # "Bovine insulin 210 U/day" already says the total: not "…, total daily insulin 210 U".
+            return f"extreme requirement ({per_kg})" if per_kg else "extreme requirement"
+        if tdd is None:
+            return "extreme insulin requirement"
+        return f"total daily insulin {tdd:g} U ({per_kg})" if per_kg else f"total daily insulin {tdd:g} U"
 
     def signs(self) -> str:
         f = self.ctx.findings
@@ -355,8 +370,8 @@ class Values:
         return f"{self.ctx.knowledge.threshold('glycaemia_screen_lookback'):g}"
 
     def fill(self, template: str) -> str:
-        names = set(re.findall(r"\{(\w+)\}", template))
-        return template.format(**{name: getattr(self, name)() for name in names})
+        self.placeholders = set(re.findall(r"\{(\w+)\}", template))
+        return template.format(**{name: getattr(self, name)() for name in self.placeholders})
 
 
 def _short(text: str, limit: int) -> str:

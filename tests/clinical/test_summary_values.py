@@ -51,3 +51,26 @@ def test_a_card_resting_on_a_diagnosis_names_it_in_the_summary():
     assert card["summary"] == (
         "Ataxia-telangiectasia with other specified diabetes mellitus: consider immune insulin resistance"
     )
+
+
+def _vignette_summaries(name: str) -> list[str]:
+    case = json.loads((Path(__file__).resolve().parents[1] / "vignettes/cases" / name).read_text())
+    now = datetime.fromisoformat(case["now"].replace("Z", "+00:00"))
+    return [
+        c["summary"]
+        for c in evaluate_offline(case["request"], now=now, knowledge=default_knowledge())["cards"]
+    ]
+
+
+def test_an_extreme_dose_the_regimen_already_states_is_not_repeated():
+    """All the insulin is the animal insulin: "Bovine insulin 210 U/day, total daily insulin 210 U" said
+    one number twice; with other insulins beside it, the total is new information and stays."""
+    assert _vignette_summaries("024_r2_extreme_dose_q4h_beef.json") == [
+        "Bovine insulin 210 U/day, extreme requirement: test for insulin antibodies"
+    ]
+    assert _vignette_summaries("026_r2_per_kg_above_weight_179_days.json") == [
+        "Porcine insulin 180 U/day, extreme requirement (2.1 U/kg): test for insulin antibodies"
+    ]
+    assert _vignette_summaries("022_r2_dose_summed_over_current_insulins.json") == [
+        "Porcine insulin 120 U/day, total daily insulin 210 U: test for insulin antibodies"
+    ]
