@@ -226,12 +226,19 @@ class Values:
         value = self._lab(results[0], name=False) if results else "positive"
         return f"insulin-receptor antibody {value}"
 
-    def autoimmunity(self) -> str:
-        f = self.ctx.findings
-        for e in f.autoimmune_disease.evidence:
+    def _cited_condition(self, finding: Finding) -> str | None:
+        """The recorded name of the first condition ``finding`` rests on that this card cites."""
+        for e in finding.evidence:
             condition = self.facts.conditions.get(e.reference)
             if condition is not None and e in self.cited:
                 return _condition_name(self.escape(condition.name))
+        return None
+
+    def autoimmunity(self) -> str:
+        f = self.ctx.findings
+        condition = self._cited_condition(f.autoimmune_disease)
+        if condition is not None:
+            return condition
         ana = self._results(f.ana_positive)
         if ana and any(r.evidence in self.cited for r in ana):
             observation = resource(self.ctx, ana[0].evidence.reference)
@@ -259,11 +266,8 @@ class Values:
                 prefix = "up to " if len(of_kind) > 1 else ""
                 label = self.ctx.knowledge.labs[kind].display
                 return f"{_lower_first(label)} {prefix}{self._lab(top, name=False)}"
-        for e in f.evidence:
-            condition = self.facts.conditions.get(e.reference)
-            if condition is not None and e in self.cited:
-                return _condition_name(self.escape(condition.name))
-        return "raised glucose"
+        condition = self._cited_condition(f)
+        return condition if condition is not None else "raised glucose"
 
     def labile(self) -> str:
         evidence = self.ctx.findings.labile_glucose.evidence
@@ -324,11 +328,8 @@ class Values:
         signs = self.signs()
         if signs != SIGNS_FALLBACK:
             return signs
-        for e in self.ctx.findings.diabetes.evidence:
-            condition = self.facts.conditions.get(e.reference)
-            if condition is not None and e in self.cited:
-                return _lower_first(_condition_name(self.escape(condition.name)))
-        return signs
+        diagnosis = self._cited_condition(self.ctx.findings.diabetes)
+        return _lower_first(diagnosis) if diagnosis is not None else signs
 
     def resistance(self) -> str:
         """Rule 1: no sign of antibody-mediated resistance, saying so even with antibodies."""
