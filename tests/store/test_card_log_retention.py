@@ -3,7 +3,6 @@ on it are deleted after the retention, never before a snooze resting on them end
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,22 +12,18 @@ from sqlalchemy import select, update
 from cds_hooks.app import create_app
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.hooks.card_memory import IssuedCard
-from cds_hooks.hooks.protocol import FeedbackItem
 from cds_hooks.process.config import ConfigError
 from cds_hooks.store.database import CardRow, Store, card_log_table, feedback_table
 from cds_hooks.store.recorder import Recorder
 from tests.conftest import make_settings
+from tests.store.card_memory_rows import issued_card, snooze
 
 NOW = datetime.now(UTC)
 RULE = "animal-insulin-switch"
 
 
-def _card() -> IssuedCard:
-    return IssuedCard(uuid=str(uuid.uuid4()), rule_id=RULE, indicator="info", evidence=frozenset({"e"}))
-
-
 def _shown(store: Store, days_ago: float) -> IssuedCard:
-    card = _card()
+    card = issued_card(RULE)
     store.write_card_rows(
         [CardRow("svc", "patient-view", "h", "patient-1", card, NOW - timedelta(days=days_ago))]
     )
@@ -36,18 +31,7 @@ def _shown(store: Store, days_ago: float) -> IssuedCard:
 
 
 def _snoozed(store: Store, card: IssuedCard, days_ago: float) -> None:
-    item = FeedbackItem(
-        card=card.uuid,
-        outcome="overridden",
-        outcome_timestamp=NOW - timedelta(days=days_ago),
-        accepted_suggestions=(),
-        override_reason_code="snooze",
-        override_reason_system=None,
-        override_reason_display=None,
-        override_comment=None,
-        raw={},
-    )
-    assert store.record_feedback("svc", [item]).stored == 1
+    assert store.record_feedback("svc", [snooze(card, NOW - timedelta(days=days_ago))]).stored == 1
     with store.engine.begin() as conn:  # received as long ago as it happened
         conn.execute(
             update(feedback_table)
@@ -93,7 +77,7 @@ def test_the_writer_applies_the_retention(tmp_path: Path):
     old = _shown(store, 400)
     recorder = Recorder(store, settings)
     try:
-        recorder.remember("svc", "patient-view", "h", "patient-2", [_card()], NOW)
+        recorder.remember("svc", "patient-view", "h", "patient-2", [issued_card(RULE)], NOW)
         recorder.flush()
     finally:
         recorder.close()

@@ -7,14 +7,12 @@ again after the upgrade."""
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event
 
-from cds_hooks.hooks.card_memory import IssuedCard
-from cds_hooks.hooks.protocol import FeedbackItem
 from cds_hooks.store.database import CardRow, Store
+from tests.store.card_memory_rows import issued_card, snooze
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -48,27 +46,13 @@ def test_signing_look_up_reads_only_recent_order_select_cards(tmp_path):
     assert "SCAN card_log" not in plan, plan
 
 
-def _card(rule: str = "animal-insulin-switch") -> IssuedCard:
-    return IssuedCard(uuid=str(uuid.uuid4()), rule_id=rule, indicator="info", evidence=frozenset({"e"}))
-
-
 def test_feedback_from_before_the_upgrade_still_snoozes(tmp_path):
     """A database whose feedback table has no patient column: the upgrade adds it and fills it in."""
     path = tmp_path / "db.sqlite3"
     store = Store(f"sqlite:///{path}")
-    card = _card()
+    card = issued_card()
     store.write_card_rows([CardRow("svc", "patient-view", "h", "patient-1", card, NOW - timedelta(days=2))])
-    item = FeedbackItem(
-        card=card.uuid,
-        outcome="overridden",
-        outcome_timestamp=NOW - timedelta(days=1),
-        accepted_suggestions=(),
-        override_reason_code="snooze",
-        override_reason_system=None,
-        override_reason_display=None,
-        override_comment=None,
-        raw={},
-    )
+    item = snooze(card, NOW - timedelta(days=1))
     assert store.record_feedback("svc", [item]).stored == 1
     store.dispose()
     with sqlite3.connect(path) as conn:  # as a database made by the previous release
@@ -85,18 +69,8 @@ def test_feedback_that_overtakes_its_card_still_snoozes(tmp_path):
     """Another worker's writer can still hold the card's row (up to its flush interval) when the override
     arrives: the feedback is stored without a patient, and gets it when the card row is written."""
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    card, other = _card(), _card("insulin-antibody-workup")
-    item = FeedbackItem(
-        card=card.uuid,
-        outcome="overridden",
-        outcome_timestamp=NOW - timedelta(hours=1),
-        accepted_suggestions=(),
-        override_reason_code="snooze",
-        override_reason_system=None,
-        override_reason_display=None,
-        override_comment=None,
-        raw={},
-    )
+    card, other = issued_card(), issued_card("insulin-antibody-workup")
+    item = snooze(card, NOW - timedelta(hours=1))
     early = store.record_feedback("svc", [item])
     assert early.stored == 1 and early.unknown_cards == [card.uuid]
     assert store.snoozes("patient-1", ["animal-insulin-switch"], NOW - timedelta(days=90)) == []
