@@ -92,7 +92,7 @@ class Recorder:
 
     def _prune_now_and_then(self) -> None:
         """Apply the retention settings, at most once per ``PRUNE_INTERVAL`` (on the writer thread)."""
-        audit_days = self.retention_days if self._sink is None and self.audit_mode == "db" else 0
+        audit_days = self.retention_days if self.audit_mode == "db" else 0  # a file or stdout is not pruned
         if not (audit_days or self.card_log_retention_days):
             return
         now = time.monotonic()
