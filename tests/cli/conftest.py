@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.builders import patient, porcine_statement, transaction
 
 PORK = "cli-pork"  # an active porcine-insulin MedicationStatement (ATC A10AB03)

@@ -29,8 +29,8 @@ from cds_hooks.cli.demo import (
     utc_today,
 )
 from cds_hooks.clinical.knowledge import default_knowledge
-from cds_hooks.fhir_test_server import LocalFhirServer
 from cds_hooks.hooks.dispatch import evaluate_offline
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.builders import SERVICE_URL, bundle, request, topics, transaction
 from tests.conftest import make_settings
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from flask import Blueprint, Response, make_response, render_template, request, url_for
 
-from cds_hooks.api.app_sessions import COOKIE, app_sessions, start_session
-from cds_hooks.api.html_pages import error_page, secure_headers
 from cds_hooks.api.runtime import runtime
 from cds_hooks.clinical.criteria import CRITERIA
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.store.analytics import RuleStats, feedback_report
-from cds_hooks.timeline.acceptance_chart import acceptance_chart
+from cds_hooks.web.app_sessions import COOKIE, app_sessions, start_session
+from cds_hooks.web.html_pages import error_page, secure_headers
+from cds_hooks.web.timeline.acceptance_chart import acceptance_chart
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates")
 bp.after_request(secure_headers)

@@ -15,8 +15,8 @@ from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.rules import RuleInput, RuleResult, evaluate_rules, evaluate_until_valid, rule_input
 from cds_hooks.fhir.json_access import objects, string
 from cds_hooks.fhir.resource_index import ResourceIndex
-from cds_hooks.timeline.chart import Chart, build_chart
-from cds_hooks.timeline.series import ANTIBODY_KINDS, Timeline, build_timeline
+from cds_hooks.web.timeline.chart import Chart, build_chart
+from cds_hooks.web.timeline.series import ANTIBODY_KINDS, Timeline, build_timeline
 
 GLUCOSE_UNITS = ("mg/dL", "mmol/L")
 GLUCOSE_KINDS_CONVERTED = frozenset({"glucose", "glucose_fasting", "ogtt_2h"})

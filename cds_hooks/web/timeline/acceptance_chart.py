@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cds_hooks.timeline.chart import LEFT, LINE_PANEL, RIGHT, WIDTH, Chart, Mark, Panel, TimeScale
+from cds_hooks.web.timeline.chart import LEFT, LINE_PANEL, RIGHT, WIDTH, Chart, Mark, Panel, TimeScale
 
 STYLES = ("glucose", "hba1c", "insulin", "tdd", "glucose_fasting", "ogtt_2h")
 

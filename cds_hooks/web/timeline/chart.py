@@ -1,7 +1,7 @@
 """Geometry of the timeline chart: panels stacked on one time axis, in SVG user units.
 
 Only numbers and already-formatted labels leave this module; the SVG itself is written by an
-autoescaped Jinja2 template (``api/templates/app/chart.svg``), so text from the patient's record
+autoescaped Jinja2 template (``web/templates/app/chart.svg``), so text from the patient's record
 can never become markup. (Altair + vl-convert took ~850 ms per chart here, far over the budget.)
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cds_hooks.clinical.facts.model import LabResult
-from cds_hooks.timeline.series import (
+from cds_hooks.web.timeline.series import (
     ANIMAL_INSULIN,
     ANTIBODY_KINDS,
     GLUCOCORTICOID,

@@ -18,16 +18,21 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
-from cds_hooks.api.app_sessions import (
+from cds_hooks.api.runtime import runtime
+from cds_hooks.fhir.client import FhirUnavailable
+from cds_hooks.fhir.resource_index import ResourceIndex
+from cds_hooks.fhir.target_policy import FhirPolicy
+from cds_hooks.hooks.protocol import CdsError, CdsRequest, FhirAuthorization
+from cds_hooks.hooks.registry import PATIENT_VIEW_ID
+from cds_hooks.web.app_sessions import (
     COOKIE,
     DEFAULT_TOKEN_SECONDS,
     PENDING_SECONDS,
     app_sessions,
     start_session,
 )
-from cds_hooks.api.html_pages import error_page, secure_headers
-from cds_hooks.api.runtime import runtime
-from cds_hooks.api.smart_launch import (
+from cds_hooks.web.html_pages import error_page, secure_headers
+from cds_hooks.web.smart_launch import (
     LaunchError,
     app_context,
     authorization_url,
@@ -35,12 +40,7 @@ from cds_hooks.api.smart_launch import (
     discover,
     exchange_code,
 )
-from cds_hooks.fhir.client import FhirUnavailable
-from cds_hooks.fhir.resource_index import ResourceIndex
-from cds_hooks.fhir.target_policy import FhirPolicy
-from cds_hooks.hooks.protocol import CdsError, CdsRequest, FhirAuthorization
-from cds_hooks.hooks.registry import PATIENT_VIEW_ID
-from cds_hooks.timeline.page import GLUCOSE_UNITS, build_page
+from cds_hooks.web.timeline.page import GLUCOSE_UNITS, build_page
 
 log = logging.getLogger("cds_hooks.app")
 

@@ -50,7 +50,7 @@ class FhirServerError(RuntimeError):
 
 def repo_root() -> Path | None:
     """The source checkout this module lives in (None when installed from a wheel)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / _INSTALL_SCRIPT).is_file() else None
 
 
