@@ -12,7 +12,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_hooks.clinical.cards import CardContext, render_card
+from cds_hooks.clinical.cards.context import CardContext
+from cds_hooks.clinical.cards.render import render_card
 from cds_hooks.clinical.facts.medications import (
     Currency,
     MedicationClassifier,
@@ -121,7 +122,6 @@ def evaluate_orders(
         findings=findings,
         knowledge=knowledge,
         base_url=base_url.rstrip("/"),
-        index=index,
         drafts=tuple(orders),
     )
     cards = [render_card(ctx, r) for r in results]

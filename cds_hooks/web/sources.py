@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from cds_hooks.api.runtime import runtime
-from cds_hooks.clinical.cards import SEED_SOURCE
+from cds_hooks.clinical.cards.render import SEED_SOURCE
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.hooks.protocol import CdsError
 

@@ -274,7 +274,35 @@ def read_observation(
         positive=positive,
         evidence=_describe(lab, obs, when, shown),
         titre=titre if is_ana else None,
+        reported_unit=_reported_unit(obs),
+        reported_value=_reported_value(obs),
     )
+
+
+def _reported_unit(obs: dict[str, Any]) -> tuple[str | None, str | None] | None:
+    """The (unit, code) of the reported quantity: the card shows a value in the unit the lab used."""
+    quantity = obs.get("valueQuantity")
+    if not isinstance(quantity, dict):
+        return None
+    unit, code = quantity.get("unit"), quantity.get("code")
+    return (unit if isinstance(unit, str) else None, code if isinstance(code, str) else None)
+
+
+def _reported_value(obs: dict[str, Any]) -> str | None:
+    """The value as the laboratory wrote it, for qualitative kinds (antibodies, ANA)."""
+    quantity = obs.get("valueQuantity")
+    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
+        unit = quantity.get("unit") or quantity.get("code") or ""
+        return f"{quantity['value']:g} {unit if isinstance(unit, str) else ''}".strip()
+    if isinstance(obs.get("valueString"), str):
+        return obs["valueString"][:40]
+    ratio = obs.get("valueRatio")
+    if isinstance(ratio, dict):
+        num = (ratio.get("numerator") or {}).get("value")
+        den = (ratio.get("denominator") or {}).get("value")
+        if isinstance(num, int | float) and isinstance(den, int | float) and num:
+            return f"1:{den / num:g}"
+    return None
 
 
 def _codings(code: Any) -> frozenset[tuple[str | None, str | None]] | str | None:

@@ -30,6 +30,7 @@ PAST = frozenset({"completed", "stopped"})
 
 # Checked in this order: a premixed insulin also mentions its intermediate component.
 PROFILES = ("premixed", "long", "intermediate", "rapid-short")
+SPECIES = ("bovine", "porcine")  # the animal sources of insulin, in order of precedence
 
 # A strength printed in a product name: "prednisoLONE 5 MG Oral Tablet" (not "5 MG/ML", a liquid).
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|µg|g)\b(?!\s*/)", re.IGNORECASE)
@@ -93,6 +94,7 @@ class ConceptClass:
     glucocorticoid: bool  # by the concepts (systemic product); the route is checked per use
     equivalent: GlucocorticoidEquivalent | None  # which glucocorticoid, for the prednisolone equivalent
     insulin_autoimmune_trigger: bool  # a sulfhydryl-group drug known to trigger insulin autoimmune syndrome
+    species: str | None = None  # an animal insulin's "bovine" or "porcine", when its product says
 
 
 NOT_RELEVANT = ConceptClass(
@@ -119,6 +121,10 @@ class MedicationClassifier:
         self.triggers = vs["insulin-autoimmune-triggers"]
         self.equivalents = knowledge.glucocorticoid_equivalents
         self.profiles = {p: vs[f"insulin-{p}"] for p in PROFILES}
+        # Bovine first: a mixed beef/pork product is treated as bovine (the larger dose reduction).
+        self.species_sets = tuple(
+            (name, vs[f"insulin-{name}"]) for name in SPECIES if f"insulin-{name}" in vs
+        )
         self._memo: Memo[ConceptClass] = Memo(self._classify)
         # What every positive classification starts from (an animal insulin is in insulin-any too).
         self._any_of = union([self.animal, self.insulin, self.steroid, self.triggers])
@@ -153,7 +159,15 @@ class MedicationClassifier:
             glucocorticoid=steroid,
             equivalent=self.equivalent(concepts) if steroid else None,
             insulin_autoimmune_trigger=any(self.triggers.matches_concept(c) for c in concepts),
+            species=self.species(concepts) if animal else None,
         )
+
+    def species(self, concepts: list[dict[str, Any]]) -> str | None:
+        """``bovine``, ``porcine`` or None (not recorded), from the product's codes and names."""
+        for name, valueset in self.species_sets:
+            if any(valueset.matches_concept(c) for c in concepts):
+                return name
+        return None
 
     def is_animal_insulin(self, concepts: list[dict[str, Any]]) -> bool:
         """ATC/RxNorm codes decide first; text (pork, beef, Hypurin, …) only when no code says human or
@@ -368,6 +382,9 @@ def classify_use(
         prednisolone_mg=prednisolone,
         glucocorticoid=equivalent.name if equivalent else None,
         insulin_autoimmune_trigger=kind.insulin_autoimmune_trigger,
+        status=resource.get("status") if isinstance(resource.get("status"), str) else None,
+        species=kind.species,
+        source=resource,
     )
 
 

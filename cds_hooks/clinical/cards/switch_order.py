@@ -1,34 +1,19 @@
-"""The safe switch from animal to human insulin (issue 14 A1–A3): the proposed human-insulin order at a
-reduced dose, the note that says why, and the action that stops the animal insulin.
-
-The dose per administration is reduced by a configurable percentage and rounded down to whole units
-(reference §5: about 10–20 %, more for bovine or antibody-positive patients): the smaller reduction only
-from porcine insulin with no antibodies and a moderate total daily dose, the larger one otherwise —
-including when the species is not recorded. A dose that is not in insulin units is never copied.
+"""The proposed switch from animal to human insulin as a card suggestion (issue 14 A1–A3): the human-insulin
+order at the reduced dose (``switch_dose``), the note that says why, and the action that stops the animal
+insulin. A dose that is not in insulin units is never copied.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cds_hooks.clinical import record_text
-from cds_hooks.clinical.card_context import CardContext
+from cds_hooks.clinical.cards import record_text
+from cds_hooks.clinical.cards.context import CardContext
 from cds_hooks.clinical.facts.dosage import is_insulin_unit
-from cds_hooks.clinical.facts.medications import medication_concepts
-
-if TYPE_CHECKING:
-    from cds_hooks.clinical.facts.model import MedicationUse
-
-PORCINE, BOVINE = "porcine", "bovine"
-
-
-@dataclass(frozen=True)
-class Reduction:
-    percent: float
-    reasons: tuple[str, ...]
+from cds_hooks.clinical.facts.model import MedicationUse
+from cds_hooks.clinical.switch_dose import reduced_units, reduction
 
 
 @dataclass(frozen=True)
@@ -38,42 +23,6 @@ class Dose:
     original: float | None  # units per administration (None: no dose in units)
     new: int | None
     unit_text: str | None = None  # the dose as written when it is not in insulin units
-
-
-def species(ctx: CardContext, resource: dict[str, Any] | None) -> str | None:
-    """``bovine``, ``porcine`` or None (not recorded), from the codes and names of the product.
-
-    Bovine wins over porcine (a mixed beef/pork product is treated as bovine: the larger reduction)."""
-    if resource is None:
-        return None
-    concepts = medication_concepts(resource, ctx.index) if ctx.index is not None else []
-    if not concepts and isinstance(resource.get("medicationCodeableConcept"), dict):
-        concepts = [resource["medicationCodeableConcept"]]
-    valuesets = ctx.knowledge.valuesets
-    for name in (BOVINE, PORCINE):
-        valueset = valuesets.get(f"insulin-{name}")
-        if valueset is not None and any(valueset.matches_concept(c) for c in concepts):
-            return name
-    return None
-
-
-def reduction(ctx: CardContext, kind: str | None) -> Reduction:
-    """The percentage to take off the dose, and every reason that applies (for the note)."""
-    k, reasons_text = ctx.knowledge, ctx.knowledge.wording.switch.reasons
-    reasons = [reasons_text[kind] if kind in (PORCINE, BOVINE) else reasons_text["unknown_species"]]
-    if ctx.findings.insulin_antibody_positive:
-        reasons.append(reasons_text["antibodies"])
-    tdd, limit = ctx.findings.total_daily_dose, k.threshold("switch_dose_high_tdd")
-    if tdd is not None and tdd > limit:
-        reasons.append(reasons_text["high_dose"].format(tdd=f"{tdd:g}", limit=f"{limit:g}"))
-    high = kind != PORCINE or len(reasons) > 1
-    name = "switch_dose_reduction_high" if high else "switch_dose_reduction_porcine"
-    return Reduction(percent=k.threshold(name), reasons=tuple(reasons))
-
-
-def _reduced(units: float, percent: float) -> int:
-    """Rounded down to whole units; the rounding to 6 places first keeps 10 × 0.9 from becoming 8."""
-    return math.floor(round(units * (100 - percent) / 100, 6))
 
 
 def _dose_text(quantity: dict[str, Any]) -> str:
@@ -109,7 +58,7 @@ def reduced_dosage(
         ):
             for entry in entries:
                 quantity = entry["doseQuantity"]
-                original, new = float(quantity["value"]), _reduced(float(quantity["value"]), percent)
+                original, new = float(quantity["value"]), reduced_units(float(quantity["value"]), percent)
                 quantity["value"] = new
                 doses.append(Dose(original=original, new=new))
                 new_dosage["text"] = dosage_text.format(
@@ -124,16 +73,15 @@ def reduced_dosage(
     return out, doses
 
 
-def replacement_request(
-    ctx: CardContext, med: MedicationUse, source: dict[str, Any] | None
-) -> tuple[dict[str, Any], str]:
+def replacement_request(ctx: CardContext, med: MedicationUse) -> tuple[dict[str, Any], str]:
     """A draft MedicationRequest for recombinant human insulin of the same action profile at the reduced
     dose, with a note stating the original dose, the reduction and why, and the hypoglycaemia warning.
     Also returns a short phrase for the dose (for the suggestion's label)."""
     wording = ctx.knowledge.wording
     switch = wording.switch
     replacement = wording.replacements.get(med.insulin_profile or "unknown", wording.replacements["unknown"])
-    cut = reduction(ctx, species(ctx, source))
+    cut = reduction(ctx.knowledge, ctx.findings, med.species)
+    source = med.source
     name = record_text.plain(med.name)
     raw = []
     if source is not None:
@@ -172,11 +120,9 @@ def replacement_request(
     return resource, phrase
 
 
-def _create(
-    ctx: CardContext, med: MedicationUse, source: dict[str, Any] | None
-) -> tuple[dict[str, Any], str]:
+def _create(ctx: CardContext, med: MedicationUse) -> tuple[dict[str, Any], str]:
     switch = ctx.knowledge.wording.switch
-    resource, phrase = replacement_request(ctx, med, source)
+    resource, phrase = replacement_request(ctx, med)
     replacement = record_text.plain(resource["medicationCodeableConcept"]["text"])
     action = {
         "type": "create",
@@ -192,13 +138,14 @@ def _short(name: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def switch_suggestion(ctx: CardContext, med: MedicationUse, source: dict[str, Any] | None) -> dict[str, Any]:
+def switch_suggestion(ctx: CardContext, med: MedicationUse) -> dict[str, Any]:
     """Patient-view: create the human insulin FIRST (the Sandbox applies only the first action), then
     stop the animal-insulin prescription. A medication statement is not an order: no action on it (the
     card's detail names the product to stop)."""
     switch = ctx.knowledge.wording.switch
-    create, label = _create(ctx, med, source)
+    create, label = _create(ctx, med)
     actions = [create]
+    source = med.source
     if source is not None and source.get("resourceType") == "MedicationRequest" and source.get("id"):
         stopped = copy.deepcopy(source)
         stopped["status"] = "stopped"
@@ -216,7 +163,7 @@ def switch_suggestion(ctx: CardContext, med: MedicationUse, source: dict[str, An
 def replace_draft_suggestion(ctx: CardContext, med: MedicationUse, draft: dict[str, Any]) -> dict[str, Any]:
     """Order hooks: create the human insulin FIRST, then remove the animal-insulin draft."""
     switch = ctx.knowledge.wording.switch
-    create, label = _create(ctx, med, draft)
+    create, label = _create(ctx, med)
     delete = {
         "type": "delete",
         "description": switch.delete_description.format(medication=_short(med.name)),

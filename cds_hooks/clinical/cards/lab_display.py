@@ -14,9 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from cds_hooks.clinical import record_text
+from cds_hooks.clinical.cards import record_text
 from cds_hooks.clinical.facts.model import LabResult
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.units import find_conversion
@@ -81,16 +80,13 @@ class LabDisplay:
             return None
         return (canonical - conversion.offset) / conversion.factor
 
-    def reported_unit(self, kind: str, observation: dict[str, Any] | None) -> str | None:
+    def reported_unit(self, result: LabResult) -> str | None:
         """Which of the kind's display units the laboratory reported in (same conversion), if any."""
-        quantity = observation.get("valueQuantity") if isinstance(observation, dict) else None
-        if not isinstance(quantity, dict):
+        if result.reported_unit is None:
             return None
+        kind = result.kind
         lab = self.knowledge.labs[kind]
-        unit, code = quantity.get("unit"), quantity.get("code")
-        reported = find_conversion(
-            lab, unit if isinstance(unit, str) else None, code if isinstance(code, str) else None
-        )
+        reported = find_conversion(lab, *result.reported_unit)
         if reported is None:
             return None
         for candidate, _ in self.units(kind):
@@ -127,14 +123,12 @@ class LabDisplay:
             return f"{low:g}–{high:g}"
         return shown[0] if len(shown) == 1 else f"{shown[0]} ({', '.join(shown[1:])})"
 
-    def qualitative(
-        self, result: LabResult, observation: dict[str, Any] | None, escape=record_text.markdown
-    ) -> str:
+    def qualitative(self, result: LabResult, escape=record_text.markdown) -> str:
         """The reported value with the verdict ("46 U/mL, positive", "1:320, positive"), the reported
         value alone when it says the verdict itself ("POSITIVE (immunoprecipitation)"), or the verdict;
         record text escaped with ``escape``."""
         verdict = "positive" if result.positive else "negative" if result.positive is False else ""
-        reported = _reported_value(observation)
+        reported = result.reported_value
         if reported and _VERDICT_WORD.match(reported):
             return escape(reported) if reported.strip().lower() not in ("positive", "negative") else verdict
         if reported:
@@ -144,33 +138,11 @@ class LabDisplay:
     def result(
         self,
         result: LabResult,
-        observation: dict[str, Any] | None,
         *,
         both: bool = True,
         escape=record_text.markdown,
     ) -> str:
         """The value of one result without its name or date."""
         if result.value is not None and self.knowledge.labs[result.kind].unit:
-            return self.value(
-                result.kind, result.value, self.reported_unit(result.kind, observation), both=both
-            )
-        return self.qualitative(result, observation, escape)
-
-
-def _reported_value(observation: dict[str, Any] | None) -> str | None:
-    """The value as the laboratory wrote it, for qualitative kinds (antibodies, ANA)."""
-    if not isinstance(observation, dict):
-        return None
-    quantity = observation.get("valueQuantity")
-    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
-        unit = quantity.get("unit") or quantity.get("code") or ""
-        return f"{quantity['value']:g} {unit if isinstance(unit, str) else ''}".strip()
-    if isinstance(observation.get("valueString"), str):
-        return observation["valueString"][:40]
-    ratio = observation.get("valueRatio")
-    if isinstance(ratio, dict):
-        num = (ratio.get("numerator") or {}).get("value")
-        den = (ratio.get("denominator") or {}).get("value")
-        if isinstance(num, int | float) and isinstance(den, int | float) and num:
-            return f"1:{den / num:g}"
-    return None
+            return self.value(result.kind, result.value, self.reported_unit(result), both=both)
+        return self.qualitative(result, escape)

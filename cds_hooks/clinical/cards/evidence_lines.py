@@ -9,13 +9,12 @@ said twice: a verdict already in the value ("Positive") is not repeated.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from cds_hooks.clinical import record_text
-from cds_hooks.clinical.card_context import CardContext
+from cds_hooks.clinical.cards import record_text
+from cds_hooks.clinical.cards.context import CardContext
+from cds_hooks.clinical.cards.lab_display import LabDisplay, day, day_range, mg
 from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse, PendingTest
-from cds_hooks.clinical.lab_display import LabDisplay, day, day_range, mg
 from cds_hooks.fhir.dates import parse_fhir_datetime
 
 MAX_SINGLE_RESULTS = 3  # more results of one kind are summarised in one line
@@ -28,46 +27,6 @@ RECORD_KINDS = {
 }
 
 
-@dataclass
-class EvidenceIndex:
-    """Maps a cited resource to the typed fact behind it."""
-
-    labs: dict[str, LabResult]
-    medications: dict[str, MedicationUse]
-    conditions: dict[str, ConditionFact]
-
-    @classmethod
-    def of(cls, ctx: CardContext) -> EvidenceIndex:
-        """The index of ``ctx``, built on first use (every card and section of one evaluation reads it)."""
-        index = ctx.derived.get("evidence_index")
-        if index is None:
-            index = ctx.derived["evidence_index"] = cls._build(ctx)
-        return index
-
-    @classmethod
-    def _build(cls, ctx: CardContext) -> EvidenceIndex:
-        labs = {r.evidence.reference: r for results in ctx.facts.labs.values() for r in results}
-        weight = ctx.facts.latest_weight_kg
-        if weight is not None:
-            labs.setdefault(weight.evidence.reference, weight)
-        meds = {m.evidence.reference: m for m in ctx.facts.medications}
-        meds.update({use.evidence.reference: use for use, _ in ctx.drafts})
-        conditions = {c.evidence.reference: c for c in ctx.facts.conditions}
-        labs.pop("", None)
-        meds.pop("", None)
-        conditions.pop("", None)
-        return cls(labs=labs, medications=meds, conditions=conditions)
-
-
-def resource(ctx: CardContext, reference: str) -> dict[str, Any] | None:
-    if not reference:
-        return None
-    for use, draft in ctx.drafts:
-        if use.evidence.reference == reference:
-            return draft
-    return ctx.index.get(reference) if ctx.index is not None else None
-
-
 def _record_kind(resource_type: str, status: str | None) -> str:
     kind = RECORD_KINDS.get((resource_type, status)) or RECORD_KINDS.get((resource_type, None), resource_type)
     if status and status != "draft":
@@ -78,9 +37,9 @@ def _record_kind(resource_type: str, status: str | None) -> str:
 def medication_line(ctx: CardContext, use: MedicationUse) -> str:
     """The medication as recorded, its daily dose, the kind of record and what else the facts know: an
     old active order, when a past use ended, entries recorded more than once."""
-    raw = resource(ctx, use.evidence.reference) or {}
-    rtype = use.evidence.reference.split("/", 1)[0] or str(raw.get("resourceType", ""))
-    status = raw.get("status") if isinstance(raw.get("status"), str) else None
+    source = use.source or {}
+    rtype = use.evidence.reference.split("/", 1)[0] or str(source.get("resourceType", ""))
+    status = use.status
     kind = [_record_kind(rtype, None if use.stale_year is not None else status)]
     if use.stale_year is not None:
         kind.append(f"active order from {use.stale_year}: check whether still taken")
@@ -132,12 +91,12 @@ def lab_lines(ctx: CardContext, kind: str, results: list[LabResult]) -> list[str
     if len(results) <= MAX_SINGLE_RESULTS or len(numeric) != len(results):
         shown = results[-5:] if len(results) > 5 else results
         return [
-            f"{name} {display.result(r, resource(ctx, r.evidence.reference))}, {day(r.when)}"
+            f"{name} {display.result(r)}, {day(r.when)}"
             for r in reversed(shown)
         ]
     low = min(numeric, key=lambda r: r.value or 0.0)
     high = max(numeric, key=lambda r: r.value or 0.0)
-    unit = display.reported_unit(kind, resource(ctx, results[-1].evidence.reference))
+    unit = display.reported_unit(results[-1])
     first_unit = display.ordered_units(kind, unit)[0] if display.units(kind) else None
 
     def short(r: LabResult) -> str:
@@ -160,24 +119,23 @@ def evidence_lines(
     """The lines of the Evidence list: in the order cited, results of one kind kept together. A current
     animal insulin in ``to_stop`` recorded only as taken (no prescription to update) says to stop it."""
     stop = {m.evidence.reference for m in to_stop if m.evidence.reference.startswith("MedicationStatement/")}
-    index = EvidenceIndex.of(ctx)
     lines: list[str] = []
     by_kind: dict[str, list[LabResult]] = {}
     order: list[tuple[str, Any]] = []
     for e in dict.fromkeys(evidence):
-        lab = index.labs.get(e.reference)
-        if lab is not None:
-            if lab.kind not in by_kind:
-                order.append(("lab", lab.kind))
-                by_kind[lab.kind] = []
-            by_kind[lab.kind].append(lab)
-        elif e.reference in index.medications:
-            line = medication_line(ctx, index.medications[e.reference])
+        fact = e.fact
+        if isinstance(fact, LabResult):
+            if fact.kind not in by_kind:
+                order.append(("lab", fact.kind))
+                by_kind[fact.kind] = []
+            by_kind[fact.kind].append(fact)
+        elif isinstance(fact, MedicationUse):
+            line = medication_line(ctx, fact)
             if e.reference in stop:
                 line += f": {ctx.knowledge.wording.switch.statement_stop}"
             order.append(("line", line))
-        elif e.reference in index.conditions:
-            order.append(("line", condition_line(index.conditions[e.reference])))
+        elif isinstance(fact, ConditionFact):
+            order.append(("line", condition_line(fact)))
         else:
             order.append(("line", record_text.markdown(e.text)))
     for what, value in order:
