@@ -15,6 +15,28 @@ from cds_hooks.clinical.knowledge import Knowledge
 
 GLUCOSE_KINDS = ("glucose", "glucose_fasting")
 
+# What each finding compares against: the thresholds (knowledge/thresholds.toml) its function below reads,
+# with those of the facts it rests on (an ANA is "positive" at ``ana_titre_positive``). Told once, here:
+# the "why this card" table, every rule's page and the thresholds required at start derive from it, and
+# tests/clinical/test_rule_declarations.py reads each function's code to hold this table to it.
+THRESHOLDS_READ: dict[str, tuple[str, ...]] = {
+    "hyperglycaemia": ("glucose_hyper_random", "glucose_hyper_fasting", "ogtt_2h_hyper", "hba1c_hyper"),
+    "fasting_hypoglycaemia": ("glucose_fasting_hypo", "glucose_any_hypo"),
+    "labile_glucose": ("labile_window", "labile_low", "labile_high", "labile_cv_min_readings", "labile_cv"),
+    "insulin_elevated": ("insulin_elevated",),
+    "insulin_marked": ("insulin_marked",),
+    "extreme_requirement": ("tdd_extreme", "tdd_extreme_per_kg"),
+    "ana_positive": ("ana_titre_positive",),
+    "ana_type_b": ("ana_titre_positive", "ana_titre_type_b"),
+    "type_b_support": (
+        "tdd_type_b_support_per_kg", "glucose_fasting_hypo", "glucose_any_hypo", "bmi_type_b_support",
+    ),
+    "animal_insulin_exposure": ("animal_insulin_past_years",),
+    "glycaemia_tested": ("glycaemia_screen_lookback",),
+}  # fmt: skip
+# Thresholds the facts apply to every result of a lab kind (tests/clinical/test_rule_declarations.py).
+LAB_THRESHOLDS: dict[str, tuple[str, ...]] = {"ana": ("ana_titre_positive",)}
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -130,6 +152,69 @@ def _max_insulin(facts: PatientFacts) -> LabResult | None:
     return max(values, key=lambda r: r.value or 0.0) if values else None
 
 
+def insulin_elevated(facts: PatientFacts, k: Knowledge) -> Finding:
+    top = _max_insulin(facts)
+    if top is None or top.value is None or top.value < k.threshold("insulin_elevated"):
+        return ABSENT
+    return found([top.evidence])
+
+
+def insulin_marked(facts: PatientFacts, k: Knowledge) -> Finding:
+    top = _max_insulin(facts)
+    if top is None or top.value is None or top.value < k.threshold("insulin_marked"):
+        return ABSENT
+    return found([top.evidence])
+
+
+def extreme_dose(units: float, weight_kg: float | None, k: Knowledge) -> tuple[bool, bool]:
+    """(above the daily limit, above the limit per kg): the one comparison of an extreme insulin
+    requirement, for the patient's total daily dose and for a draft order's dose alike."""
+    per_kg = bool(weight_kg) and units / (weight_kg or 1.0) > k.threshold("tdd_extreme_per_kg")
+    return units > k.threshold("tdd_extreme"), per_kg
+
+
+def extreme_requirement(
+    facts: PatientFacts, k: Knowledge, tdd: float | None, doses: list[MedicationUse]
+) -> Finding:
+    """The total daily insulin dose above the daily limit or the limit per kg of the latest weight."""
+    if tdd is None:
+        return ABSENT
+    weight = facts.latest_weight_kg
+    over, per_kg = extreme_dose(tdd, weight.value if weight is not None else None, k)
+    extreme: list[Evidence] = []
+    if over:
+        extreme = [
+            *(m.evidence for m in doses),
+            Evidence(
+                "",
+                f"Total daily insulin dose {tdd:g} U/day (extreme: > {k.threshold('tdd_extreme'):g})",
+            ),
+        ]
+    if per_kg and weight is not None and weight.value:
+        extreme = [
+            *(m.evidence for m in doses),
+            weight.evidence,
+            Evidence("", f"Total daily insulin {tdd:g} U = {tdd / weight.value:.2f} U/kg/day"),
+        ]
+    return found(extreme) if extreme else ABSENT
+
+
+def glycaemia_tested(facts: PatientFacts, k: Knowledge) -> bool:
+    """Any glucose or HbA1c, of any value, within the screening look-back."""
+    since = facts.now - timedelta(days=k.threshold("glycaemia_screen_lookback"))
+    return any(
+        when >= since
+        for kind, when in facts.last_result.items()
+        if kind in ("glucose", "glucose_fasting", "ogtt_2h", "hba1c")
+    )
+
+
+def ana_positive(facts: PatientFacts, k: Knowledge) -> Finding:
+    """The newest ANA with a verdict is positive (a titre at ``ana_titre_positive``, read with the facts)."""
+    ana = _newest_verdict(facts.lab("ana"))
+    return found([ana.evidence]) if ana and ana.positive else ABSENT
+
+
 def _newest_verdict(results: list[LabResult]) -> LabResult | None:
     """The newest result that says positive or negative (newest wins when results disagree)."""
     return next((r for r in results if r.positive is not None), None)
@@ -176,7 +261,7 @@ def ana_type_b(facts: PatientFacts, k: Knowledge) -> Finding:
     return found([ana.evidence])
 
 
-def type_b_support(facts: PatientFacts, k: Knowledge, tdd: float | None, fasting_hypo: Finding) -> Finding:
+def type_b_support(facts: PatientFacts, k: Knowledge, tdd: float | None) -> Finding:
     """Features that, on insulin, make an extreme requirement point to type B: >= 3 U/kg/day, fasting
     hypoglycaemia, acanthosis nigricans, or a BMI below 30 within its window (issue 14 item 10)."""
     evidence: list[Evidence] = []
@@ -188,7 +273,7 @@ def type_b_support(facts: PatientFacts, k: Knowledge, tdd: float | None, fasting
                 weight.evidence,
                 Evidence("", f"Total daily insulin {tdd:g} U = {per_kg:.2f} U/kg/day"),
             ]
-    evidence += fasting_hypo.evidence
+    evidence += fasting_hypoglycaemia(facts, k).evidence
     evidence += _conditions(facts.conditions, {"acanthosis-nigricans"})
     bmi = next((r for r in facts.lab("bmi") if r.value is not None), None)
     if bmi is not None and bmi.value is not None and bmi.value < k.threshold("bmi_type_b_support"):
@@ -204,40 +289,11 @@ def _prednisolone_total(facts: PatientFacts) -> float | None:
 
 
 def derive(facts: PatientFacts, k: Knowledge) -> Findings:
-    top = _max_insulin(facts)
-    elevated = top is not None and top.value is not None and top.value >= k.threshold("insulin_elevated")
-    marked = top is not None and top.value is not None and top.value >= k.threshold("insulin_marked")
-
     current_insulins = [m for m in facts.medications if m.current and m.insulin]
     doses = [m for m in current_insulins if m.daily_units is not None]
     tdd = sum(m.daily_units or 0.0 for m in doses) if doses else None
-    extreme: list[Evidence] = []
-    if tdd is not None:
-        if tdd > k.threshold("tdd_extreme"):
-            extreme = [
-                *(m.evidence for m in doses),
-                Evidence(
-                    "", f"Total daily insulin dose {tdd:g} U/day (extreme: > {k.threshold('tdd_extreme'):g})"
-                ),
-            ]
-        weight = facts.latest_weight_kg
-        if weight is not None and weight.value and tdd / weight.value > k.threshold("tdd_extreme_per_kg"):
-            extreme = [
-                *(m.evidence for m in doses),
-                weight.evidence,
-                Evidence("", f"Total daily insulin {tdd:g} U = {tdd / weight.value:.2f} U/kg/day"),
-            ]
-
-    ana = _newest_verdict(facts.lab("ana"))
     iaa = _newest_verdict(facts.lab("insulin_antibody"))
     receptor = _newest_verdict(facts.lab("insulin_receptor_antibody"))
-
-    screen_since = facts.now - timedelta(days=k.threshold("glycaemia_screen_lookback"))
-    tested = any(
-        when >= screen_since
-        for kind, when in facts.last_result.items()
-        if kind in ("glucose", "glucose_fasting", "ogtt_2h", "hba1c")
-    )
 
     other: list[Evidence] = []
     for cause in k.other_causes:
@@ -252,13 +308,13 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
         diabetes=_finding(_conditions(facts.conditions, {"diabetes"})),
         fasting_hypoglycaemia=fasting_hypo,
         labile_glucose=labile_glucose(facts, k),
-        insulin_elevated=found([top.evidence]) if elevated and top else ABSENT,
-        insulin_marked=found([top.evidence]) if marked and top else ABSENT,
-        extreme_requirement=found(extreme) if extreme else ABSENT,
+        insulin_elevated=insulin_elevated(facts, k),
+        insulin_marked=insulin_marked(facts, k),
+        extreme_requirement=extreme_requirement(facts, k, tdd, doses),
         autoimmune_disease=_finding(_conditions(facts.conditions, k.autoimmune_groups)),
-        ana_positive=found([ana.evidence]) if ana and ana.positive else ABSENT,
+        ana_positive=ana_positive(facts, k),
         ana_type_b=ana_type_b(facts, k),
-        type_b_support=type_b_support(facts, k, tdd, fasting_hypo),
+        type_b_support=type_b_support(facts, k, tdd),
         insulin_antibody_positive=found([iaa.evidence]) if iaa and iaa.positive else ABSENT,
         receptor_antibody_positive=found([receptor.evidence]) if receptor and receptor.positive else ABSENT,
         receptor_antibody_negative=found([receptor.evidence])
@@ -271,7 +327,7 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
         current_glucocorticoid=_finding(_current(facts.medications, "systemic_glucocorticoid")),
         adrenal_insufficiency=_finding(_conditions(facts.conditions, {"adrenal-insufficiency"})),
         ataxia_telangiectasia=_finding(_conditions(facts.conditions, {"ataxia-telangiectasia"})),
-        glycaemia_tested=tested,
+        glycaemia_tested=glycaemia_tested(facts, k),
         total_daily_dose=tdd,
         glucocorticoid_prednisolone_mg=_prednisolone_total(facts),
         other_causes=tuple(dict.fromkeys(other)),

@@ -27,7 +27,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -80,17 +80,6 @@ REQUIRED_LAB_KINDS = frozenset(
     {
         "glucose", "glucose_fasting", "ogtt_2h", "hba1c", "insulin", "c_peptide", "insulin_antibody",
         "insulin_receptor_antibody", "ana", "body_weight", "bmi",
-    }
-)  # fmt: skip
-REQUIRED_THRESHOLDS = frozenset(
-    {
-        "glucose_hyper_random", "glucose_hyper_fasting", "ogtt_2h_hyper", "hba1c_hyper",
-        "glucose_fasting_hypo", "glucose_any_hypo", "labile_window", "labile_low", "labile_high",
-        "labile_cv", "labile_cv_min_readings", "insulin_elevated", "insulin_marked", "tdd_extreme",
-        "tdd_extreme_per_kg", "ana_titre_positive", "receptor_ab_negative_lookback",
-        "glycaemia_screen_lookback", "animal_insulin_past_years", "medication_request_current_days",
-        "glucocorticoid_replacement_max", "ana_titre_type_b", "tdd_type_b_support_per_kg",
-        "bmi_type_b_support",
     }
 )  # fmt: skip
 
@@ -524,7 +513,9 @@ def _load_labs(path: Path, valuesets: Mapping[str, ValueSet]) -> dict[str, LabKi
     return labs
 
 
-def _load_thresholds(path: Path, env: Mapping[str, str]) -> dict[str, Threshold]:
+def _load_thresholds(
+    path: Path, env: Mapping[str, str], required: Collection[str] = ()
+) -> dict[str, Threshold]:
     data = _read_toml(path)
     thresholds: dict[str, Threshold] = {}
     for name, raw in data.items():
@@ -541,7 +532,7 @@ def _load_thresholds(path: Path, env: Mapping[str, str]) -> dict[str, Threshold]
             description=_text(path, f"{where}.description", table["description"]),
             default=value,
         )
-    missing = sorted(REQUIRED_THRESHOLDS - thresholds.keys())
+    missing = sorted(set(required) - thresholds.keys())
     if missing:
         raise _fail(path, "", f"missing thresholds: {', '.join(missing)}")
 
@@ -810,11 +801,18 @@ def default_knowledge_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "knowledge"
 
 
-def load_knowledge(root: Path | None = None, env: Mapping[str, str] | None = None) -> Knowledge:
+def load_knowledge(
+    root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    required_thresholds: Collection[str] = (),
+) -> Knowledge:
     """Load and validate ``root`` (default: ``$CDS_HOOKS_KNOWLEDGE_DIR`` or the packaged copy).
 
     Threshold overrides ``CDS_HOOKS_THRESHOLD_<NAME>`` are read from ``env`` (default ``os.environ``).
-    Raises :class:`KnowledgeError` naming the file and the problem.
+    ``required_thresholds`` are those the rules read (``clinical.rules.required_thresholds()``, which
+    the service and the command line pass): a knowledge without one of them is refused. Raises
+    :class:`KnowledgeError` naming the file and the problem.
     """
     env = os.environ if env is None else env
     if root is None:
@@ -825,7 +823,7 @@ def load_knowledge(root: Path | None = None, env: Mapping[str, str] | None = Non
         raise KnowledgeError(f"{root}: knowledge directory not found")
     valuesets = _load_valuesets(root / "valuesets")
     labs = _load_labs(root / "labs.toml", valuesets)
-    thresholds = _load_thresholds(root / "thresholds.toml", env)
+    thresholds = _load_thresholds(root / "thresholds.toml", env, required_thresholds)
     groups, other_causes = _load_conditions(root / "conditions.toml", valuesets)
     workup, referral, lab_category = _load_workup(root / "workup.toml", labs, valuesets)
     glucocorticoid_equivalents = _load_glucocorticoids(root / "glucocorticoids.toml")

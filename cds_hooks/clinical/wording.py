@@ -62,8 +62,6 @@ class RulePage:
     title: str
     fires: str  # markdown
     proposes: str  # markdown
-    thresholds: tuple[str, ...]  # names in thresholds.toml shown with their live values
-    workup: tuple[str, ...]  # test kinds (workup.toml) the card may propose: their sources are listed
     references: tuple[str, ...]  # further sources, one line each
 
 
@@ -255,8 +253,6 @@ def _card(path: Path) -> CardWording:
             title=page["title"].strip(),
             fires=unwrap(page["fires"]),
             proposes=unwrap(page["proposes"]),
-            thresholds=_strings(path, "[page].thresholds", page.get("thresholds")),
-            workup=_strings(path, "[page].workup", page.get("workup")),
             references=_strings(path, "[page].references", page.get("references")),
         ),
         monitoring=_timed_test(path, data.get("monitoring")),

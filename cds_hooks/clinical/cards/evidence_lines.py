@@ -90,10 +90,7 @@ def lab_lines(ctx: CardContext, kind: str, results: list[LabResult]) -> list[str
     numeric = [r for r in results if r.value is not None and ctx.knowledge.labs[kind].unit]
     if len(results) <= MAX_SINGLE_RESULTS or len(numeric) != len(results):
         shown = results[-5:] if len(results) > 5 else results
-        return [
-            f"{name} {display.result(r)}, {day(r.when)}"
-            for r in reversed(shown)
-        ]
+        return [f"{name} {display.result(r)}, {day(r.when)}" for r in reversed(shown)]
     low = min(numeric, key=lambda r: r.value or 0.0)
     high = max(numeric, key=lambda r: r.value or 0.0)
     unit = display.reported_unit(results[-1])

@@ -16,8 +16,6 @@ from cds_hooks.clinical.switch_dose import reduction
 SIGNS_FALLBACK = "the findings below"  # {signs} when no finding gives a value to quote
 
 
-
-
 def _cited(finding: Finding, cited: set[Evidence]) -> bool:
     return bool(finding) and any(e in cited for e in finding.evidence)
 
@@ -46,9 +44,7 @@ class Values:
         if self.result.replace_drafts:
             return [use for use, _ in self.result.replace_drafts]
         return [
-            m
-            for e in self.result.evidence
-            if isinstance(m := e.fact, MedicationUse) and m.animal_insulin
+            m for e in self.result.evidence if isinstance(m := e.fact, MedicationUse) and m.animal_insulin
         ]
 
     def _species(self) -> list[str | None]:
@@ -254,5 +250,3 @@ def upper_first(text: str) -> str:
 def lower_first(text: str) -> str:
     """ "Glucose" → "glucose" inside a sentence; acronyms ("HbA1c", "ANA") stay."""
     return text if any(c.isupper() for c in text[1:]) else text[:1].lower() + text[1:]
-
-

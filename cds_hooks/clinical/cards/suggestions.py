@@ -117,5 +117,3 @@ def monitoring_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str,
         "uuid": new_uuid(),
         "actions": actions,
     }
-
-

@@ -1,0 +1,63 @@
+"""Rule 2: animal insulin with signs of antibody-mediated insulin resistance — work up insulin antibodies."""
+
+from __future__ import annotations
+
+from cds_hooks.clinical.rules.base import (
+    Criterion,
+    Rule,
+    RuleInput,
+    RuleResult,
+    cite,
+    current_animal,
+    names,
+    tests_to_propose,
+)
+from cds_hooks.clinical.rules.signs import SIGNS_OF_ANTIBODIES, antibody_signs
+
+ID = "insulin-antibody-workup"
+WORKUP = ("insulin_antibody", "insulin", "c_peptide", "glucose", "hba1c")
+
+
+def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
+    """Animal insulin (current, or ended within ``animal_insulin_past_years``) with at least one sign of
+    antibody-mediated resistance: labile glucose, extreme requirement or markedly elevated insulin. A
+    positive insulin antibody makes it "likely"; on its own it is not a sign (most insulin-treated
+    patients have antibodies, reference §1c)."""
+    f = x.findings
+    if not f.animal_insulin_exposure:
+        return None
+    signs = antibody_signs(f)
+    if not signs:
+        return None
+    workup, pending = tests_to_propose(x, WORKUP)
+    exposed = set(f.animal_insulin_exposure.evidence)
+    return RuleResult(
+        rule_id=ID,
+        variant="likely" if f.insulin_antibody_positive else "workup",
+        evidence=cite(f.animal_insulin_exposure, *signs, f.insulin_antibody_positive),
+        workup=workup,
+        pending=pending,
+        switch_from=current_animal(x.facts),
+        medications=names([m for m in x.facts.medications if m.evidence in exposed]),
+    )
+
+
+RULE = Rule(
+    id=ID,
+    evaluate=insulin_antibody_workup,
+    criteria=(
+        Criterion(
+            "Animal insulin, current or ended within the exposure window (undated past use does not count)",
+            "animal_insulin_exposure",
+            "required",
+        ),
+        *SIGNS_OF_ANTIBODIES,
+        Criterion(
+            "Insulin antibody positive (makes it likely; alone not a sign)",
+            "insulin_antibody_positive",
+            "supports",
+        ),
+    ),
+    workup=WORKUP,
+    switch=True,
+)

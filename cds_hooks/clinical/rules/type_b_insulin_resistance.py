@@ -1,0 +1,169 @@
+"""Rule 3: type B insulin resistance (insulin-receptor antibodies) — confirmed, suspected, or at an
+extreme draft insulin order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from cds_hooks.clinical.facts.model import Evidence, MedicationUse
+from cds_hooks.clinical.findings import Finding, extreme_dose
+from cds_hooks.clinical.rules import insulin_autoimmune_syndrome as ias
+from cds_hooks.clinical.rules.base import (
+    Criterion,
+    Order,
+    Rule,
+    RuleInput,
+    RuleResult,
+    cite,
+    tests_to_propose,
+)
+from cds_hooks.clinical.rules.signs import EXTREME, INSULIN_ELEVATED, MARKED
+
+ID = "type-b-insulin-resistance"
+WORKUP = ("insulin_receptor_antibody", "insulin_antibody", "ana", "insulin", "c_peptide")
+
+
+def _recent_negative_receptor_antibody(x: RuleInput) -> bool:
+    if not x.findings.receptor_antibody_negative:
+        return False
+    since = x.facts.now - timedelta(days=x.knowledge.threshold("receptor_ab_negative_lookback"))
+    negatives = [r for r in x.facts.lab("insulin_receptor_antibody") if r.positive is False]
+    return any(r.when >= since for r in negatives)
+
+
+def type_b_insulin_resistance(x: RuleInput) -> RuleResult | None:
+    """Confirmed by a positive insulin-receptor antibody, or suspected from severe insulin resistance
+    together with autoimmunity (an autoimmune disease, or ANA >= 1:160 / positive without titre).
+
+    Severe resistance on insulin: an extreme requirement with a supporting feature (>= 3 U/kg/day,
+    fasting hypoglycaemia, acanthosis nigricans, BMI < 30). Off insulin: markedly elevated insulin, or
+    fasting hypoglycaemia with elevated insulin (exogenous insulin and its antibodies distort the assay,
+    so levels count only off insulin). Not suspected when insulin autoimmune syndrome explains the high
+    insulin (rule 6) or a recent insulin-receptor antibody was negative."""
+    f = x.findings
+    if f.receptor_antibody_positive:
+        workup, pending = tests_to_propose(x, ("ana",))
+        return RuleResult(
+            rule_id=ID,
+            variant="confirmed",
+            evidence=cite(
+                f.receptor_antibody_positive,
+                f.autoimmune_disease,
+                f.ana_positive,
+                f.insulin_marked,
+                f.extreme_requirement,
+            ),
+            workup=workup,
+            pending=pending,
+            referral=True,
+        )
+    severe: list[Finding] = []
+    if f.current_insulin:
+        if f.extreme_requirement and f.type_b_support:
+            severe += [f.extreme_requirement, f.type_b_support]
+    else:
+        if f.insulin_marked:
+            severe.append(f.insulin_marked)
+        if f.fasting_hypoglycaemia and f.insulin_elevated:
+            severe += [f.fasting_hypoglycaemia, f.insulin_elevated]
+    autoimmune = [s for s in (f.autoimmune_disease, f.ana_type_b) if s]
+    if not severe or not autoimmune or _recent_negative_receptor_antibody(x):
+        return None
+    if ias.insulin_autoimmune_syndrome(x) is not None:
+        return None
+    workup, pending = tests_to_propose(x, WORKUP)
+    return RuleResult(
+        rule_id=ID,
+        variant="suspected",
+        evidence=cite(*severe, *autoimmune),
+        workup=workup,
+        pending=pending,
+        referral=True,
+    )
+
+
+def type_b_order(orders: list[Order], x: RuleInput, indicator: str) -> RuleResult | None:
+    """A draft insulin order at an extreme daily dose (``findings.extreme_dose``, the comparison of the
+    patient's own requirement) with a supporting feature of type B, in a patient with autoimmunity and no
+    insulin-receptor antibody result in the look-back: work up type B insulin resistance."""
+    k, f = x.knowledge, x.findings
+    insulins = [use for use, _ in orders if use.insulin and use.daily_units is not None]
+    autoimmune = [s for s in (f.autoimmune_disease, f.ana_type_b) if s]
+    if not insulins or not autoimmune:
+        return None
+    since = x.facts.now - timedelta(days=k.threshold("receptor_ab_negative_lookback"))
+    if any(r.when >= since for r in x.facts.lab("insulin_receptor_antibody")):
+        return None
+    weight = x.facts.latest_weight_kg
+    kg = weight.value if weight is not None and weight.value else None
+
+    def per_kg(use: MedicationUse) -> float:
+        return (use.daily_units or 0.0) / kg if kg else 0.0
+
+    extreme = [u for u in insulins if any(extreme_dose(u.daily_units or 0.0, kg, k))]
+    if not extreme:
+        return None
+    support = [e for e in f.type_b_support.evidence]
+    if any(per_kg(u) >= k.threshold("tdd_type_b_support_per_kg") for u in extreme):
+        support.append(Evidence("", f"Ordered {max(per_kg(u) for u in extreme):.2f} U/kg/day"))
+    if not support:
+        return None
+    evidence = [*(u.evidence for u in extreme), *(e for a in autoimmune for e in a.evidence), *support]
+    if weight is not None:
+        evidence.append(weight.evidence)
+    workup, pending = tests_to_propose(x, WORKUP)
+    return RuleResult(
+        rule_id=ID,
+        variant="order",
+        evidence=tuple(dict.fromkeys(evidence)),
+        indicator=indicator,
+        workup=workup,
+        pending=pending,
+        referral=True,
+    )
+
+
+RULE = Rule(
+    id=ID,
+    evaluate=type_b_insulin_resistance,
+    criteria=(
+        Criterion("Insulin-receptor antibody positive (confirms)", "receptor_antibody_positive", "any of"),
+        replace(EXTREME, label="Extreme insulin requirement (on insulin, with a supporting feature)"),
+        replace(MARKED, label="Markedly raised insulin level (counts off insulin)"),
+        Criterion(
+            "Fasting hypoglycaemia or any glucose below the level-2 limit (counts off insulin, with a raised"
+            " insulin)",
+            "fasting_hypoglycaemia",
+            "any of",
+        ),
+        Criterion(
+            "Supporting feature on insulin: high dose per kg, fasting hypoglycaemia, acanthosis nigricans"
+            " or BMI below the limit (needed with an extreme requirement)",
+            "type_b_support",
+            "supports",
+        ),
+        replace(INSULIN_ELEVATED, role="supports"),
+        Criterion("On insulin", "current_insulin", "supports"),
+        Criterion(
+            "Autoimmune disease (autoimmunity, needed when not confirmed)", "autoimmune_disease", "supports"
+        ),
+        Criterion(
+            "ANA at the type B titre or positive without titre (autoimmunity)", "ana_type_b", "supports"
+        ),
+        Criterion("ANA positive (listed with a confirmed type B)", "ana_positive", "supports"),
+        Criterion(
+            "Insulin-receptor antibody negative",
+            "receptor_antibody_negative",
+            "against",
+            reads=("receptor_ab_negative_lookback",),
+        ),
+        Criterion(
+            "Insulin autoimmune syndrome explains the raised insulin (its card is shown instead)",
+            role="against",
+            rule=ias.ID,
+        ),
+    ),
+    workup=WORKUP,
+    order=type_b_order,
+)
