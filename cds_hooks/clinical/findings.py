@@ -33,6 +33,12 @@ THRESHOLDS_READ: dict[str, tuple[str, ...]] = {
     ),
     "animal_insulin_exposure": ("animal_insulin_past_years",),
     "glycaemia_tested": ("glycaemia_screen_lookback",),
+    # the switch's hypoglycaemia risk factors and the groups it must not dose (issue 22 A1, A3)
+    "recent_hypoglycaemia": ("hypo_risk_recent_days", "hypo_risk_level1"),
+    "recent_level2_hypoglycaemia": ("hypo_risk_recent_days", "hypo_risk_level2"),
+    "renal_impairment": ("egfr_low",),
+    "older_age": ("age_older",),
+    "child": ("age_adult",),
 }  # fmt: skip
 # Thresholds the facts apply to every result of a lab kind (tests/clinical/test_rule_declarations.py).
 LAB_THRESHOLDS: dict[str, tuple[str, ...]] = {"ana": ("ana_titre_positive",)}
@@ -85,6 +91,18 @@ class Findings:
     # is unknown (or there is none).
     glucocorticoid_prednisolone_mg: float | None = None
     other_causes: tuple[Evidence, ...] = field(default_factory=tuple)
+    # Hypoglycaemia risk on switching (issue 22 A1): each one makes the larger cut.
+    recent_hypoglycaemia: Finding = ABSENT  # a glucose < level 1 within the recent days
+    recent_level2_hypoglycaemia: Finding = ABSENT  # < level 2: the switch card becomes a warning
+    impaired_awareness: Finding = ABSENT  # impaired awareness of hypoglycaemia: a warning too
+    renal_impairment: Finding = ABSENT  # eGFR below the limit, CKD stage 4–5 or dialysis
+    older_age: Finding = ABSENT
+    # Groups whose switch a specialist team doses (issue 22 A3): no dose is proposed.
+    child: Finding = ABSENT
+    pregnancy: Finding = ABSENT
+    dialysis: Finding = ABSENT
+    insulin_pump: Finding = ABSENT  # a pump Device, or an insulin given as a rate
+    cgm: Finding = ABSENT  # a CGM Device or CGM readings: the switch is monitored by CGM (A4)
 
 
 def _glucose(facts: PatientFacts) -> list[LabResult]:
@@ -281,6 +299,78 @@ def type_b_support(facts: PatientFacts, k: Knowledge, tdd: float | None) -> Find
     return _finding(evidence)
 
 
+def recent_hypoglycaemia(facts: PatientFacts, k: Knowledge) -> Finding:
+    """Any glucose (laboratory, capillary or CGM) below level 1 within the recent days."""
+    return _recent_lows(facts, k, k.threshold("hypo_risk_level1"))
+
+
+def recent_level2_hypoglycaemia(facts: PatientFacts, k: Knowledge) -> Finding:
+    """Any glucose below level 2 (clinically significant) within the recent days."""
+    return _recent_lows(facts, k, k.threshold("hypo_risk_level2"))
+
+
+def _recent_lows(facts: PatientFacts, k: Knowledge, limit: float) -> Finding:
+    since = facts.now - timedelta(days=k.threshold("hypo_risk_recent_days"))
+    lows = [
+        r.evidence
+        for kind in (*GLUCOSE_KINDS, "cgm_glucose")
+        for r in facts.lab(kind)
+        if r.value is not None and r.value < limit and r.when >= since
+    ]
+    return _finding(lows)
+
+
+def renal_impairment(facts: PatientFacts, k: Knowledge) -> Finding:
+    """The newest eGFR below the limit (within its look-back), CKD stage 4–5 or dialysis on the record."""
+    newest = next((r for r in facts.lab("egfr") if r.value is not None), None)
+    evidence = (
+        [newest.evidence]
+        if newest and newest.value is not None and newest.value < k.threshold("egfr_low")
+        else []
+    )
+    evidence += _conditions(facts.conditions, {"ckd-severe", "dialysis"})
+    return _finding(evidence)
+
+
+def _age_evidence(facts: PatientFacts) -> tuple[int, Evidence] | None:
+    if facts.patient is None:
+        return None
+    age = facts.patient.age(facts.now.date())
+    born = facts.patient.birth_date.isoformat()
+    return age, Evidence(facts.patient.evidence.reference, f"Age {age} (born {born})", fact=facts.patient)
+
+
+def older_age(facts: PatientFacts, k: Knowledge) -> Finding:
+    aged = _age_evidence(facts)
+    return found([aged[1]]) if aged and aged[0] >= k.threshold("age_older") else ABSENT
+
+
+def child(facts: PatientFacts, k: Knowledge) -> Finding:
+    aged = _age_evidence(facts)
+    return found([aged[1]]) if aged and aged[0] < k.threshold("age_adult") else ABSENT
+
+
+def pregnancy(facts: PatientFacts) -> Finding:
+    """An active pregnancy Condition, or a positive pregnancy status within its look-back (280 days)."""
+    evidence = _conditions(facts.conditions, {"pregnancy-current"})
+    status = _newest_verdict(facts.lab("pregnancy_status"))
+    if status is not None and status.positive:
+        evidence.append(status.evidence)
+    return _finding(evidence)
+
+
+def insulin_pump(facts: PatientFacts) -> Finding:
+    devices = [d.evidence for d in facts.devices if d.kind == "insulin-pump"]
+    return _finding([*devices, *(m.evidence for m in facts.medications if m.current and m.pump)])
+
+
+def cgm(facts: PatientFacts) -> Finding:
+    readings = facts.lab("cgm_glucose")[:1]
+    return _finding(
+        [*(d.evidence for d in facts.devices if d.kind == "cgm-device"), *(r.evidence for r in readings)]
+    )
+
+
 def _prednisolone_total(facts: PatientFacts) -> float | None:
     steroids = [m for m in facts.medications if m.current and m.systemic_glucocorticoid]
     if not steroids or any(m.prednisolone_mg is None for m in steroids):
@@ -290,7 +380,8 @@ def _prednisolone_total(facts: PatientFacts) -> float | None:
 
 def derive(facts: PatientFacts, k: Knowledge) -> Findings:
     current_insulins = [m for m in facts.medications if m.current and m.insulin]
-    doses = [m for m in current_insulins if m.daily_units is not None]
+    # An on-hold order is listed but is not the current dose (issue 22 A5).
+    doses = [m for m in current_insulins if m.daily_units is not None and not m.held]
     tdd = sum(m.daily_units or 0.0 for m in doses) if doses else None
     iaa = _newest_verdict(facts.lab("insulin_antibody"))
     receptor = _newest_verdict(facts.lab("insulin_receptor_antibody"))
@@ -331,6 +422,16 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
         total_daily_dose=tdd,
         glucocorticoid_prednisolone_mg=_prednisolone_total(facts),
         other_causes=tuple(dict.fromkeys(other)),
+        recent_hypoglycaemia=recent_hypoglycaemia(facts, k),
+        recent_level2_hypoglycaemia=recent_level2_hypoglycaemia(facts, k),
+        impaired_awareness=_finding(_conditions(facts.conditions, {"impaired-hypoglycaemia-awareness"})),
+        renal_impairment=renal_impairment(facts, k),
+        older_age=older_age(facts, k),
+        child=child(facts, k),
+        pregnancy=pregnancy(facts),
+        dialysis=_finding(_conditions(facts.conditions, {"dialysis"})),
+        insulin_pump=insulin_pump(facts),
+        cgm=cgm(facts),
     )
 
 

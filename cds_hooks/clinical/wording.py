@@ -26,7 +26,8 @@ PLACEHOLDERS = frozenset(
         "regimen",  # "Bovine insulin 42 U/day"
         "resistance",  # "no sign of antibody resistance" (with the antibody result when positive)
         "animal",  # "Bovine insulin" (current or past exposure)
-        "reduction",  # "20 %"
+        "reduction",  # "20 %": the cut actually applied after rounding
+        "switch",  # "switch to human insulin 20 % lower", "switch to human insulin under the …"
         "signs",  # "glucose CV 48 %", "insulin 245 U/day", ...
         "signs_or_diabetes",  # the signs, else the cited diagnosis: "type 2 diabetes mellitus"
         "antibody",  # "insulin antibodies 46 U/mL"
@@ -127,6 +128,11 @@ class SwitchWording:
     no_dose_phrase: str
     status_reason: str
     reasons: dict[str, str]
+    risks: dict[str, str]  # hypoglycaemia risk factors, named in the order's note (issue 22 A1)
+    summary: dict[str, str]  # the {switch} phrase of a summary, per plan mode
+    plan: dict[str, str]  # the plan's sentence in a card's prose, per mode, and the supervision
+    specialists: dict[str, dict[str, str]]  # group -> reason, team (issue 22 A3)
+    referral: dict[str, str]  # label, description and text of the referral made instead of a dose
 
 
 @dataclass(frozen=True)
@@ -287,10 +293,47 @@ def _switch(path: Path, raw: Any) -> SwitchWording:
     )
     missing = [k for k in keys if not isinstance(raw.get(k), str) or not raw[k].strip()]
     reasons = raw.get("reasons")
-    needed = {"porcine", "bovine", "unknown_species", "antibodies", "high_dose"}
+    needed = {"porcine", "bovine", "unknown_species", "antibodies", "high_dose", "keep"}
     if missing or not isinstance(reasons, dict) or not needed <= reasons.keys():
         raise WordingError(f"{path}: [switch] needs {', '.join(keys)} and [switch.reasons] {sorted(needed)}")
-    return SwitchWording(**{k: unwrap(raw[k]) for k in keys}, reasons={k: str(v) for k, v in reasons.items()})
+    tables = {
+        "risks": {"level2", "level1", "impaired_awareness", "renal", "older_age", "glucocorticoid"},
+        "summary": {"reduce", "keep", "specialist", "covered", "held"},
+        "plan": {
+            "reduce",
+            "reduce_risk",
+            "keep",
+            "specialist",
+            "covered",
+            "held",
+            "supervision",
+            "supervision_cgm",
+        },
+        "referral": {"label", "description", "text"},
+    }
+    texts: dict[str, dict[str, str]] = {}
+    for table, names in tables.items():
+        value = raw.get(table)
+        if not isinstance(value, dict) or not names <= value.keys():
+            raise WordingError(f"{path}: [switch.{table}] needs {sorted(names)}")
+        texts[table] = {k: unwrap(str(v)) for k, v in value.items()}
+    specialists = raw.get("specialists")
+    groups = {"child", "pregnancy", "dialysis", "pump"}
+    if (
+        not isinstance(specialists, dict)
+        or not groups <= specialists.keys()
+        or any(
+            not isinstance(specialists[g], dict) or not {"reason", "team"} <= specialists[g].keys()
+            for g in groups
+        )
+    ):
+        raise WordingError(f"{path}: [switch.specialists.<group>] needs reason and team for {sorted(groups)}")
+    return SwitchWording(
+        **{k: unwrap(raw[k]) for k in keys},
+        reasons={k: str(v) for k, v in reasons.items()},
+        specialists={g: {k: str(v) for k, v in specialists[g].items()} for g in specialists},
+        **texts,
+    )
 
 
 def _lab_units(path: Path, raw: Any) -> dict[str, tuple[tuple[str, int], ...]]:

@@ -93,12 +93,13 @@ def test_every_concept_and_filter_carries_a_source_with_a_status() -> None:
 def test_labs_are_loaded_with_windows_units_and_valuesets(k: Knowledge) -> None:
     assert set(k.labs) == {
         "glucose", "glucose_fasting", "ogtt_2h", "hba1c", "insulin", "c_peptide", "insulin_antibody",
-        "insulin_receptor_antibody", "ana", "body_weight", "bmi",
+        "insulin_receptor_antibody", "ana", "body_weight", "bmi", "egfr", "pregnancy_status", "cgm_glucose",
     }  # fmt: skip
     windows = {name: lab.lookback_days for name, lab in k.labs.items()}
     assert windows == {
         "glucose": 90, "glucose_fasting": 90, "ogtt_2h": 90, "hba1c": 180, "insulin": 90, "c_peptide": 90,
         "insulin_antibody": 365, "insulin_receptor_antibody": 365, "ana": 365, "body_weight": 180, "bmi": 365,
+        "egfr": 365, "pregnancy_status": 280, "cgm_glucose": 30,
     }  # fmt: skip
     assert k.labs["insulin"].unit == "uIU/mL"
     assert k.labs["glucose"].unit == "mg/dL"

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from cds_hooks.clinical import findings, switch_dose
+from cds_hooks.clinical.cards import switch_order
 from cds_hooks.clinical.findings import LAB_THRESHOLDS, THRESHOLDS_READ, Findings
 from cds_hooks.clinical.knowledge import KnowledgeError, default_knowledge, load_knowledge
 from cds_hooks.clinical.rules import FACT_THRESHOLDS, RULES, RULES_BY_ID, Rule, required_thresholds
@@ -95,7 +96,13 @@ def test_derive_reads_no_threshold_but_through_a_declared_finding() -> None:
 
 
 def test_the_switch_sizing_declares_what_it_reads() -> None:
-    read, _ = _reads([switch_dose.reduction, switch_dose.reduced_units])
+    functions = [switch_dose.reduction, switch_dose.new_dose, switch_dose.plan_switch]
+    functions += [
+        switch_order.switch_suggestion,
+        switch_order.switch_phrases,
+        switch_order.replace_draft_suggestion,
+    ]
+    read, _ = _reads(functions)
     assert read == set(switch_dose.THRESHOLDS)
 
 

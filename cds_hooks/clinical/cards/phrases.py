@@ -8,10 +8,10 @@ from typing import Any
 
 from cds_hooks.clinical.cards.context import CardContext
 from cds_hooks.clinical.cards.lab_display import LabDisplay, mg
+from cds_hooks.clinical.cards.switch_order import plan_of, plan_values, switch_phrases
 from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse
 from cds_hooks.clinical.findings import Finding
 from cds_hooks.clinical.rules import RuleResult
-from cds_hooks.clinical.switch_dose import reduction
 
 SIGNS_FALLBACK = "the findings below"  # {signs} when no finding gives a value to quote
 
@@ -70,11 +70,18 @@ class Values:
         return f"{self.animal()} {units:g} U/day" if units is not None else self.animal()
 
     def reduction(self) -> str:
-        k, f = self.ctx.knowledge, self.ctx.findings
-        percents = sorted(
-            {reduction(k, f, s).percent for s in self._species()} or {reduction(k, f, None).percent}
-        )
-        return f"{percents[0]:g} %" if len(percents) == 1 else f"{percents[0]:g}–{percents[-1]:g} %"
+        """The cut actually applied after rounding (issue 22 A2), over the doses the card proposes."""
+        return self._switch_values()["percent"]
+
+    def _switch_values(self) -> dict[str, str]:
+        plan = plan_of(self.ctx, self.result.plan)
+        return plan_values(self.ctx, plan, self._animal_uses(), self.escape)
+
+    def switch(self) -> str:
+        """How the switch is made: "switch to human insulin 20 % lower", "… under the paediatric diabetes
+        team", "stop it: already on insulin glargine 70 U/day" (issue 22 A2–A5, B7)."""
+        plan = plan_of(self.ctx, self.result.plan)
+        return switch_phrases(self.ctx, plan, self._animal_uses(), self.escape)["summary"]
 
     def antibody(self) -> str:
         results = self._results(self.ctx.findings.insulin_antibody_positive)

@@ -25,6 +25,9 @@ computed only from structured data and never guessed:
   ``asNeededCodeableConcept``) are left out of the sum, so a correction scale never inflates the
   requirement; when every entry is as-needed the result is ``None``. Any other entry that cannot be
   computed makes the whole result ``None`` (a partial sum would understate the dose silently).
+- An insulin pump's basal rate (issue 22 A3): a ``doseAndRate[].rateQuantity`` in insulin units per hour
+  (``U/h``, ``[IU]/h``, "units/hour"), or a ``rateRatio`` of units over hours, counts as the rate × 24
+  a day, whatever the timing; scheduled bolus doses beside it are added as above.
 """
 
 from __future__ import annotations
@@ -232,6 +235,43 @@ def administrations_per_day(timing: Any) -> float | None:
     return _per_day_from_code(timing.get("code"))
 
 
+_RATE_UNIT = re.compile(r"^(\[?i?u\]?|units?|iu)\s*/\s*(h|hr|hour)$", re.IGNORECASE)
+_HOUR = re.compile(r"^(h|hr|hour|hours)$", re.IGNORECASE)
+
+
+def _insulin_per_hour(entry: Mapping[str, Any]) -> float | None:
+    """Units per hour of one ``doseAndRate`` entry given as a rate, else None."""
+    rate = entry.get("rateQuantity")
+    if isinstance(rate, Mapping):
+        value = _number(rate.get("value"))
+        unit = rate.get("code") if isinstance(rate.get("code"), str) else rate.get("unit")
+        if value is not None and value >= 0 and isinstance(unit, str) and _RATE_UNIT.match(unit.strip()):
+            return value
+        return None
+    ratio = entry.get("rateRatio")
+    if isinstance(ratio, Mapping):
+        num, den = ratio.get("numerator"), ratio.get("denominator")
+        if isinstance(num, Mapping) and isinstance(den, Mapping) and is_insulin_unit(num):
+            units, hours = _number(num.get("value")), _number(den.get("value"))
+            den_unit = den.get("code") if isinstance(den.get("code"), str) else den.get("unit")
+            if units is not None and hours and isinstance(den_unit, str) and _HOUR.match(den_unit.strip()):
+                return units / hours
+    return None
+
+
+def basal_rate(dosage: Mapping[str, Any]) -> float | None:
+    """An insulin pump's basal rate in units per hour, when the dosage is given as one."""
+    rates = [r for e in objects(dosage.get("doseAndRate")) if (r := _insulin_per_hour(e)) is not None]
+    return rates[0] if rates else None
+
+
+def given_as_rate(dosage_list: list[dict[str, Any]] | None) -> bool:
+    """Any entry of ``dosage_list`` is an insulin rate: the insulin runs through a pump."""
+    return isinstance(dosage_list, list) and any(
+        isinstance(d, Mapping) and basal_rate(d) is not None for d in dosage_list
+    )
+
+
 def _as_needed(dosage: Mapping[str, Any]) -> bool:
     return dosage.get("asNeededBoolean") is True or isinstance(dosage.get("asNeededCodeableConcept"), Mapping)
 
@@ -249,6 +289,11 @@ def _daily_total(
             return None
         if _as_needed(dosage):
             continue
+        rate = basal_rate(dosage) if dose_of is _insulin_dose else None
+        if rate is not None:
+            total += rate * 24
+            counted += 1
+            continue
         dose = dose_of(dosage)
         per_day = administrations_per_day(dosage.get("timing"))
         if dose is None or per_day is None:
@@ -258,9 +303,13 @@ def _daily_total(
     return total if counted else None
 
 
+def _insulin_dose(dosage: Mapping[str, Any]) -> float | None:
+    return _single_dose(dosage, _insulin_units)
+
+
 def daily_units(dosage_list: list[dict[str, Any]] | None) -> float | None:
-    """Total scheduled insulin units per day (see module docstring)."""
-    return _daily_total(dosage_list, lambda dosage: _single_dose(dosage, _insulin_units))
+    """Total scheduled insulin units per day, a pump's basal rate included (see module docstring)."""
+    return _daily_total(dosage_list, _insulin_dose)
 
 
 def daily_mg(dosage_list: list[dict[str, Any]] | None, strength_mg: float | None) -> float | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from cds_hooks.clinical.facts.dosage import daily_mg, daily_units
+from cds_hooks.clinical.facts.dosage import daily_mg, daily_units, given_as_rate
 from cds_hooks.clinical.facts.model import Evidence, MedicationUse, UnusableResult
 from cds_hooks.clinical.knowledge import GlucocorticoidEquivalent, Knowledge, union
 from cds_hooks.fhir.concept_memo import Memo, concept_key
@@ -383,6 +383,8 @@ def classify_use(
         glucocorticoid=equivalent.name if equivalent else None,
         insulin_autoimmune_trigger=kind.insulin_autoimmune_trigger,
         status=resource.get("status") if isinstance(resource.get("status"), str) else None,
+        held=resource.get("status") == "on-hold",
+        pump=insulin and given_as_rate(dosages),
         species=kind.species,
         source=resource,
     )

@@ -17,7 +17,8 @@ from cds_hooks.clinical.rules.base import (
     current_animal,
     names,
 )
-from cds_hooks.clinical.rules.signs import SIGNS_OF_ANTIBODIES, antibody_signs
+from cds_hooks.clinical.rules.signs import SIGNS_OF_ANTIBODIES, SWITCH_PLAN, antibody_signs, switch_evidence
+from cds_hooks.clinical.switch_dose import plan_switch
 
 ID = "animal-insulin-switch"
 
@@ -28,13 +29,18 @@ def animal_insulin_switch(x: RuleInput) -> RuleResult | None:
     being the point (issue 14 item 4). A positive antibody result is listed."""
     if not x.findings.current_animal_insulin or antibody_signs(x.findings):
         return None
+    plan = plan_switch(x.knowledge, x.facts, x.findings)
+    animal = current_animal(x.facts)
     return RuleResult(
         rule_id=ID,
         variant="default",
-        evidence=cite(x.findings.current_animal_insulin, x.findings.insulin_antibody_positive),
-        switch_from=current_animal(x.facts),
-        medications=names(current_animal(x.facts)),
-        indicator="info",
+        evidence=cite(x.findings.current_animal_insulin, x.findings.insulin_antibody_positive)
+        + switch_evidence(x, plan, animal),
+        switch_from=animal,
+        medications=names(animal),
+        # Level-2 hypoglycaemia or impaired awareness makes the switch urgent (issue 22 A2).
+        indicator="warning" if plan.warning else "info",
+        plan=plan,
     )
 
 
@@ -50,6 +56,7 @@ def animal_insulin_order(orders: list[Order], x: RuleInput, indicator: str) -> R
         medications=tuple(dict.fromkeys(use.name for use, _ in animal)),
         indicator="warning",
         replace_drafts=tuple(animal),
+        plan=plan_switch(x.knowledge, x.facts, x.findings),
     )
 
 
@@ -64,6 +71,7 @@ RULE = Rule(
             "insulin_antibody_positive",
             "supports",
         ),
+        *SWITCH_PLAN,
     ),
     order=animal_insulin_order,
     switch=True,

@@ -19,6 +19,7 @@ from cds_hooks.clinical.facts.model import Evidence, MedicationUse, PatientFacts
 from cds_hooks.clinical.findings import THRESHOLDS_READ, Finding, Findings, derive
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.switch_dose import THRESHOLDS as SWITCH_THRESHOLDS
+from cds_hooks.clinical.switch_dose import SwitchPlan
 from cds_hooks.fhir.resource_index import ResourceIndex
 
 T = TypeVar("T")
@@ -50,6 +51,8 @@ class RuleResult:
     # glucocorticoids, or None when a dose is unknown (then ``dose_unknown``; the card says so).
     prednisolone_mg: float | None = None
     dose_unknown: bool = False
+    # How every switch of this request is made (issue 22 A, B7): set on the rules that switch insulin.
+    plan: SwitchPlan | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from cds_hooks.clinical.rules.base import (
     names,
     tests_to_propose,
 )
-from cds_hooks.clinical.rules.signs import SIGNS_OF_ANTIBODIES, antibody_signs
+from cds_hooks.clinical.rules.signs import SIGNS_OF_ANTIBODIES, SWITCH_PLAN, antibody_signs, switch_evidence
+from cds_hooks.clinical.switch_dose import plan_switch
 
 ID = "insulin-antibody-workup"
 WORKUP = ("insulin_antibody", "insulin", "c_peptide", "glucose", "hba1c")
@@ -31,14 +32,18 @@ def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
         return None
     workup, pending = tests_to_propose(x, WORKUP)
     exposed = set(f.animal_insulin_exposure.evidence)
+    animal = current_animal(x.facts)
+    plan = plan_switch(x.knowledge, x.facts, x.findings) if animal else None
     return RuleResult(
         rule_id=ID,
         variant="likely" if f.insulin_antibody_positive else "workup",
-        evidence=cite(f.animal_insulin_exposure, *signs, f.insulin_antibody_positive),
+        evidence=cite(f.animal_insulin_exposure, *signs, f.insulin_antibody_positive)
+        + (switch_evidence(x, plan, animal) if plan else ()),
         workup=workup,
         pending=pending,
-        switch_from=current_animal(x.facts),
+        switch_from=animal,
         medications=names([m for m in x.facts.medications if m.evidence in exposed]),
+        plan=plan,
     )
 
 
@@ -57,6 +62,7 @@ RULE = Rule(
             "insulin_antibody_positive",
             "supports",
         ),
+        *SWITCH_PLAN,
     ),
     workup=WORKUP,
     switch=True,
