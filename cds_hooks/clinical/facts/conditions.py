@@ -24,6 +24,7 @@ RULE_CONDITION_SETS = (
     "type-b-insulin-resistance",
     "acanthosis-nigricans",
     "adrenal-insufficiency",
+    "hypopituitarism",
 )
 
 
