@@ -98,7 +98,11 @@ def glucocorticoid_hyperglycemia(x: RuleInput) -> RuleResult | None:
     return RuleResult(
         rule_id=ID,
         variant=variant("default", high, all_day(uses)),
-        evidence=(*cite(f.current_glucocorticoid), _dose_evidence(total), *cite(*signs, f.adrenal_insufficiency)),
+        evidence=(
+            *cite(f.current_glucocorticoid),
+            _dose_evidence(total),
+            *cite(*signs, f.adrenal_insufficiency),
+        ),
         workup=workup,
         pending=pending,
         medications=names(uses),
@@ -167,7 +171,6 @@ def glucocorticoid_order(orders: list[Order], x: RuleInput, indicator: str) -> R
         indicator="warning" if high else indicator,
         monitoring=("glucose",),
         prednisolone_mg=total,
-        dose_unknown=total is None,
     )
 
 
@@ -185,7 +188,7 @@ RULE = Rule(
         HYPERGLYCAEMIA,
         INSULIN_ELEVATED,
         Criterion(
-            "Adrenal insufficiency or hypopituitarism with a replacement dose (no card; an unknown dose fires)",
+            "Adrenal insufficiency or hypopituitarism, replacement dose (no card; an unknown dose fires)",
             "adrenal_insufficiency",
             "against",
             amount="glucocorticoid_prednisolone_mg",
