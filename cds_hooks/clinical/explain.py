@@ -89,9 +89,15 @@ def _read(x: RuleInput, criterion: Criterion) -> tuple[bool, tuple[str, ...]]:
     values = tuple(e.text for e in value.evidence) if isinstance(value, Finding) else ()
     if criterion.amount and value:
         amount = getattr(x.findings, criterion.amount)
-        shown = f"{amount:.3g}" if amount is not None else "unknown"
+        shown = _amount(amount) if amount is not None else "unknown"
         values = (*values, f"Total {shown} {criterion.amount_unit}".strip())
     return bool(value), values
+
+
+def _amount(value: float) -> str:
+    """At most one decimal and never exponent notation ("1250", not "1.25e+03")."""
+    text = f"{round(value, 1):.1f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _row(x: RuleInput, criterion: Criterion) -> CriterionRow:

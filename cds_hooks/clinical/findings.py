@@ -83,6 +83,7 @@ class Findings:
     current_insulin: Finding
     insulin_ever: Finding  # any insulin use on the record, current or past (entered-in-error never counts)
     current_glucocorticoid: Finding
+    # Adrenal insufficiency, primary or secondary (hypopituitarism): glucocorticoid replacement is expected.
     adrenal_insufficiency: Finding
     ataxia_telangiectasia: Finding
     glycaemia_tested: bool  # any glucose or HbA1c, of any value, within the screening lookback
@@ -371,11 +372,20 @@ def cgm(facts: PatientFacts) -> Finding:
     )
 
 
-def _prednisolone_total(facts: PatientFacts) -> float | None:
-    steroids = [m for m in facts.medications if m.current and m.systemic_glucocorticoid]
-    if not steroids or any(m.prednisolone_mg is None for m in steroids):
+def prednisolone_total(uses: list[MedicationUse] | tuple[MedicationUse, ...]) -> float | None:
+    """Prednisolone-equivalent mg/day summed over ``uses``; None when there is none or any dose is
+    unknown (a partial sum would understate the dose)."""
+    if not uses or any(m.prednisolone_mg is None for m in uses):
         return None
-    return sum(m.prednisolone_mg or 0.0 for m in steroids)
+    return sum(m.prednisolone_mg or 0.0 for m in uses)
+
+
+def _prednisolone_total(facts: PatientFacts) -> float | None:
+    return prednisolone_total([m for m in facts.medications if m.current and m.systemic_glucocorticoid])
+
+
+# Condition value sets treated with glucocorticoid replacement when knowledge/conditions.toml names none.
+REPLACEMENT_CONDITIONS = frozenset({"adrenal-insufficiency", "hypopituitarism"})
 
 
 def derive(facts: PatientFacts, k: Knowledge) -> Findings:
@@ -416,7 +426,9 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
         current_insulin=_finding([m.evidence for m in current_insulins]),
         insulin_ever=_finding([m.evidence for m in facts.medications if m.insulin]),
         current_glucocorticoid=_finding(_current(facts.medications, "systemic_glucocorticoid")),
-        adrenal_insufficiency=_finding(_conditions(facts.conditions, {"adrenal-insufficiency"})),
+        adrenal_insufficiency=_finding(
+            _conditions(facts.conditions, k.groups.get("glucocorticoid_replacement", REPLACEMENT_CONDITIONS))
+        ),
         ataxia_telangiectasia=_finding(_conditions(facts.conditions, {"ataxia-telangiectasia"})),
         glycaemia_tested=glycaemia_tested(facts, k),
         total_daily_dose=tdd,

@@ -712,6 +712,9 @@ class GlucocorticoidEquivalent:
     codes: frozenset[tuple[str, str]]  # (system, normalised code): ATC and RxNorm ingredient codes
     pattern: re.Pattern[str]  # whole-word names, case-insensitive
     source: str
+    # Its hyperglycaemic effect lasts the whole day and night (dexamethasone): fasting glucose rises too,
+    # so checks are fasting as well as afternoon/evening (``all_day_source`` says why).
+    all_day: bool = False
 
     def matches_coding(self, system: Any, code: Any) -> bool:
         if not isinstance(system, str) or not isinstance(code, str):
@@ -735,8 +738,11 @@ def _load_glucocorticoids(path: Path) -> tuple[GlucocorticoidEquivalent, ...]:
     for name, raw in data.items():
         where = f"[{name}]"
         table = _table(path, where, raw)
-        keys = {"dose_mg", "atc", "rxnorm", "names", "source"}
+        keys = {"dose_mg", "atc", "rxnorm", "names", "source", "all_day", "all_day_source"}
         _check_keys(path, where, table, keys, {"dose_mg", "names", "source"})
+        all_day = table.get("all_day", False)
+        if not isinstance(all_day, bool) or (all_day and "all_day_source" not in table):
+            raise _fail(path, f"{where}.all_day", "true or false; true needs an all_day_source")
         dose = _number(path, f"{where}.dose_mg", table["dose_mg"], nonzero=True)
         codes: set[tuple[str, str]] = set()
         for key, system in (("atc", ATC), ("rxnorm", RXNORM)):
@@ -755,6 +761,7 @@ def _load_glucocorticoids(path: Path) -> tuple[GlucocorticoidEquivalent, ...]:
                 codes=frozenset(codes),
                 pattern=_compile(path, f"{where}.names", rf"\b(?:{words})\b", re.IGNORECASE),
                 source=_text(path, f"{where}.source", table["source"]),
+                all_day=all_day,
             )
         )
     if "prednisolone" not in {e.name for e in equivalents}:

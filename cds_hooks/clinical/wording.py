@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,9 @@ PLACEHOLDERS = frozenset(
         "receptor",  # "insulin-receptor antibody positive"
         "autoimmunity",  # "Hashimoto thyroiditis", "ANA 1:320"
         "glycaemia",  # "glucose up to 16.8 mmol/L (303 mg/dL)"
-        "steroid",  # "Prednisolone 40 mg/day"
+        "steroid",  # "Prednisolone 40 mg/day", "Dexamethasone 8 mg/day (prednisolone-equivalent 53 mg/day)"
+        "steroid_action",  # why glucose stays up day and night: dexamethasone, a twice-daily regimen
+        "steroid_step",  # the treatment step when readings stay high (with or without known diabetes)
         "insulin_level",  # "insulin 242 µIU/mL"
         "hypoglycaemia",  # "fasting glucose 2.8 mmol/L (50 mg/dL)"
         "lookback",  # "365"
@@ -54,6 +56,7 @@ class Variant:
     detail: str  # prose template (markdown), before the evidence
     summary_no_switch: str | None = None  # when the card proposes no switch (past exposure only)
     detail_no_switch: str | None = None
+    all_day: bool = False  # proposes the card's [monitoring_all_day] test instead of [monitoring]
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,14 @@ class CardWording:
     monitoring: TimedTest | None = None  # a timed test the card proposes (glucocorticoid: pre-meal glucose)
     # Days an override with a snoozing reason keeps this rule's card away for that patient.
     snooze_days: int = 90
+    monitoring_all_day: TimedTest | None = None  # proposed by a variant with ``all_day``
+    # Sentences a phrase of cards/phrases.py picks from by the patient's facts ([phrases]).
+    phrases: dict[str, str] = field(default_factory=dict)
+
+    def monitoring_for(self, variant: Variant) -> TimedTest | None:
+        if variant.all_day and self.monitoring_all_day is not None:
+            return self.monitoring_all_day
+        return self.monitoring
 
 
 @dataclass(frozen=True)
@@ -212,16 +223,16 @@ def _strings(path: Path, where: str, value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def _timed_test(path: Path, raw: Any) -> TimedTest | None:
+def _timed_test(path: Path, raw: Any, table: str = "monitoring") -> TimedTest | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise WordingError(f"{path}: [monitoring] must be a table")
+        raise WordingError(f"{path}: [{table}] must be a table")
     keys = ("system", "code", "display", "text", "label", "source")
     missing = [k for k in keys if not isinstance(raw.get(k), str) or not raw[k].strip()]
-    when = _strings(path, "[monitoring].when", raw.get("when"))
+    when = _strings(path, f"[{table}].when", raw.get("when"))
     if missing or not when:
-        raise WordingError(f"{path}: [monitoring] needs {', '.join(keys)} and a non-empty 'when' list")
+        raise WordingError(f"{path}: [{table}] needs {', '.join(keys)} and a non-empty 'when' list")
     return TimedTest(**{k: raw[k].strip() for k in keys}, when=when)
 
 
@@ -238,9 +249,13 @@ def _card(path: Path) -> CardWording:
             for key in ("summary_no_switch", "detail_no_switch")
             if key in v
         }
+        all_day = v.get("all_day", False)
+        if not isinstance(all_day, bool):
+            raise WordingError(f"{path}: {where}.all_day must be true or false")
         variants[name] = Variant(
             summary=_template(path, f"{where}.summary", v.get("summary"), summary=True),
             detail=_template(path, f"{where}.detail", v.get("detail")),
+            all_day=all_day,
             **optional,
         )
     if not variants:
@@ -263,7 +278,20 @@ def _card(path: Path) -> CardWording:
         ),
         monitoring=_timed_test(path, data.get("monitoring")),
         snooze_days=_snooze_days(path, data.get("snooze_days", 90)),
+        monitoring_all_day=_timed_test(path, data.get("monitoring_all_day"), "monitoring_all_day"),
+        phrases=_phrases(path, data.get("phrases")),
     )
+
+
+def _phrases(path: Path, raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        raise WordingError(f"{path}: [phrases] must map names to non-empty strings")
+    for name, value in raw.items():
+        if placeholders(value):
+            raise WordingError(f"{path}: [phrases].{name} may not hold placeholders")
+    return {str(k): unwrap(v) for k, v in raw.items()}
 
 
 def _snooze_days(path: Path, value: Any) -> int:

@@ -202,23 +202,48 @@ class Values:
             return f"{self.antibody()}, but no sign of resistance"
         return "no sign of antibody resistance"
 
-    def steroid(self) -> str:
-        uses = [
+    def _steroid_uses(self) -> list[MedicationUse]:
+        return [
             m
             for e in self.result.evidence
             if isinstance(m := e.fact, MedicationUse) and m.systemic_glucocorticoid
         ]
+
+    def steroid(self) -> str:
+        """The steroid and its daily dose, with the prednisolone equivalent and its unit when the drug is
+        another ("Dexamethasone 8 mg/day (prednisolone-equivalent 53 mg/day)"); the equivalent is left
+        out when the summary would otherwise reach the limit (the evidence always has it)."""
+        uses = self._steroid_uses()
         if not uses:
             return "Glucocorticoid"
         use = uses[0]
         if use.glucocorticoid and use.daily_mg is not None:
             text = f"{use.glucocorticoid} {mg(use.daily_mg)} mg/day"
             equivalent = use.prednisolone_mg
-            if equivalent is not None and abs(equivalent - use.daily_mg) >= 0.05:
-                text += f" (prednisolone {mg(equivalent)})"
+            if equivalent is not None and abs(equivalent - use.daily_mg) >= 0.05 and self.max_signs > 1:
+                text += f" (prednisolone-equivalent {_equivalent(equivalent)} mg/day)"
             return upper_first(text)
         name = use.glucocorticoid or _short(self.escape(use.name), 40)
         return upper_first(f"{name}, dose unknown" if self.result.dose_unknown else name)
+
+    def steroid_action(self) -> str:
+        """Why glucose stays up day and night: dexamethasone's day-long action, else the divided regimen."""
+        phrases = self.ctx.knowledge.wording.cards[self.result.rule_id].phrases
+        if any(m.all_day for m in self._steroid_uses()):
+            return phrases["action_dexamethasone"]
+        return phrases["action_divided"]
+
+    def steroid_step(self) -> str:
+        """The treatment step when readings stay high (JBDS-IP 08): without known diabetes a morning
+        gliclazide; with diabetes (a diagnosis or insulin) added treatment; no dose where the diabetes or a
+        specialist team decides (pregnancy, kidney disease on the record)."""
+        phrases = self.ctx.knowledge.wording.cards[self.result.rule_id].phrases
+        facts, f = self.ctx.facts, self.ctx.findings
+        if facts.has_condition("pregnancy") or facts.has_condition("ckd-uraemia"):
+            return phrases["step_specialist"]
+        if f.diabetes or f.current_insulin:
+            return phrases["step_diabetes"]
+        return phrases["step_no_diabetes"]
 
     def dose(self) -> str:
         units = [u.daily_units for u, _ in self.ctx.drafts if u.insulin and u.daily_units is not None]
@@ -238,6 +263,11 @@ class Values:
     def fill(self, template: str) -> str:
         self.placeholders = set(re.findall(r"\{(\w+)\}", template))
         return template.format(**{name: getattr(self, name)() for name in self.placeholders})
+
+
+def _equivalent(value: float) -> str:
+    """A prednisolone equivalent: whole mg from 10 mg up ("53"), one decimal below ("7.6")."""
+    return f"{round(value):d}" if value >= 10 else mg(value)
 
 
 def _short(text: str, limit: int) -> str:

@@ -123,8 +123,9 @@ def render_card(ctx: CardContext, result: RuleResult) -> dict[str, Any]:
             "topic": {"system": RULE_SYSTEM, "code": result.rule_id, "display": card_wording.page.title},
         },
     }
-    if card_wording.monitoring is not None:
-        monitoring = timed_monitoring_suggestion(ctx, card_wording.monitoring)
+    timed = card_wording.monitoring_for(variant)
+    if timed is not None:
+        monitoring = timed_monitoring_suggestion(ctx, timed)
     else:
         monitoring = monitoring_suggestion(ctx, result.monitoring)
     suggestions = [

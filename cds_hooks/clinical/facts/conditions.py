@@ -29,6 +29,7 @@ RULE_CONDITION_SETS = (
     "ckd-severe",
     "dialysis",
     "pregnancy-current",
+    "hypopituitarism",
 )
 
 

@@ -317,3 +317,24 @@ def daily_mg(dosage_list: list[dict[str, Any]] | None, strength_mg: float | None
     return _daily_total(
         dosage_list, lambda dosage: _single_dose(dosage, lambda q: _milligrams(q, strength_mg))
     )
+
+
+def administrations(dosage_list: list[dict[str, Any]] | None) -> float | None:
+    """Scheduled administrations per day summed over the entries (as-needed ones left out): 1 for once
+    daily, 2 for twice daily or a morning and an evening entry. None when any scheduled entry's timing is
+    unknown or nothing is scheduled: the glucocorticoid card then says nothing of the regimen."""
+    if not isinstance(dosage_list, list):
+        return None
+    total = 0.0
+    counted = 0
+    for dosage in dosage_list:
+        if not isinstance(dosage, Mapping):
+            return None
+        if _as_needed(dosage):
+            continue
+        per_day = administrations_per_day(dosage.get("timing"))
+        if per_day is None:
+            return None
+        total += per_day
+        counted += 1
+    return total if counted else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from cds_hooks.clinical.facts.dosage import daily_mg, daily_units, given_as_rate
+from cds_hooks.clinical.facts.dosage import administrations, daily_mg, daily_units, given_as_rate
 from cds_hooks.clinical.facts.model import Evidence, MedicationUse, UnusableResult
 from cds_hooks.clinical.knowledge import GlucocorticoidEquivalent, Knowledge, union
 from cds_hooks.fhir.concept_memo import Memo, concept_key
@@ -310,7 +310,9 @@ def request_currency(resource: dict[str, Any], today: date, current_days: float)
 
 
 def _fmt(value: float) -> str:
-    return f"{round(value, 1):g}"
+    """A dose as clinicians write it: at most one decimal, never exponent notation ("1250", "7.5")."""
+    text = f"{round(value, 1):.1f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _state_text(currency: Currency, state: str | None) -> str:
@@ -381,6 +383,8 @@ def classify_use(
         daily_mg=mg,
         prednisolone_mg=prednisolone,
         glucocorticoid=equivalent.name if equivalent else None,
+        administrations_per_day=administrations(dosages) if steroid else None,
+        all_day=bool(equivalent and equivalent.all_day),
         insulin_autoimmune_trigger=kind.insulin_autoimmune_trigger,
         status=resource.get("status") if isinstance(resource.get("status"), str) else None,
         held=resource.get("status") == "on-hold",

@@ -86,6 +86,10 @@ class MedicationUse(_CitesItself):
     daily_mg: float | None = None  # glucocorticoid mg/day from the dosage, when computable
     prednisolone_mg: float | None = None  # the same as prednisolone-equivalent mg/day
     glucocorticoid: str | None = None  # the glucocorticoid of knowledge/glucocorticoids.toml it is
+    # A glucocorticoid's scheduled administrations per day (1 once daily, 2 twice daily), when the dosage
+    # says; whether its effect lasts day and night (dexamethasone: knowledge/glucocorticoids.toml).
+    administrations_per_day: float | None = None
+    all_day: bool = False
     insulin_autoimmune_trigger: bool = False  # a known trigger drug of insulin autoimmune syndrome
     duplicates: tuple[str, ...] = ()  # references of identical entries merged into this fact
     status: str | None = None  # the resource's status as recorded ("active", "on-hold", "draft", ...)
