@@ -161,9 +161,11 @@ def test_condition_groups_and_other_causes(k: Knowledge) -> None:
         "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid", "addison", "autoimmune-polyglandular",
     }  # fmt: skip
     by_valueset = {c.valueset for c in k.other_causes if c.valueset}
+    # Issue 22 D12: hyperlipidaemia is an association (the seed: insulin resistance "may be observed"),
+    # not a cause.
     assert by_valueset == {
-        "type-2-diabetes", "pcos", "metabolic-syndrome", "hyperlipidaemia", "acromegaly", "cushing",
-        "ckd-uraemia", "obesity", "pregnancy",
+        "type-2-diabetes", "pcos", "metabolic-syndrome", "acromegaly", "cushing", "ckd-uraemia", "obesity",
+        "pregnancy",
     }  # fmt: skip
     (steroids,) = [c for c in k.other_causes if c.medication]
     assert steroids.medication == "glucocorticoid-systemic" and steroids.valueset is None
@@ -179,6 +181,10 @@ def test_workup_tests_referral_and_category(k: Knowledge) -> None:
         "insulin_antibody": (LOINC, "111329-9"),
         "insulin_receptor_antibody": (LOCAL_TESTS_SYSTEM, "INSR-AB"),
         "ana": (LOINC, "8061-4"),
+        # Issue 22 D11: the hypoglycaemia workup (Cryer et al., JCEM 2009;94:709-28).
+        "proinsulin": (LOINC, "10451-3"),
+        "beta_hydroxybutyrate": (LOINC, "29512-1"),
+        "sulfonylurea_screen": (LOCAL_TESTS_SYSTEM, "HYPOG-SCREEN"),
     }
     assert k.workup["insulin_antibody"].text == "Insulin antibodies"
     assert (

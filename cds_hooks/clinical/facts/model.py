@@ -87,6 +87,8 @@ class MedicationUse(_CitesItself):
     prednisolone_mg: float | None = None  # the same as prednisolone-equivalent mg/day
     glucocorticoid: str | None = None  # the glucocorticoid of knowledge/glucocorticoids.toml it is
     insulin_autoimmune_trigger: bool = False  # a known trigger drug of insulin autoimmune syndrome
+    # A sulfonylurea or meglitinide: its hypoglycaemia mimics endogenous hyperinsulinism (issue 22 D11).
+    insulin_secretagogue: bool = False
     duplicates: tuple[str, ...] = ()  # references of identical entries merged into this fact
     status: str | None = None  # the resource's status as recorded ("active", "on-hold", "draft", ...)
     species: str | None = None  # "porcine" | "bovine" for an animal insulin whose product says so
