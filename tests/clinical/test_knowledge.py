@@ -30,6 +30,7 @@ MEDICATION_VALUESETS = {
     "insulin-any", "insulin-animal", "insulin-human-or-analogue", "insulin-rapid-short",
     "insulin-intermediate", "insulin-premixed", "insulin-long", "glucocorticoid-systemic",
     "route-non-systemic", "glucocorticoid-non-systemic-form", "insulin-autoimmune-triggers",
+    "insulin-secretagogues",  # issue 22 D11
 }  # fmt: skip
 CONDITION_VALUESETS = {
     "diabetes", "type-2-diabetes", "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid", "addison",
@@ -94,11 +95,15 @@ def test_labs_are_loaded_with_windows_units_and_valuesets(k: Knowledge) -> None:
     assert set(k.labs) == {
         "glucose", "glucose_fasting", "ogtt_2h", "hba1c", "insulin", "c_peptide", "insulin_antibody",
         "insulin_receptor_antibody", "ana", "body_weight", "bmi",
+        # issue 22 D10 (type B features) and D11 (the hypoglycaemia workup)
+        "triglycerides", "shbg", "adiponectin", "proinsulin", "beta_hydroxybutyrate", "sulfonylurea_screen",
     }  # fmt: skip
     windows = {name: lab.lookback_days for name, lab in k.labs.items()}
     assert windows == {
         "glucose": 90, "glucose_fasting": 90, "ogtt_2h": 90, "hba1c": 180, "insulin": 90, "c_peptide": 90,
         "insulin_antibody": 365, "insulin_receptor_antibody": 365, "ana": 365, "body_weight": 180, "bmi": 365,
+        "triglycerides": 365, "shbg": 365, "adiponectin": 365, "proinsulin": 90, "beta_hydroxybutyrate": 90,
+        "sulfonylurea_screen": 90,
     }  # fmt: skip
     assert k.labs["insulin"].unit == "uIU/mL"
     assert k.labs["glucose"].unit == "mg/dL"

@@ -41,11 +41,9 @@ def insulin_autoimmune_syndrome(x: RuleInput) -> RuleResult | None:
         return None
     triggers = [m for m in x.facts.medications if m.insulin_autoimmune_trigger]
     secretagogues = [m for m in x.facts.medications if m.current and m.insulin_secretagogue]
+    # A valid recent result is not proposed again (``tests_to_propose``); the card's prose asks for
+    # insulin and C-peptide in one sample during hypoglycaemia.
     workup, pending = tests_to_propose(x, WORKUP)
-    if not f.insulin_c_peptide_ratio and not pending:
-        # An insulin or C-peptide on record without the other from the same sample gives no ratio: the
-        # card proposes both, to be drawn together.
-        workup = (*dict.fromkeys(("insulin", "c_peptide", *workup)),)
     if f.secretagogue:
         variant = "secretagogue"
     elif triggers:

@@ -161,6 +161,8 @@ RULE = Rule(
             "Insulin autoimmune syndrome explains the raised insulin (its card is shown instead)",
             role="against",
             rule=ias.ID,
+            # Its verdict cites the insulin:C-peptide ratio (issue 22 D11), read through the call.
+            reads=("insulin_c_peptide_ratio_high",),
         ),
     ),
     workup=WORKUP,
