@@ -227,9 +227,8 @@ class Values:
 
     def _test_name(self, kind: str) -> str:
         k = self.ctx.knowledge
-        if kind in k.labs:
-            return lower_first(k.labs[kind].display)
-        return lower_first(k.workup[kind].text.split(",")[0])
+        name = k.labs[kind].display if kind in k.labs else k.workup[kind].text.split(",")[0]
+        return name if len(name) > 1 and not name[1].isalpha() else lower_first(name)  # "C-peptide" stays
 
     def proposed_tests(self) -> str:
         """The tests this card proposes, named (issue 22 D13): "Proposed: insulin."; that they are
@@ -272,7 +271,7 @@ class Values:
         ]
         if uses:
             return _short(self.escape(uses[0].name), 40)
-        return "positive hypoglycaemic agent screen"
+        return "Sulfonylurea screen positive"
 
     def lookback(self) -> str:
         return f"{self.ctx.knowledge.threshold('glycaemia_screen_lookback'):g}"
