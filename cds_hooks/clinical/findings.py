@@ -345,7 +345,8 @@ def insulin_c_peptide_ratio(facts: PatientFacts, k: Knowledge) -> Finding:
         ratio = insulin_pmol / peptide_pmol
         limit = k.threshold("insulin_c_peptide_ratio_high")
         meaning = (
-            f"above {limit:g}: suggests exogenous or antibody-bound insulin, as in insulin autoimmune syndrome"
+            f"above {limit:g}: suggests exogenous or antibody-bound insulin, "
+            "as in insulin autoimmune syndrome"
             if ratio > limit
             else f"not above {limit:g}: C-peptide matches the insulin (endogenous secretion)"
         )

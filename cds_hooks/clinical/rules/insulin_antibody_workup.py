@@ -81,7 +81,7 @@ RULE = Rule(
             "insulin_antibody_positive",
             "supports",
         ),
-        Criterion("On insulin (human insulin or an analogue, no animal exposure)", "current_insulin", "supports"),
+        Criterion("On insulin (human or analogue, no animal exposure)", "current_insulin", "supports"),
     ),
     workup=tuple(dict.fromkeys([*WORKUP, *HUMAN_WORKUP])),
     switch=True,

@@ -82,7 +82,8 @@ RULE = Rule(
             "supports",
         ),
         Criterion(
-            "Insulin:C-peptide molar ratio of one sample (above the limit: exogenous or antibody-bound insulin)",
+            "Insulin:C-peptide molar ratio of one sample (above the limit: exogenous or antibody-bound"
+            " insulin)",
             "insulin_c_peptide_ratio",
             "supports",
         ),

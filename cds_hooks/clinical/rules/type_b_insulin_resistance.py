@@ -138,8 +138,9 @@ RULE = Rule(
         replace(EXTREME, label="Extreme insulin requirement (severe resistance, on insulin)"),
         replace(MARKED, label="Markedly raised insulin level (severe resistance, counts off insulin)"),
         Criterion(
-            "Feature obesity does not explain (needed when not confirmed): BMI below the limit (acanthosis nigricans only with"
-            " it), fasting hypoglycaemia, high dose per kg, low triglycerides, high SHBG or adiponectin",
+            "Feature obesity does not explain (needed when not confirmed): BMI below the limit (acanthosis"
+            " nigricans only with it), fasting hypoglycaemia, high dose per kg, low triglycerides, high SHBG"
+            " or adiponectin",
             "type_b_support",
             "supports",
         ),
