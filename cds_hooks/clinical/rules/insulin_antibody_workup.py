@@ -70,9 +70,10 @@ RULE = Rule(
     evaluate=insulin_antibody_workup,
     criteria=(
         Criterion(
-            "Animal insulin, current or ended within the exposure window (undated past use does not count)",
+            "Animal insulin, current or ended within the exposure window (undated past use does not count;"
+            " without it, see human insulin below)",
             "animal_insulin_exposure",
-            "required",
+            "any of",
         ),
         *SIGNS_OF_ANTIBODIES,
         Criterion(
@@ -81,7 +82,12 @@ RULE = Rule(
             "insulin_antibody_positive",
             "supports",
         ),
-        Criterion("On insulin (human or analogue, no animal exposure)", "current_insulin", "supports"),
+        Criterion(
+            "On human insulin or an analogue, no animal exposure (with a positive antibody and an extreme"
+            " requirement)",
+            "current_insulin",
+            "any of",
+        ),
     ),
     workup=tuple(dict.fromkeys([*WORKUP, *HUMAN_WORKUP])),
     switch=True,

@@ -76,6 +76,11 @@ RULE = Rule(
         ),
         MARKED,
         Criterion(
+            "A known trigger drug on the record (sulfhydryl group)",
+            role="supports",
+            medication_flag="insulin_autoimmune_trigger",
+        ),
+        Criterion(
             "A sulfonylurea or meglitinide current, or a positive hypoglycaemic agent screen (the"
             " hypoglycaemia may be the drug's)",
             "secretagogue",
@@ -86,11 +91,6 @@ RULE = Rule(
             " insulin)",
             "insulin_c_peptide_ratio",
             "supports",
-        ),
-        Criterion(
-            "A known trigger drug on the record (sulfhydryl group)",
-            role="supports",
-            medication_flag="insulin_autoimmune_trigger",
         ),
     ),
     workup=WORKUP,
