@@ -30,7 +30,9 @@ THRESHOLDS_READ: dict[str, tuple[str, ...]] = {
     "ana_type_b": ("ana_titre_positive", "ana_titre_type_b"),
     "type_b_support": (
         "tdd_type_b_support_per_kg", "glucose_fasting_hypo", "glucose_any_hypo", "bmi_type_b_support",
+        "tg_type_b_support", "shbg_type_b_high", "adiponectin_type_b_high",
     ),
+    "insulin_c_peptide_ratio": ("insulin_c_peptide_ratio_high",),
     "animal_insulin_exposure": ("animal_insulin_past_years",),
     "glycaemia_tested": ("glycaemia_screen_lookback",),
     # the switch's hypoglycaemia risk factors and the groups it must not dose (issue 22 A1, A3)
@@ -74,7 +76,10 @@ class Findings:
     ana_type_b: (
         Finding  # ANA that counts as autoimmunity for type B: titre >= 1:160, or positive without titre
     )
-    type_b_support: Finding  # on insulin, what makes an extreme requirement suggest type B (issue 14 item 10)
+    # A feature of type B that obesity does not explain (issue 22 D10): >= 3 U/kg/day, fasting
+    # hypoglycaemia, BMI < 30 (with acanthosis nigricans cited beside it), triglycerides < 150 mg/dL, high
+    # SHBG or adiponectin. Obesity, PCOS or type 2 diabetes never make one.
+    type_b_support: Finding
     insulin_antibody_positive: Finding
     receptor_antibody_positive: Finding
     receptor_antibody_negative: Finding
@@ -104,6 +109,11 @@ class Findings:
     dialysis: Finding = ABSENT
     insulin_pump: Finding = ABSENT  # a pump Device, or an insulin given as a rate
     cgm: Finding = ABSENT  # a CGM Device or CGM readings: the switch is monitored by CGM (A4)
+    # Issue 22 D11: a current sulfonylurea or meglitinide, or a positive hypoglycaemic agent screen.
+    secretagogue: Finding = field(default_factory=lambda: ABSENT)
+    # The newest insulin and C-peptide of one sample with their molar ratio (an Evidence note); present
+    # whenever such a pair is on record, whatever the ratio (the note says what a ratio above 1 suggests).
+    insulin_c_peptide_ratio: Finding = field(default_factory=lambda: ABSENT)
 
 
 def _glucose(facts: PatientFacts) -> list[LabResult]:
@@ -280,9 +290,26 @@ def ana_type_b(facts: PatientFacts, k: Knowledge) -> Finding:
     return found([ana.evidence])
 
 
+def _newest(facts: PatientFacts, kind: str) -> LabResult | None:
+    return next((r for r in facts.lab(kind) if r.value is not None), None)
+
+
+def _high(result: LabResult | None, threshold: float) -> bool:
+    """Flagged high by the laboratory (interpretation H, or above its reference range), or, without a
+    flag, at or above ``threshold``; a result flagged normal or low is not high."""
+    if result is None or result.value is None:
+        return False
+    if result.positive is not None:
+        return result.positive
+    return result.value >= threshold
+
+
 def type_b_support(facts: PatientFacts, k: Knowledge, tdd: float | None) -> Finding:
-    """Features that, on insulin, make an extreme requirement point to type B: >= 3 U/kg/day, fasting
-    hypoglycaemia, acanthosis nigricans, or a BMI below 30 within its window (issue 14 item 10)."""
+    """Features of type B that obesity does not explain (issue 22 D10; Semple RK et al., Endocr Rev
+    2011;32:498-514: receptor-level resistance spares lipids, SHBG and adiponectin): a daily dose
+    >= 3 U/kg/day, fasting hypoglycaemia, the newest BMI below 30 within its window (acanthosis
+    nigricans is cited with it and never alone), the newest triglycerides below 150 mg/dL, or the newest
+    SHBG or adiponectin high. Obesity, PCOS or type 2 diabetes on the record are never a feature."""
     evidence: list[Evidence] = []
     weight = facts.latest_weight_kg
     if tdd is not None and weight is not None and weight.value:
@@ -293,10 +320,71 @@ def type_b_support(facts: PatientFacts, k: Knowledge, tdd: float | None) -> Find
                 Evidence("", f"Total daily insulin {tdd:g} U = {per_kg:.2f} U/kg/day"),
             ]
     evidence += fasting_hypoglycaemia(facts, k).evidence
-    evidence += _conditions(facts.conditions, {"acanthosis-nigricans"})
-    bmi = next((r for r in facts.lab("bmi") if r.value is not None), None)
+    bmi = _newest(facts, "bmi")
     if bmi is not None and bmi.value is not None and bmi.value < k.threshold("bmi_type_b_support"):
         evidence.append(bmi.evidence)
+        evidence += _conditions(facts.conditions, {"acanthosis-nigricans"})
+    tg = _newest(facts, "triglycerides")
+    if tg is not None and tg.value is not None and tg.value < k.threshold("tg_type_b_support"):
+        evidence.append(tg.evidence)
+    shbg = _newest(facts, "shbg")
+    if _high(shbg, k.threshold("shbg_type_b_high")) and shbg is not None:
+        evidence.append(shbg.evidence)
+    adiponectin = _newest(facts, "adiponectin")
+    if _high(adiponectin, k.threshold("adiponectin_type_b_high")) and adiponectin is not None:
+        evidence.append(adiponectin.evidence)
+    return _finding(evidence)
+
+
+# Insulin µIU/mL and C-peptide ng/mL to pmol/L: the factors of knowledge/labs.toml's pmol/L rows
+# (insulin pmol/L ÷ 6.00 = µIU/mL, Vølund 1993; C-peptide pmol/L ÷ 331 = ng/mL, ARUP).
+RATIO_UNIT = "pmol/L"
+
+
+def _to_pmol(k: Knowledge, kind: str, canonical: float) -> float | None:
+    conversion = k.labs[kind].units.get(RATIO_UNIT)
+    if conversion is None or not conversion.factor:
+        return None
+    return (canonical - conversion.offset) / conversion.factor
+
+
+def insulin_c_peptide_ratio(facts: PatientFacts, k: Knowledge) -> Finding:
+    """The newest insulin and C-peptide drawn at the same time (one sample) and their molar ratio,
+    insulin pmol/L ÷ C-peptide pmol/L (issue 22 D11). The note says what a ratio above
+    ``insulin_c_peptide_ratio_high`` suggests: exogenous insulin or antibody-bound insulin."""
+    peptides = {r.when: r for r in facts.lab("c_peptide") if r.value}
+    for insulin in facts.lab("insulin"):
+        peptide = peptides.get(insulin.when)
+        if insulin.value is None or peptide is None or peptide.value is None:
+            continue
+        insulin_pmol = _to_pmol(k, "insulin", insulin.value)
+        peptide_pmol = _to_pmol(k, "c_peptide", peptide.value)
+        if insulin_pmol is None or not peptide_pmol:
+            continue
+        ratio = insulin_pmol / peptide_pmol
+        limit = k.threshold("insulin_c_peptide_ratio_high")
+        meaning = (
+            f"above {limit:g}: suggests exogenous or antibody-bound insulin, "
+            "as in insulin autoimmune syndrome"
+            if ratio > limit
+            else f"not above {limit:g}: C-peptide matches the insulin (endogenous secretion)"
+        )
+        note = Evidence(
+            "",
+            f"Insulin:C-peptide molar ratio {ratio:.1f} (insulin {insulin_pmol:.0f} pmol/L ÷ C-peptide "
+            f"{peptide_pmol:.0f} pmol/L, same sample), {meaning}",
+        )
+        return found([insulin.evidence, peptide.evidence, note])
+    return ABSENT
+
+
+def secretagogue(facts: PatientFacts) -> Finding:
+    """A current sulfonylurea or meglitinide, or the newest hypoglycaemic agent screen positive: the
+    hypoglycaemia may be the drug's (Cryer PE et al., JCEM 2009;94:709-28)."""
+    evidence = _current(facts.medications, "insulin_secretagogue")
+    screen = _newest_verdict(facts.lab("sulfonylurea_screen"))
+    if screen is not None and screen.positive:
+        evidence.append(screen.evidence)
     return _finding(evidence)
 
 
@@ -444,6 +532,8 @@ def derive(facts: PatientFacts, k: Knowledge) -> Findings:
         dialysis=_finding(_conditions(facts.conditions, {"dialysis"})),
         insulin_pump=insulin_pump(facts),
         cgm=cgm(facts),
+        secretagogue=secretagogue(facts),
+        insulin_c_peptide_ratio=insulin_c_peptide_ratio(facts, k),
     )
 
 

@@ -69,6 +69,7 @@ REQUIRED_VALUESETS = frozenset(
         "insulin-any", "insulin-animal", "insulin-human-or-analogue", "insulin-rapid-short",
         "insulin-intermediate", "insulin-premixed", "insulin-long", "glucocorticoid-systemic",
         "route-non-systemic", "glucocorticoid-non-systemic-form", "insulin-autoimmune-triggers",
+        "insulin-secretagogues",
         # conditions
         "diabetes", "type-2-diabetes", "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid",
         "addison", "autoimmune-polyglandular", "ataxia-telangiectasia", "pcos", "metabolic-syndrome",

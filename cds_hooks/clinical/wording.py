@@ -42,6 +42,10 @@ PLACEHOLDERS = frozenset(
         "lookback",  # "365"
         "medications",  # names of the medications the card is about
         "dose",  # ordered daily insulin dose: "300 U/day"
+        "proposed_tests",  # "Proposed: insulin." (the tests the card proposes, or that they are pending)
+        "diabetes_criteria",  # "fasting glucose ≥ 126 mg/dL, HbA1c ≥ 6.5 % or random glucose ≥ 200 mg/dL"
+        "feature",  # the type B feature obesity does not explain: "BMI 27.5 kg/m2", "triglycerides 95 mg/dL"
+        "secretagogue",  # "Glipizide 5 mg oral tablet" or "Sulfonylurea screen positive"
     }
 )
 

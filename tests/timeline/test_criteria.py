@@ -112,6 +112,6 @@ def test_type_b_shows_insulin_autoimmune_syndrome_against_it():
     assert not explanation.fired
     assert ias.role == "against" and ias.met
     assert any("antibod" in v.lower() for v in ias.values), ias.values
-    assert rows["Markedly raised insulin level (counts off insulin)"].met
+    assert rows["Markedly raised insulin level (severe resistance, counts off insulin)"].met
     assert rows["Autoimmune disease (autoimmunity, needed when not confirmed)"].met
     assert explain("insulin-autoimmune-syndrome", x).fired

@@ -257,6 +257,54 @@ class Values:
     def medications(self) -> str:
         return ", ".join(self.escape(m) for m in self.result.medications) or "see evidence"
 
+    def _test_name(self, kind: str) -> str:
+        k = self.ctx.knowledge
+        name = k.labs[kind].display if kind in k.labs else k.workup[kind].text.split(",")[0]
+        return name if len(name) > 1 and not name[1].isalpha() else lower_first(name)  # "C-peptide" stays
+
+    def proposed_tests(self) -> str:
+        """The tests this card proposes, named (issue 22 D13): "Proposed: insulin."; that they are
+        pending when only pending ones remain; nothing when every test is on record."""
+        names = [self._test_name(kind) for kind in self.result.workup if kind in self.ctx.knowledge.workup]
+        if names:
+            listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+            return f"Proposed: {listed}."
+        if self.result.pending:
+            return "The tests are pending (below)."
+        return "The tests are on record (below)."
+
+    def diabetes_criteria(self) -> str:
+        """The diagnostic thresholds the hyperglycaemia finding applies (ADA; knowledge/thresholds.toml)."""
+        k = self.ctx.knowledge
+        return (
+            f"fasting glucose ≥ {k.threshold('glucose_hyper_fasting'):g} mg/dL, "
+            f"HbA1c ≥ {k.threshold('hba1c_hyper'):g} % or random glucose ≥ "
+            f"{k.threshold('glucose_hyper_random'):g} mg/dL"
+        )
+
+    def feature(self) -> str:
+        """The first feature of type B that obesity does not explain the card cites (issue 22 D10)."""
+        for e in self.ctx.findings.type_b_support.evidence:
+            if e not in self.cited:
+                continue
+            fact = e.fact
+            if isinstance(fact, LabResult) and fact.kind != "body_weight":
+                return self._lab(fact, both=False)
+            if fact is None and "U/kg/day" in e.text:
+                return e.text.split(" = ")[-1]
+        return "a feature obesity does not explain"
+
+    def secretagogue(self) -> str:
+        """The sulfonylurea or meglitinide the card cites, else the positive screen (issue 22 D11)."""
+        uses = [
+            e.fact
+            for e in self.ctx.findings.secretagogue.evidence
+            if isinstance(e.fact, MedicationUse) and e in self.cited
+        ]
+        if uses:
+            return _short(self.escape(uses[0].name), 40)
+        return "Sulfonylurea screen positive"
+
     def lookback(self) -> str:
         return f"{self.ctx.knowledge.threshold('glycaemia_screen_lookback'):g}"
 

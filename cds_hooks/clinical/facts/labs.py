@@ -36,6 +36,12 @@ KIND_PRECEDENCE = (
     "c_peptide",
     "body_weight",
     "bmi",
+    "triglycerides",
+    "shbg",
+    "adiponectin",
+    "proinsulin",
+    "beta_hydroxybutyrate",
+    "sulfonylurea_screen",
 )
 
 POSITIVE_INTERPRETATIONS = frozenset({"H", "HH", "HU", "POS", "A", "AA", "DET", "R", "IND"})

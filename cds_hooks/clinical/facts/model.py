@@ -91,6 +91,8 @@ class MedicationUse(_CitesItself):
     administrations_per_day: float | None = None
     all_day: bool = False
     insulin_autoimmune_trigger: bool = False  # a known trigger drug of insulin autoimmune syndrome
+    # A sulfonylurea or meglitinide: its hypoglycaemia mimics endogenous hyperinsulinism (issue 22 D11).
+    insulin_secretagogue: bool = False
     duplicates: tuple[str, ...] = ()  # references of identical entries merged into this fact
     status: str | None = None  # the resource's status as recorded ("active", "on-hold", "draft", ...)
     # On hold: listed and stopped on switching, but not the current dose (issue 22 A5).

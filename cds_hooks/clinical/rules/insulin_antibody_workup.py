@@ -17,6 +17,10 @@ from cds_hooks.clinical.switch_dose import plan_switch
 
 ID = "insulin-antibody-workup"
 WORKUP = ("insulin_antibody", "insulin", "c_peptide", "glucose", "hba1c")
+# Human insulin or an analogue with a positive antibody and an extreme requirement (issue 22 A6;
+# reference §1c; seed: insulin and C-peptide, insulin and insulin-receptor antibodies tell the types of
+# insulin resistance apart): the tests not yet done.
+HUMAN_WORKUP = ("insulin", "c_peptide", "insulin_receptor_antibody")
 
 
 def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
@@ -26,7 +30,7 @@ def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
     patients have antibodies, reference §1c)."""
     f = x.findings
     if not f.animal_insulin_exposure:
-        return None
+        return human_insulin_antibodies(x)
     signs = antibody_signs(f)
     if not signs:
         return None
@@ -47,23 +51,50 @@ def insulin_antibody_workup(x: RuleInput) -> RuleResult | None:
     )
 
 
+def human_insulin_antibodies(x: RuleInput) -> RuleResult | None:
+    """No animal insulin in the exposure window, but human insulin or an analogue now, a positive insulin
+    antibody and an extreme requirement (> 2 U/kg/day or > 200 U/day, ``findings.extreme_requirement``):
+    consider antibody-mediated resistance to human insulin (rare; reference §1c). No switch: there is no
+    animal insulin to switch from."""
+    f = x.findings
+    if not (f.current_insulin and f.insulin_antibody_positive and f.extreme_requirement):
+        return None
+    workup, pending = tests_to_propose(x, HUMAN_WORKUP)
+    return RuleResult(
+        rule_id=ID,
+        variant="human",
+        evidence=cite(f.insulin_antibody_positive, f.extreme_requirement),
+        workup=workup,
+        pending=pending,
+        referral=True,
+    )
+
+
 RULE = Rule(
     id=ID,
     evaluate=insulin_antibody_workup,
     criteria=(
         Criterion(
-            "Animal insulin, current or ended within the exposure window (undated past use does not count)",
+            "Animal insulin, current or ended within the exposure window (undated past use does not count;"
+            " without it, see human insulin below)",
             "animal_insulin_exposure",
-            "required",
+            "any of",
         ),
         *SIGNS_OF_ANTIBODIES,
         Criterion(
-            "Insulin antibody positive (makes it likely; alone not a sign)",
+            "Insulin antibody positive (makes it likely; alone not a sign; on human insulin or an analogue"
+            " with an extreme requirement, consider antibodies to human insulin)",
             "insulin_antibody_positive",
             "supports",
         ),
         *SWITCH_PLAN,
+        Criterion(
+            "On human insulin or an analogue, no animal exposure (with a positive antibody and an extreme"
+            " requirement)",
+            "current_insulin",
+            "any of",
+        ),
     ),
-    workup=WORKUP,
+    workup=tuple(dict.fromkeys([*WORKUP, *HUMAN_WORKUP])),
     switch=True,
 )

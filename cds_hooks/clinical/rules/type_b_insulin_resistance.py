@@ -18,7 +18,7 @@ from cds_hooks.clinical.rules.base import (
     cite,
     tests_to_propose,
 )
-from cds_hooks.clinical.rules.signs import EXTREME, INSULIN_ELEVATED, MARKED
+from cds_hooks.clinical.rules.signs import EXTREME, MARKED
 
 ID = "type-b-insulin-resistance"
 WORKUP = ("insulin_receptor_antibody", "insulin_antibody", "ana", "insulin", "c_peptide")
@@ -32,18 +32,32 @@ def _recent_negative_receptor_antibody(x: RuleInput) -> bool:
     return any(r.when >= since for r in negatives)
 
 
-def type_b_insulin_resistance(x: RuleInput) -> RuleResult | None:
-    """Confirmed by a positive insulin-receptor antibody, or suspected from severe insulin resistance
-    together with autoimmunity (an autoimmune disease, or ANA >= 1:160 / positive without titre).
+# With a confirmed type B, the insulin level and C-peptide measure the resistance when the patient is not
+# on insulin (issue 22 D10: a type B card without an insulin value or requirement proposes them).
+CONFIRMED_WORKUP = ("ana", "insulin", "c_peptide")
 
-    Severe resistance on insulin: an extreme requirement with a supporting feature (>= 3 U/kg/day,
-    fasting hypoglycaemia, acanthosis nigricans, BMI < 30). Off insulin: markedly elevated insulin, or
-    fasting hypoglycaemia with elevated insulin (exogenous insulin and its antibodies distort the assay,
-    so levels count only off insulin). Not suspected when insulin autoimmune syndrome explains the high
-    insulin (rule 6) or a recent insulin-receptor antibody was negative."""
+
+def severe_resistance(x: RuleInput) -> list[Finding]:
+    """Measured severe insulin resistance (issue 22 D10): on insulin, an extreme requirement; off insulin,
+    a markedly elevated insulin (exogenous insulin and its antibodies distort the assay, so a level
+    counts only off insulin). Nothing else: no insulin value and no requirement, no severe resistance."""
+    f = x.findings
+    if f.current_insulin:
+        return [f.extreme_requirement] if f.extreme_requirement else []
+    return [f.insulin_marked] if f.insulin_marked else []
+
+
+def type_b_insulin_resistance(x: RuleInput) -> RuleResult | None:
+    """Confirmed by a positive insulin-receptor antibody; or suspected from measured severe insulin
+    resistance (``severe_resistance``) **and** autoimmunity (an autoimmune disease, or ANA >= 1:160 /
+    positive without titre) **and** a feature that obesity does not explain (``findings.type_b_support``:
+    BMI < 30, fasting hypoglycaemia, >= 3 U/kg/day, triglycerides < 150 mg/dL, high SHBG or adiponectin).
+    Not suspected when insulin autoimmune syndrome explains the high insulin (rule 6) or a recent
+    insulin-receptor antibody was negative."""
     f = x.findings
     if f.receptor_antibody_positive:
-        workup, pending = tests_to_propose(x, ("ana",))
+        kinds = CONFIRMED_WORKUP if not f.current_insulin else ("ana",)
+        workup, pending = tests_to_propose(x, kinds)
         return RuleResult(
             rule_id=ID,
             variant="confirmed",
@@ -58,17 +72,9 @@ def type_b_insulin_resistance(x: RuleInput) -> RuleResult | None:
             pending=pending,
             referral=True,
         )
-    severe: list[Finding] = []
-    if f.current_insulin:
-        if f.extreme_requirement and f.type_b_support:
-            severe += [f.extreme_requirement, f.type_b_support]
-    else:
-        if f.insulin_marked:
-            severe.append(f.insulin_marked)
-        if f.fasting_hypoglycaemia and f.insulin_elevated:
-            severe += [f.fasting_hypoglycaemia, f.insulin_elevated]
+    severe = severe_resistance(x)
     autoimmune = [s for s in (f.autoimmune_disease, f.ana_type_b) if s]
-    if not severe or not autoimmune or _recent_negative_receptor_antibody(x):
+    if not severe or not autoimmune or not f.type_b_support or _recent_negative_receptor_antibody(x):
         return None
     if ias.insulin_autoimmune_syndrome(x) is not None:
         return None
@@ -76,7 +82,7 @@ def type_b_insulin_resistance(x: RuleInput) -> RuleResult | None:
     return RuleResult(
         rule_id=ID,
         variant="suspected",
-        evidence=cite(*severe, *autoimmune),
+        evidence=cite(*severe, f.type_b_support, *autoimmune),
         workup=workup,
         pending=pending,
         referral=True,
@@ -129,21 +135,15 @@ RULE = Rule(
     evaluate=type_b_insulin_resistance,
     criteria=(
         Criterion("Insulin-receptor antibody positive (confirms)", "receptor_antibody_positive", "any of"),
-        replace(EXTREME, label="Extreme insulin requirement (on insulin, with a supporting feature)"),
-        replace(MARKED, label="Markedly raised insulin level (counts off insulin)"),
+        replace(EXTREME, label="Extreme insulin requirement (severe resistance, on insulin)"),
+        replace(MARKED, label="Markedly raised insulin level (severe resistance, counts off insulin)"),
         Criterion(
-            "Fasting hypoglycaemia or any glucose below the level-2 limit (counts off insulin, with a raised"
-            " insulin)",
-            "fasting_hypoglycaemia",
-            "any of",
-        ),
-        Criterion(
-            "Supporting feature on insulin: high dose per kg, fasting hypoglycaemia, acanthosis nigricans"
-            " or BMI below the limit (needed with an extreme requirement)",
+            "Feature obesity does not explain (needed when not confirmed): BMI below the limit (acanthosis"
+            " nigricans only with it), fasting hypoglycaemia, high dose per kg, low triglycerides, high SHBG"
+            " or adiponectin",
             "type_b_support",
             "supports",
         ),
-        replace(INSULIN_ELEVATED, role="supports"),
         Criterion("On insulin", "current_insulin", "supports"),
         Criterion(
             "Autoimmune disease (autoimmunity, needed when not confirmed)", "autoimmune_disease", "supports"
@@ -162,6 +162,8 @@ RULE = Rule(
             "Insulin autoimmune syndrome explains the raised insulin (its card is shown instead)",
             role="against",
             rule=ias.ID,
+            # Its verdict cites the insulin:C-peptide ratio (issue 22 D11), read through the call.
+            reads=("insulin_c_peptide_ratio_high",),
         ),
     ),
     workup=WORKUP,
