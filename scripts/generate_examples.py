@@ -666,9 +666,10 @@ def _bovine_antibodies(c: Chart) -> None:
 
 @example(
     "past-porcine-now-human-extreme-dose",
-    "Porcine insulin until 2004 (MedicationStatement completed), now glargine + aspart 245 U/day with a "
-    "positive insulin antibody (valueString): exposure too long ago, no card",
-    [],
+    "Porcine insulin until 2004 (MedicationStatement completed), now glargine + aspart 245 U/day (2.7 "
+    "U/kg/day) with a positive insulin antibody (valueString): animal exposure too long ago, but human "
+    "insulin can raise antibodies too: consider antibodies to human insulin (no switch)",
+    ["insulin-antibody-workup"],
     profile="type2_diabetes",
     sex="F",
     age=63,
@@ -801,9 +802,10 @@ def _type_b_sjogren(c: Chart) -> None:
 
 @example(
     "type-b-thyroiditis-receptor-antibody-pending",
-    "Hashimoto's thyroiditis, fasting insulin 212 µIU/mL off insulin, insulin-receptor antibody sent out "
-    "and still pending: suspected type B",
-    [B],
+    "Hashimoto's thyroiditis, fasting insulin 212 µIU/mL off insulin, insulin-receptor antibody sent "
+    "out and still pending, no feature that obesity does not explain (no BMI, triglycerides, SHBG or "
+    "adiponectin on record, no fasting hypoglycaemia): no card",
+    [],
     profile="healthy",
     sex="F",
     age=41,
@@ -825,9 +827,10 @@ def _type_b_thyroiditis(c: Chart) -> None:
 
 @example(
     "type-b-sle-fasting-hypoglycaemia",
-    "SLE in relapse with fasting hypoglycaemia (2.8 mmol/L) and insulin 72 mIU/L off insulin; receptor "
-    "antibody result preliminary",
-    [B],
+    "SLE in relapse with fasting hypoglycaemia (2.8 mmol/L) and insulin 72 mIU/L off insulin (raised, "
+    "not markedly raised: no measured severe insulin resistance); receptor antibody result preliminary:"
+    " no card",
+    [],
     profile="healthy",
     sex="F",
     age=38,
@@ -1423,9 +1426,10 @@ def _stale_prednisone(c: Chart) -> None:
 
 @example(
     "type-2-obese-hashimoto-high-dose",
-    "Obese type 2 diabetes with Hashimoto's on 210 U/day (2.1 U/kg/day), no supporting feature of type B: "
-    "no card",
-    [],
+    "Obese type 2 diabetes with Hashimoto's on 210 U/day (2.1 U/kg/day) and triglycerides 128 mg/dL: "
+    "normal triglycerides despite severe resistance is a feature obesity does not explain, suspected "
+    "type B",
+    ["type-b-insulin-resistance"],
     profile="type2_diabetes",
     sex="F",
     age=56,
@@ -1486,9 +1490,10 @@ def _addison_prednisolone(c: Chart) -> None:
 
 @example(
     "type-b-hashimoto-acanthosis-extreme-dose",
-    "Hashimoto's thyroiditis with acanthosis nigricans on U-500 human insulin 270 U/day (2.5 U/kg/day): "
-    "suspected type B",
-    [B],
+    "Hashimoto's thyroiditis with acanthosis nigricans on U-500 human insulin 270 U/day (2.5 U/kg/day) "
+    "at 108 kg: acanthosis does not count without a BMI below 30, triglycerides 134 mg/dL do: suspected"
+    " type B",
+    ["type-b-insulin-resistance"],
     profile="healthy",
     sex="F",
     age=44,
