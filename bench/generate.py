@@ -199,6 +199,19 @@ def patient(pid: str) -> Resource:
 
 # ---------------------------------------------------------------------------------------------- triggers
 
+GLUCOSE = ("2345-7", "Glucose [Mass/volume] in Serum or Plasma")
+MG_DL, MMOL_L = ("mg/dL", "mg/dL"), ("mmol/L", "mmol/L")
+# (id suffix, LOINC, days ago, value, unit, reference range): the labs that fire the rules.
+TRIGGER_LABS = [
+    ("glu-low", GLUCOSE, 9, 48, MG_DL, (70, 99)),
+    ("glu-high", GLUCOSE, 4, 312, MG_DL, (70, 99)),
+    ("insulin", ("20448-7", "Insulin [Units/volume] in Serum or Plasma"), 6, 186, ("uIU/mL", "u[IU]/mL"),
+     (2.6, 24.9)),
+    ("hba1c", ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"), 20, 8.4, ("%", "%"), (4.0, 5.6)),
+    ("cpep", ("1986-9", "C peptide [Mass/volume] in Serum or Plasma"), 6, 6.8, ("ng/mL", "ng/mL"),
+     (0.8, 3.85)),
+]  # fmt: skip
+
 
 def trigger_resources(pid: str, now: datetime) -> dict[str, list[Resource]]:
     """The nine resources that fire the three expected rules, by prefetch key."""
@@ -213,51 +226,8 @@ def trigger_resources(pid: str, now: datetime) -> dict[str, list[Resource]]:
     )
     return {
         "observations": [
-            observation(
-                f"{pid}-trig-glu-low",
-                pid,
-                ("2345-7", "Glucose [Mass/volume] in Serum or Plasma"),
-                now - 9 * day,
-                value=48,
-                unit=("mg/dL", "mg/dL"),
-                ref_range=(70, 99),
-            ),
-            observation(
-                f"{pid}-trig-glu-high",
-                pid,
-                ("2345-7", "Glucose [Mass/volume] in Serum or Plasma"),
-                now - 4 * day,
-                value=312,
-                unit=("mg/dL", "mg/dL"),
-                ref_range=(70, 99),
-            ),
-            observation(
-                f"{pid}-trig-insulin",
-                pid,
-                ("20448-7", "Insulin [Units/volume] in Serum or Plasma"),
-                now - 6 * day,
-                value=186,
-                unit=("uIU/mL", "u[IU]/mL"),
-                ref_range=(2.6, 24.9),
-            ),
-            observation(
-                f"{pid}-trig-hba1c",
-                pid,
-                ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"),
-                now - 20 * day,
-                value=8.4,
-                unit=("%", "%"),
-                ref_range=(4.0, 5.6),
-            ),
-            observation(
-                f"{pid}-trig-cpep",
-                pid,
-                ("1986-9", "C peptide [Mass/volume] in Serum or Plasma"),
-                now - 6 * day,
-                value=6.8,
-                unit=("ng/mL", "ng/mL"),
-                ref_range=(0.8, 3.85),
-            ),
+            observation(f"{pid}-trig-{name}", pid, code, now - ago * day, value=v, unit=unit, ref_range=ref)
+            for name, code, ago, v, unit, ref in TRIGGER_LABS
         ],
         "medicationStatements": [
             medication(
@@ -357,9 +327,6 @@ def _old_ana(rng: random.Random, rid: str, pid: str, when: datetime) -> Resource
     obs["valueRatio"] = {"numerator": {"value": 1}, "denominator": {"value": rng.choice([160, 320, 640])}}
     return obs
 
-
-GLUCOSE = ("2345-7", "Glucose [Mass/volume] in Serum or Plasma")
-MG_DL, MMOL_L = ("mg/dL", "mg/dL"), ("mmol/L", "mmol/L")
 
 # (weight, prefetch key, maker). Knowledge-coded results stay below every threshold (glucose 80-190
 # mg/dL, HbA1c < 6.5 %, insulin < 50 µIU/mL) and above the hypoglycaemia limits, so they never add
