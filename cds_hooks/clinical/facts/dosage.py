@@ -277,9 +277,12 @@ def _as_needed(dosage: Mapping[str, Any]) -> bool:
 
 
 def _daily_total(
-    dosage_list: list[dict[str, Any]] | None, dose_of: Callable[[Mapping[str, Any]], float | None]
+    dosage_list: list[dict[str, Any]] | None,
+    dose_of: Callable[[Mapping[str, Any]], float | None],
+    rate_of: Callable[[Mapping[str, Any]], float | None] | None = None,
 ) -> float | None:
-    """Scheduled amount per day summed over every entry of ``dosage_list`` (see module docstring)."""
+    """Scheduled amount per day summed over every entry of ``dosage_list`` (see module docstring); an
+    entry that ``rate_of`` reads as an hourly rate counts 24 hours of it, whatever its timing."""
     if not isinstance(dosage_list, list):
         return None
     total = 0.0
@@ -289,7 +292,7 @@ def _daily_total(
             return None
         if _as_needed(dosage):
             continue
-        rate = basal_rate(dosage) if dose_of is _insulin_dose else None
+        rate = rate_of(dosage) if rate_of is not None else None
         if rate is not None:
             total += rate * 24
             counted += 1
@@ -303,13 +306,9 @@ def _daily_total(
     return total if counted else None
 
 
-def _insulin_dose(dosage: Mapping[str, Any]) -> float | None:
-    return _single_dose(dosage, _insulin_units)
-
-
 def daily_units(dosage_list: list[dict[str, Any]] | None) -> float | None:
     """Total scheduled insulin units per day, a pump's basal rate included (see module docstring)."""
-    return _daily_total(dosage_list, _insulin_dose)
+    return _daily_total(dosage_list, lambda dosage: _single_dose(dosage, _insulin_units), basal_rate)
 
 
 def daily_mg(dosage_list: list[dict[str, Any]] | None, strength_mg: float | None) -> float | None:
@@ -323,18 +322,4 @@ def administrations(dosage_list: list[dict[str, Any]] | None) -> float | None:
     """Scheduled administrations per day summed over the entries (as-needed ones left out): 1 for once
     daily, 2 for twice daily or a morning and an evening entry. None when any scheduled entry's timing is
     unknown or nothing is scheduled: the glucocorticoid card then says nothing of the regimen."""
-    if not isinstance(dosage_list, list):
-        return None
-    total = 0.0
-    counted = 0
-    for dosage in dosage_list:
-        if not isinstance(dosage, Mapping):
-            return None
-        if _as_needed(dosage):
-            continue
-        per_day = administrations_per_day(dosage.get("timing"))
-        if per_day is None:
-            return None
-        total += per_day
-        counted += 1
-    return total if counted else None
+    return _daily_total(dosage_list, lambda _dosage: 1.0)
