@@ -410,13 +410,12 @@ def _recent_lows(facts: PatientFacts, k: Knowledge, limit: float) -> Finding:
 
 
 def renal_impairment(facts: PatientFacts, k: Knowledge) -> Finding:
-    """The newest eGFR below the limit (within its look-back), CKD stage 4–5 or dialysis on the record."""
-    newest = next((r for r in facts.lab("egfr") if r.value is not None), None)
-    evidence = (
-        [newest.evidence]
-        if newest and newest.value is not None and newest.value < k.threshold("egfr_low")
-        else []
-    )
+    """An eGFR below the limit within its look-back (365 days), CKD stage 4–5 or dialysis on the record.
+    Any low eGFR in the window counts, not only the newest (issue 22 A1 "within 365 days"; the safer
+    reading for the switch: the larger cut); the newest low one is cited."""
+    limit = k.threshold("egfr_low")
+    low = next((r for r in facts.lab("egfr") if r.value is not None and r.value < limit), None)
+    evidence = [low.evidence] if low is not None else []
     evidence += _conditions(facts.conditions, {"ckd-severe", "dialysis"})
     return _finding(evidence)
 
