@@ -160,14 +160,21 @@ def reduction(knowledge: Knowledge, plan: SwitchPlan, species: str | None) -> Re
 def new_dose(knowledge: Knowledge, units: float, percent: float) -> float:
     """``units`` cut by ``percent``: to the half unit below under ``switch_half_unit_below`` units, else
     to the whole unit below; up instead when rounding down would overshoot the target by more than
-    ``switch_rounding_tolerance`` points. (Rounding to 6 places first keeps 10 × 0.9 from becoming 8.)"""
+    ``switch_rounding_tolerance`` points. Where rounding up would leave no cut at all, the rounded-down
+    dose is kept if its cut is within the larger reduction (``switch_dose_reduction_high``, the top of
+    the reference's 10–20 %): 3 U at 10 % gives 2.5 U (16.7 %), not 3 U "0 % lower" (issue 22 A2, the
+    safer reading). Never 0 units. (Rounding to 6 places first keeps 10 × 0.9 from becoming 8.)"""
     if units <= 0 or percent <= 0:
         return units
     step = 0.5 if units < knowledge.threshold("switch_half_unit_below") else 1.0
     target = round(units * (100 - percent) / 100 / step, 6)
     down = math.floor(target) * step
-    if (units - down) / units * 100 > percent + knowledge.threshold("switch_rounding_tolerance"):
-        return math.ceil(target) * step
+    up = math.ceil(target) * step
+    cut = (units - down) / units * 100
+    if cut <= percent + knowledge.threshold("switch_rounding_tolerance"):
+        return down
+    if up < units or down <= 0 or cut > knowledge.threshold("switch_dose_reduction_high"):
+        return up
     return down
 
 
