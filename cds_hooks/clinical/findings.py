@@ -475,6 +475,15 @@ def _prednisolone_total(facts: PatientFacts) -> float | None:
 REPLACEMENT_CONDITIONS = frozenset({"adrenal-insufficiency", "hypopituitarism"})
 
 
+def glucocorticoid_replacement(f: Findings, k: Knowledge, total: float | None) -> bool:
+    """Replacement, not excess: adrenal insufficiency or hypopituitarism on the record and a known total
+    (prednisolone-equivalent mg/day) at most ``glucocorticoid_replacement_max`` (issue 22 C8). An unknown
+    dose is never replacement. One test for the glucocorticoid card and the switch plan, so the switch
+    never defers to a glucocorticoid card that does not fire (issue 22 B7)."""
+    limit = k.threshold("glucocorticoid_replacement_max")
+    return bool(f.adrenal_insufficiency) and total is not None and total <= limit
+
+
 def derive(facts: PatientFacts, k: Knowledge) -> Findings:
     current_insulins = [m for m in facts.medications if m.current and m.insulin]
     # An on-hold order is listed but is not the current dose (issue 22 A5).

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from cds_hooks.clinical.facts.model import Evidence, MedicationUse, PatientFacts
-from cds_hooks.clinical.findings import Finding, Findings
+from cds_hooks.clinical.findings import Finding, Findings, glucocorticoid_replacement
 from cds_hooks.clinical.knowledge import Knowledge
 
 PORCINE, BOVINE = "porcine", "bovine"
@@ -34,6 +34,7 @@ THRESHOLDS = (
     "switch_half_unit_below",
     "switch_rounding_tolerance",
     "switch_supervision_days",
+    "glucocorticoid_replacement_max",
 )
 # The findings the plan reads, in the order the card names them (for the rules' declarations).
 RISK_FINDINGS = (
@@ -119,7 +120,11 @@ def plan_switch(knowledge: Knowledge, facts: PatientFacts, findings: Findings) -
         )
         if finding
     ]
-    keep = bool(f.current_glucocorticoid and f.hyperglycaemia and not f.recent_hypoglycaemia)
+    # Not for replacement doses: no glucocorticoid card fires for them to defer to (issue 22 B7, C8).
+    excess = f.current_glucocorticoid and not glucocorticoid_replacement(
+        f, knowledge, f.glucocorticoid_prednisolone_mg
+    )
+    keep = bool(excess and f.hyperglycaemia and not f.recent_hypoglycaemia)
     if keep:  # the steroid is why the dose is kept, not a reason to cut it
         risks = [r for r in risks if r.name != "glucocorticoid"]
     tdd, limit = f.total_daily_dose, knowledge.threshold("switch_dose_high_tdd")
