@@ -136,9 +136,12 @@ class SwitchWording:
     update_description: str
     delete_description: str
     dose_note: str
+    kept_dose_note: str  # the dose kept, not "reduced by 0 %" (issue 22 B7)
     no_dose_note: str
+    held_dose_note: str  # an on-hold order's dose is not the current dose (issue 22 A5)
     non_unit_dose_note: str
     dosage_text: str
+    kept_dosage_text: str  # the dose unchanged (issue 22 B7)
     statement_stop: str
     dose_phrase: str
     no_dose_phrase: str
@@ -322,9 +325,12 @@ def _switch(path: Path, raw: Any) -> SwitchWording:
         "update_description",
         "delete_description",
         "dose_note",
+        "kept_dose_note",
         "no_dose_note",
+        "held_dose_note",
         "non_unit_dose_note",
         "dosage_text",
+        "kept_dosage_text",
         "statement_stop",
         "dose_phrase",
         "no_dose_phrase",
