@@ -8,8 +8,8 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from .catalogue import Spec
 from .chart import Chart
-from .patients import Spec
 
 CAREBUNDLE_REQUIREMENT = "carebundle==0.5.0"
 CAREBUNDLE_SEED = 4242  # one seed for the whole population; the example number is carebundle's index
