@@ -65,7 +65,9 @@ class LabClassifier:
 
     def __post_init__(self) -> None:
         self._by_code: dict[tuple[str, str], str] = {}
-        for kind in reversed(KIND_PRECEDENCE):  # earlier kinds win on a shared code
+        # Every lab kind of the knowledge is classified: those of KIND_PRECEDENCE first, in its order.
+        kinds = (*KIND_PRECEDENCE, *(k for k in self.knowledge.labs if k not in KIND_PRECEDENCE))
+        for kind in reversed(kinds):  # earlier kinds win on a shared code
             lab = self.knowledge.labs.get(kind)
             if lab is None:
                 continue
@@ -75,7 +77,7 @@ class LabClassifier:
         # Only kinds with text patterns can match a concept whose codes are not listed.
         self._fallback = [
             self.knowledge.labs[k]
-            for k in KIND_PRECEDENCE
+            for k in kinds
             if k in self.knowledge.labs and self.knowledge.labs[k].valueset.text_pattern is not None
         ]
         self._memo: Memo[str | None] = Memo(self._classify)
