@@ -103,10 +103,13 @@ def dosage(
     timing: dict[str, Any] | None = None,
     route: dict[str, Any] | None = None,
     dose: dict[str, Any] | None = None,
+    rate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Dosage; ``dose`` is the doseQuantity (see :func:`quantity`)."""
-    rate = [{"doseQuantity": dose}] if dose is not None else None
-    return _given(("text", text), ("timing", timing), ("route", route), ("doseAndRate", rate))
+    """A Dosage; ``dose`` is the doseQuantity, ``rate`` the rateQuantity (a pump's units per hour)."""
+    amount = _given(("doseQuantity", dose), ("rateQuantity", rate)) or None
+    return _given(
+        ("text", text), ("timing", timing), ("route", route), ("doseAndRate", [amount] if amount else None)
+    )
 
 
 def _resource(
@@ -307,6 +310,22 @@ def condition(
         ("onsetDateTime", onset),
         ("recordedDate", recorded),
         ("abatementDateTime", abated),
+    )
+
+
+def device(
+    patient_id: str, rid: str, *, type: dict[str, Any], name: str | None = None, status: str = "active"
+) -> Resource:
+    """A Device the patient uses (an insulin pump, a glucose monitor), with its user-friendly name."""
+    names = [{"name": name, "type": "user-friendly-name"}] if name else None
+    return _resource(
+        "Device",
+        rid,
+        None,
+        ("status", status),
+        ("deviceName", names),
+        ("type", type),
+        ("patient", reference(f"Patient/{patient_id}")),
     )
 
 

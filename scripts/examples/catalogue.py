@@ -17,7 +17,7 @@ from typing import Any
 
 from cds_hooks.fhir.builders import ATC, ICD10, LOINC, RXNORM, SNOMED
 
-from .chart import ROUTES, Chart, Medicine, concept, insulin_dose, tablet_dose
+from .chart import ROUTES, Chart, Medicine, concept, insulin_dose, pump_rate, tablet_dose
 
 CATALOGUE = Path(__file__).with_name("patients.toml")
 SYSTEMS = {"atc": ATC, "rxnorm": RXNORM, "snomed": SNOMED, "icd10": ICD10, "loinc": LOINC}
@@ -40,6 +40,9 @@ class Spec:
     concepts: dict[str, dict[str, Any]]
     own_glycaemia: bool = True  # drop the background's recent glucose/HbA1c: the situation sets its own
     recent_panels: tuple[str, ...] | None = None  # carebundle panels at the latest visit (None: all)
+    # carebundle draws adults: a child's chart leaves out its vital signs and problem list
+    vitals: bool = True
+    problem_list: bool = True
 
     def build(self, chart: Chart) -> None:
         """Run the chart's steps in order."""
@@ -118,9 +121,12 @@ def _medicine(value: str | dict[str, Any], concepts: dict[str, dict[str, Any]]) 
 
 
 def _dosage(table: dict[str, Any]) -> dict[str, Any]:
-    """An insulin dose (``units``), a tablet dose (``mg`` or ``tablets``) or a dosage as written."""
+    """An insulin dose (``units``), a pump's basal rate (``units_per_hour``), a tablet dose (``mg`` or
+    ``tablets``) or a dosage as written."""
     if "units" in table:
         return insulin_dose(**table)
+    if "units_per_hour" in table:
+        return pump_rate(**table)
     if "mg" in table or "tablets" in table:
         return tablet_dose(**table)
     return {"text": table["text"], **({"route": ROUTES[table["route"]]} if "route" in table else {})}
@@ -164,6 +170,8 @@ def load(path: Path = CATALOGUE) -> tuple[tuple[str, ...], list[Spec]]:
                 concepts=data["concepts"],
                 own_glycaemia=table.get("own_glycaemia", True),
                 recent_panels=tuple(table["recent_panels"]) if "recent_panels" in table else None,
+                vitals=table.get("vitals", True),
+                problem_list=table.get("problem_list", True),
             )
         )
     return tuple(data["rule_ids"]), specs

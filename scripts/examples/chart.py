@@ -266,6 +266,11 @@ class Chart:
         server = self.add(fhir.medication(self.new_id("med"), code=code, form=medicine.form))
         return {"drug_reference": fhir.ref(server)}
 
+    def device(self, display: str, *, snomed: str, name: str | None = None) -> dict[str, Any]:
+        """An active Device of SNOMED CT type ``snomed`` (an insulin pump...), by the name patients use."""
+        kind = concept(display, (SNOMED, snomed, display))
+        return self.add(fhir.device(self.pid, self.new_id("device"), type=kind, name=name))
+
     def service_request(
         self, code: str, display: str, authored_days_ago: float, *, status: str = "active"
     ) -> dict[str, Any]:
@@ -302,6 +307,15 @@ def insulin_dose(
         timing=timing,
         route=SUBCUT,
         dose=fhir.quantity(units, "U", "[iU]"),
+    )
+
+
+def pump_rate(units_per_hour: float, *, text: str | None = None) -> dict[str, Any]:
+    """An insulin given by a pump: a basal rate in units per hour (doseAndRate.rateQuantity)."""
+    return fhir.dosage(
+        text or f"{units_per_hour:g} units/hour basal by insulin pump",
+        route=SUBCUT,
+        rate=fhir.quantity(units_per_hour, "U/h", "[iU]/h"),
     )
 
 
