@@ -161,7 +161,7 @@ any_prefetch_value = st.one_of(
     st.builds(_deep, st.integers(min_value=50, max_value=800)),
 )
 
-KEYS = list(prefetch_templates(default_knowledge()))
+KEYS = list(prefetch_templates(default_knowledge()))  # every key the service asks for
 
 
 def _post(app, values):
