@@ -215,3 +215,22 @@ def test_pending_tests_by_service_request_and_observation_status():
     (antibody,) = f.pending["insulin_antibody"]
     assert antibody.evidence.text == "Pending: Insulin antibodies, ordered 2026-05-20 (ServiceRequest active)"
     assert f.pending["insulin_receptor_antibody"][0].ordered is None
+
+
+def test_every_lab_kind_of_the_knowledge_is_read():
+    """Issue 22 A1, A3, A4 (hazard H03): every code of every lab kind in labs.toml classifies to a kind.
+    eGFR, pregnancy status and CGM glucose were in labs.toml but not read, so an eGFR of 25 never made
+    the larger cut and a positive pregnancy test never stopped the dose."""
+    from cds_hooks.clinical.facts.labs import lab_classifier
+
+    k = default_knowledge()
+    classifier = lab_classifier(k)
+    unread = [
+        (kind, system, code)
+        for kind, lab in k.labs.items()
+        for system, codes in lab.valueset.exact_codes().items()
+        for code in codes
+        if classifier.kind_of({"coding": [{"system": system, "code": code}]}) is None
+    ]
+    assert unread == []
+    assert classifier.kind_of({"coding": [{"system": "http://loinc.org", "code": "62238-1"}]}) == "egfr"

@@ -65,18 +65,18 @@ class LabClassifier:
 
     def __post_init__(self) -> None:
         self._by_code: dict[tuple[str, str], str] = {}
-        for kind in reversed(KIND_PRECEDENCE):  # earlier kinds win on a shared code
-            lab = self.knowledge.labs.get(kind)
-            if lab is None:
-                continue
+        # Every lab kind of the knowledge is read; KIND_PRECEDENCE only orders those that share a code (a
+        # kind missing from it was never read before: eGFR, pregnancy status, CGM glucose; hazard H03).
+        kinds = [k for k in KIND_PRECEDENCE if k in self.knowledge.labs]
+        kinds += [k for k in self.knowledge.labs if k not in KIND_PRECEDENCE]
+        for kind in reversed(kinds):  # earlier kinds win on a shared code
+            lab = self.knowledge.labs[kind]
             for system, codes in lab.valueset.exact_codes().items():
                 for code in codes:
                     self._by_code[(system, code)] = kind
         # Only kinds with text patterns can match a concept whose codes are not listed.
         self._fallback = [
-            self.knowledge.labs[k]
-            for k in KIND_PRECEDENCE
-            if k in self.knowledge.labs and self.knowledge.labs[k].valueset.text_pattern is not None
+            self.knowledge.labs[k] for k in kinds if self.knowledge.labs[k].valueset.text_pattern is not None
         ]
         self._memo: Memo[str | None] = Memo(self._classify)
         self._text_hits: dict[str, bool] = {}
