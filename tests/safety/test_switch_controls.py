@@ -15,7 +15,7 @@ import pytest
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.clinical.switch_dose import applied_percent, new_dose
 from cds_hooks.fhir import builders as fhir
-from cds_hooks.fhir.builders import ATC, LOINC, SNOMED
+from cds_hooks.fhir.builders import ATC, SNOMED
 from cds_hooks.hooks.dispatch import evaluate_offline
 from tests.builders import bundle, request
 
@@ -43,7 +43,11 @@ def porcine(dose: float = 20, **kwargs: Any) -> dict[str, Any]:
 
 def evaluate(*resources: dict[str, Any], birth_date: str = "1960-01-01") -> list[dict[str, Any]]:
     """The patient-view cards for a patient holding ``resources``, at ``NOW``."""
-    by_key = {"MedicationRequest": "medicationRequests", "Observation": "observations", "Condition": "conditions"}
+    by_key = {
+        "MedicationRequest": "medicationRequests",
+        "Observation": "observations",
+        "Condition": "conditions",
+    }
     prefetch: dict[str, Any] = {"patient": fhir.patient(PID, birth_date=birth_date)}
     for key in by_key.values():
         prefetch[key] = bundle(*(r for r in resources if by_key[r["resourceType"]] == key))
@@ -90,7 +94,7 @@ def glucose(value: float, days_ago: int, rid: str = "glu") -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("risk", "record", "birth_date", "shown", "reason"),
     [
-        ("level 1", [glucose(65, 10)], "1960-01-01", "glucose 65 mg/dL", "glucose below 70 mg/dL in the last 30 days"),
+        ("level 1", [glucose(65, 10)], "1960-01-01", "glucose 65 mg/dL", "glucose below 70 mg/dL"),
         (
             "renal",
             [
