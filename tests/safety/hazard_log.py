@@ -169,21 +169,8 @@ def _hazard(raw: dict, root: Path, problems: list[str]) -> Hazard | None:
             problems.append(f"{hid}: a residual risk of 3 needs a justification (why no further reduction)")
     if not initial or not residual:
         return None
-    return Hazard(
-        id=hid,
-        title=raw["title"],
-        description=raw["description"],
-        causes=lists["causes"],
-        effect=raw["effect"],
-        harm=raw["harm"],
-        initial=initial,
-        controls=lists["controls"],
-        code=lists["code"],
-        tests=lists["tests"],
-        residual=residual,
-        justification=justification,
-        site_actions=lists.get("site_actions", ()),
-    )
+    texts = {name: raw[name] for name in ("title", "description", "effect", "harm")}
+    return Hazard(id=hid, initial=initial, residual=residual, justification=justification, **texts, **lists)
 
 
 def load_hazards(path: Path, root: Path = REPO) -> list[Hazard]:
