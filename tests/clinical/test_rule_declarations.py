@@ -98,7 +98,7 @@ def test_derive_reads_no_threshold_but_through_a_declared_finding() -> None:
 def test_the_switch_sizing_declares_what_it_reads() -> None:
     functions = [switch_dose.reduction, switch_dose.new_dose, switch_dose.plan_switch]
     functions += [
-        switch_order.switch_suggestion,
+        switch_order.switch_suggestions,
         switch_order.switch_phrases,
         switch_order.replace_draft_suggestion,
     ]

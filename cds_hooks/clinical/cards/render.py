@@ -38,7 +38,7 @@ from cds_hooks.clinical.cards.switch_order import (
     plan_of,
     replace_draft_suggestion,
     switch_phrases,
-    switch_suggestion,
+    switch_suggestions,
 )
 from cds_hooks.clinical.facts.model import MedicationUse
 from cds_hooks.clinical.rules import RuleResult
@@ -106,7 +106,7 @@ def _switch_suggestions(ctx: CardContext, result: RuleResult) -> list[dict[str, 
     plan = plan_of(ctx, result.plan)
     suggestions = [
         replace_draft_suggestion(ctx, plan, use, draft) for use, draft in result.replace_drafts
-    ] + [s for med in result.switch_from if (s := switch_suggestion(ctx, plan, med)) is not None]
+    ] + switch_suggestions(ctx, plan, list(result.switch_from))
     return [{**s, "uuid": new_uuid()} for s in suggestions]
 
 

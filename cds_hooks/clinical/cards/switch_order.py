@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,8 +208,20 @@ def replacement_request(ctx: CardContext, plan: SwitchPlan, med: MedicationUse) 
 
 
 def _short(name: str, limit: int = 60) -> str:
+    """The name as recorded, cut at a word (never mid-word) when longer than ``limit``."""
     text = record_text.plain(name)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    return (head.rsplit(" ", 1)[0] if " " in head else head).rstrip(" ,;:-") + "…"
+
+
+def _drug_name(name: str, limit: int = 40) -> str:
+    """The drug without its strength and form, for a sentence ("insulin glargine 100 UNT/ML Injectable
+    Solution [Lantus]" → "insulin glargine"); the name as recorded when it does not start with words."""
+    text = record_text.plain(name)
+    head = re.split(r"\s(?=\d)", text, maxsplit=1)[0]
+    return _short(head if len(head) >= 3 else text, limit)
 
 
 def _stop_action(ctx: CardContext, med: MedicationUse) -> dict[str, Any] | None:
@@ -240,11 +253,12 @@ def _create(ctx: CardContext, plan: SwitchPlan, med: MedicationUse) -> tuple[dic
     return action, label
 
 
-def referral_to_team(ctx: CardContext, plan: SwitchPlan, med: MedicationUse) -> dict[str, Any]:
-    """Issue 22 A3: instead of a dosed order, a referral to the team that makes the switch."""
+def referral_to_team(ctx: CardContext, plan: SwitchPlan, meds: list[MedicationUse]) -> dict[str, Any]:
+    """Issue 22 A3: instead of a dosed order, one referral to the team that makes the switch, naming
+    every animal insulin it switches."""
     switch = ctx.knowledge.wording.switch
     group = switch.specialists[plan.specialist or "child"]
-    medication = _short(med.name)
+    medication = " and ".join(dict.fromkeys(_drug_name(m.name) for m in meds))
     ref = ctx.knowledge.referral
     text = switch.referral["text"].format(medication=medication, reason=group["reason"], team=group["team"])
     resource = {
@@ -272,20 +286,25 @@ def referral_to_team(ctx: CardContext, plan: SwitchPlan, med: MedicationUse) -> 
     }
 
 
+def switch_suggestions(ctx: CardContext, plan: SwitchPlan, meds: list[MedicationUse]) -> list[dict[str, Any]]:
+    """Patient-view: one suggestion per animal insulin, or one referral for all of them when a specialist
+    team doses the switch (nothing is stopped then: the team stops it when human insulin starts)."""
+    specialist = [m for m in meds if mode(ctx, plan, m) == "specialist"]
+    suggestions = [s for m in meds if m not in specialist and (s := switch_suggestion(ctx, plan, m))]
+    return [referral_to_team(ctx, plan, specialist), *suggestions] if specialist else suggestions
+
+
 def switch_suggestion(ctx: CardContext, plan: SwitchPlan, med: MedicationUse) -> dict[str, Any] | None:
     """Patient-view: create the human insulin FIRST (the Sandbox applies only the first action), then
     stop the animal-insulin prescription; only the stop when a current human insulin already covers it
-    (nothing to suggest for a statement, which is not an order: its evidence line says to stop it); a
-    referral instead of any order when a specialist team doses the switch."""
+    (nothing to suggest for a statement, which is not an order: its evidence line says to stop it)."""
     how = mode(ctx, plan, med)
-    if how == "specialist":
-        return referral_to_team(ctx, plan, med)
     stop = _stop_action(ctx, med)
     if how == "covered":
         if stop is None:
             return None
         covering = covering_insulin(ctx.facts, med)
-        already = _short(covering.name, 40) if covering else "human insulin"
+        already = _drug_name(covering.name) if covering else "human insulin"
         label = f"Stop {_short(med.name)}: already on {already}"
         return {"label": label, "actions": [stop], "isRecommended": True}
     create, label = _create(ctx, plan, med)
@@ -304,7 +323,7 @@ def replace_draft_suggestion(
         "resourceId": f"MedicationRequest/{draft.get('id')}",
     }
     if mode(ctx, plan, med) == "specialist":
-        referral = referral_to_team(ctx, plan, med)
+        referral = referral_to_team(ctx, plan, [med])
         return {**referral, "actions": [*referral["actions"], delete]}
     create, label = _create(ctx, plan, med)
     return {"label": label, "actions": [create, delete], "isRecommended": True}
@@ -342,7 +361,7 @@ def plan_values(ctx: CardContext, plan: SwitchPlan, meds: list[MedicationUse], e
         "reason": group["reason"],
         "team": group["team"],
         "covered": escape(_covering_text(covering)) if covering else "human insulin",
-        "medication": escape(_short(meds[0].name, 40)) if meds else "the animal insulin",
+        "medication": escape(_drug_name(meds[0].name)) if meds else "the animal insulin",
         "steroid": escape(steroids[0].glucocorticoid or _short(steroids[0].name, 30))
         if steroids
         else "a glucocorticoid",
@@ -350,7 +369,7 @@ def plan_values(ctx: CardContext, plan: SwitchPlan, meds: list[MedicationUse], e
 
 
 def _covering_text(use: MedicationUse) -> str:
-    name = _short(use.name, 40)
+    name = _drug_name(use.name)
     return f"{name} {use.daily_units:g} U/day" if use.daily_units is not None else name
 
 
@@ -360,6 +379,10 @@ def risk_phrase(ctx: CardContext, plan: SwitchPlan, escape: Any) -> str:
     if not plan.risks or not plan.risks[0].evidence:
         return ""
     fact = plan.risks[0].evidence[0].fact
+    evidence = plan.risks[0].evidence
+    labs = [e.fact for e in evidence if isinstance(e.fact, LabResult) and e.fact.value is not None]
+    if labs:  # the lowest glucose or eGFR that makes the risk, not merely the newest
+        fact = min(labs, key=lambda r: r.value or 0.0)
     if isinstance(fact, LabResult):
         label = ctx.knowledge.labs[fact.kind].display
         name = label if label[1:2].isupper() else label[:1].lower() + label[1:]  # "eGFR", "glucose"
