@@ -26,14 +26,23 @@ EXAMPLES = MANIFEST["examples"]
 LEVELS = {"info": 0, "warning": 1, "critical": 2}
 
 
+# Issue 22: the patients a clinician reads the switch safety on — steroid plus switch (ex24), a child
+# (ex46), a pregnant woman (ex47), a porcine order on hold beside current glargine (ex51).
+CLINICAL_V3 = ("ex24", "ex46", "ex47", "ex51")
+
+
 def patient_view_cases() -> list[tuple[str, list[str]]]:
-    """One example per rule id (one firing that rule alone when there is one) and two without cards."""
+    """One example per rule id (one firing that rule alone when there is one), the patients of
+    ``CLINICAL_V3`` and two without cards."""
     picked: dict[str, dict[str, Any]] = {}
     for rule in MANIFEST["rule_ids"]:
         firing = [item for item in EXAMPLES if rule in item["expected_rules"]]
         alone = [item for item in firing if item["expected_rules"] == [rule]]
         item = (alone or firing)[0]
         picked.setdefault(item["patient_id"], item)
+    for item in EXAMPLES:
+        if item["patient_id"] in CLINICAL_V3:
+            picked.setdefault(item["patient_id"], item)
     quiet = [item for item in EXAMPLES if not item["expected_rules"]][:2]
     return [(item["patient_id"], item["expected_rules"]) for item in [*picked.values(), *quiet]]
 
