@@ -75,7 +75,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["hook", "hookInstance", "context"],
         "properties": {
             "hook": {"type": "string", "enum": ["patient-view", "order-select", "order-sign"]},
-            "hookInstance": {"type": "string", "minLength": 1},
+            "hookInstance": {"type": "string", "format": "uuid"},
             "fhirServer": {"type": "string", "format": "uri"},
             "fhirAuthorization": {
                 "type": "object",

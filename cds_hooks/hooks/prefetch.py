@@ -119,6 +119,40 @@ def _is_read(template: str) -> bool:
     return "?" not in template
 
 
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def patient_of(resource: Mapping[str, Any]) -> str | None:
+    """The id of the patient a resource is about: a Patient's own id, else the ``Patient/<id>`` of its
+    ``subject`` or ``patient`` reference (relative or absolute); ``None`` when it names none (a Medication,
+    a reference by identifier only)."""
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    for element in ("subject", "patient"):
+        reference = obj(resource.get(element)).get("reference")
+        if isinstance(reference, str):
+            match = _PATIENT_REFERENCE.search(reference)
+            if match:
+                return match.group(1)
+    return None
+
+
+def check_patient(key: str, resources: list[Resource], patient_id: str) -> None:
+    """400 when a prefetched resource is about another patient than ``context.patientId``: a card built
+    on it would be shown, and its draft orders written, for the wrong patient."""
+    for resource in resources:
+        other = patient_of(resource)
+        if other is not None and other != patient_id:
+            name = f"{resource.get('resourceType')}/{str(resource.get('id', '?'))[:64]}"
+            raise CdsError(
+                400,
+                f"prefetch['{key}'] holds {name}, which is about another patient than "
+                "context.patientId: every prefetched resource must be about the patient in context.",
+                expression=[f"prefetch.{key}"],
+            )
+
+
 def resolve(
     request: CdsRequest,
     templates: dict[str, str],
@@ -149,12 +183,14 @@ def resolve(
         if rtype == "OperationOutcome":
             to_fetch[key] = "OperationOutcome"
         elif rtype == "Bundle":
+            check_patient(key, bundle_resources(value), request.patient_id)
             if next_link(value):
                 to_follow[key] = value
             else:
                 resolution.resources[key] = bundle_resources(value)
                 resolution.source[key] = "prefetch"
         elif _is_read(template):
+            check_patient(key, [value], request.patient_id)
             resolution.resources[key] = [value]
             resolution.source[key] = "prefetch"
         else:

@@ -84,6 +84,7 @@ class CdsRequest:
 
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def parse_service_request(body: Any, expected_hook: str) -> CdsRequest:
@@ -107,6 +108,13 @@ def parse_service_request(body: Any, expected_hook: str) -> CdsRequest:
     if not isinstance(hook_instance, str) or not hook_instance.strip():
         raise CdsError(
             400, "'hookInstance' must be a non-empty string (a UUID).", expression=["hookInstance"]
+        )
+    if not _UUID.match(hook_instance):
+        # R1: "a universally unique identifier (UUID)"; 3.0 types it uuid (CDSHooksRequest).
+        raise CdsError(
+            400,
+            "'hookInstance' must be a UUID (36 characters, e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea).",
+            expression=["hookInstance"],
         )
     if not isinstance(context, dict):
         raise CdsError(400, "'context' must be a JSON object.", expression=["context"])
