@@ -201,7 +201,11 @@ class Pipeline:
                 f"{self.settings.max_resources} (CDS_HOOKS_MAX_RESOURCES).",
             )
         index = ResourceIndex(resources)
-        unresolved = resolve_medication_references(index, client, workers)
+        try:
+            unresolved = resolve_medication_references(index, client, workers)
+        except CdsError:  # 412: a referenced medication nobody sent and nothing could read
+            metrics.observe_fallback("failed" if client else "no-fhir-server", time.perf_counter() - started)
+            raise
         if unresolved:
             log.warning("%d medication reference(s) could not be resolved", len(unresolved))
         if fetched or unresolved:

@@ -250,31 +250,63 @@ def resolve_medication_references(
 ) -> list[str]:
     """Read the Medications that MedicationStatements/Requests reference but nobody sent.
 
-    Returns the references that stay unresolved (logged by the caller; the medication then counts
-    only by what its own text says)."""
-    wanted: list[str] = []
+    A referenced Medication decides whether the order is animal insulin or a glucocorticoid: without a
+    FHIR server to read it from (a prefetch-only request whose Bundles lack the ``_include``d Medications),
+    or when the server cannot be read, the answer is a 412 naming the resources whose medication could not
+    be read — never an empty answer that looks like "nothing found". Returns the references the server
+    says do not exist (404: the record's own dangling references, logged by the caller; the medication then
+    counts only by what its own text says)."""
+    wanted: dict[str, list[str]] = {}  # reference -> the resources that name it
     for rtype in ("MedicationStatement", "MedicationRequest"):
         for resource in index.of_type(rtype):
             ref = obj(resource.get("medicationReference")).get("reference")
             if not isinstance(ref, str) or ref.startswith("#"):
                 continue
-            if resolve_reference(index, resource, ref) is None and ref not in wanted:
-                wanted.append(ref)
-    if not wanted or client is None:
-        return wanted
+            if resolve_reference(index, resource, ref) is None:
+                wanted.setdefault(ref, []).append(f"{rtype}/{str(resource.get('id', '?'))[:64]}")
+    if not wanted:
+        return []
+    if client is None:
+        raise MedicationUnavailable(wanted, "no fhirServer was given to read it from")
 
-    def read(ref: str) -> Resource | None:
+    def read(ref: str) -> Resource | FhirUnavailable | None:
         try:
             return client.read(ref)
         except FhirUnavailable as exc:
             log.warning("could not read referenced %s: %s", ref.split("/")[0], exc.reason)
-            return None
+            return exc
 
     unresolved: list[str] = []
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(wanted))) as pool:
-        for ref, resource in zip(wanted, pool.map(read, wanted), strict=True):
-            if resource is None:
+    failed: dict[str, list[str]] = {}
+    refs = list(wanted)
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(refs))) as pool:
+        for ref, resource in zip(refs, pool.map(read, refs), strict=True):
+            if isinstance(resource, FhirUnavailable):
+                failed[ref] = wanted[ref]
+            elif resource is None:
                 unresolved.append(ref)
             else:
                 index.add(resource)
+    if failed:
+        raise MedicationUnavailable(failed, "the FHIR server could not be read")
     return unresolved
+
+
+class MedicationUnavailable(CdsError):
+    """412: medications referenced by the record that neither the prefetch nor the FHIR server supplied."""
+
+    def __init__(self, wanted: Mapping[str, list[str]], why: str):
+        holders = [holder for holders in wanted.values() for holder in holders]
+        named = ", ".join(holders[:5]) + (f" and {len(holders) - 5} more" if len(holders) > 5 else "")
+        keys = sorted({f"prefetch.{_KEY_OF_TYPE[h.split('/')[0]]}" for h in holders})
+        super().__init__(
+            412,
+            f"Could not read the medication of {named} ({why}): check the EHR's prefetch — the "
+            f"{' and '.join(k.removeprefix('prefetch.') for k in keys)} templates include the referenced "
+            "Medications (_include), or send fhirServer so that the service can read them.",
+            expression=keys,
+        )
+        self.references = dict(wanted)
+
+
+_KEY_OF_TYPE = {"MedicationStatement": "medicationStatements", "MedicationRequest": "medicationRequests"}

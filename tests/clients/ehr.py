@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -20,23 +20,25 @@ def fill_template(template: str, context: dict[str, Any]) -> str:
     return _TOKEN.sub(lambda m: str(context[m.group(1)]), template)
 
 
-def get_json(url: str, timeout: float = 30) -> dict[str, Any]:
-    request = urllib.request.Request(url, headers={"Accept": "application/fhir+json"})
+def get_json(url: str, timeout: float = 30, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(url, headers={"Accept": "application/fhir+json", **(headers or {})})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
-def fetch(fhir_base: str, query: str, max_pages: int = 20) -> dict[str, Any] | None:
+def fetch(
+    fhir_base: str, query: str, max_pages: int = 20, headers: dict[str, str] | None = None
+) -> dict[str, Any] | None:
     """The resource (a read) or one searchset Bundle of every page (a search); ``None`` for a failed read."""
     url = f"{fhir_base.rstrip('/')}/{query}"
     if "?" not in query:
         try:
-            return get_json(url)
+            return get_json(url, headers=headers)
         except urllib.error.HTTPError:
             return None
     entries: list[dict[str, Any]] = []
     for _ in range(max_pages):
-        page = get_json(url)
+        page = get_json(url, headers=headers)
         entries += page.get("entry", [])
         url = next((link["url"] for link in page.get("link", []) if link.get("relation") == "next"), "")
         if not url:
@@ -44,5 +46,7 @@ def fetch(fhir_base: str, query: str, max_pages: int = 20) -> dict[str, Any] | N
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
 
 
-def fill_prefetch(fhir_base: str, templates: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
-    return {key: fetch(fhir_base, fill_template(t, context)) for key, t in templates.items()}
+def fill_prefetch(
+    fhir_base: str, templates: dict[str, str], context: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {key: fetch(fhir_base, fill_template(t, context), headers=headers) for key, t in templates.items()}
