@@ -41,8 +41,15 @@ class CdsError(Exception):
 def operation_outcome(
     message: str, *, code: str = "processing", severity: str = "error", expression: list[str] | None = None
 ) -> dict[str, Any]:
-    """A minimal FHIR R4 OperationOutcome with one issue."""
-    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": message}
+    """A minimal FHIR R4 OperationOutcome with one issue. The message is both ``details.text`` (what CDS
+    Hooks 3.0's "Returning OperationOutcome" shows a person) and ``diagnostics`` (what 2.0.1 clients and the
+    3.0 example read)."""
+    issue: dict[str, Any] = {
+        "severity": severity,
+        "code": code,
+        "details": {"text": message},
+        "diagnostics": message,
+    }
     if expression:
         issue["expression"] = expression
     return {"resourceType": "OperationOutcome", "issue": [issue]}

@@ -22,6 +22,11 @@ PATIENT_VIEW_ID = "immune-insulin-resistance"
 ORDER_SELECT_ID = "insulin-order-select"
 ORDER_SIGN_ID = "insulin-order-sign"
 
+# What discovery advertises (CDS Hooks 3.0 `version` and `hookVersion`): the specification this service
+# implements, and the version of each hook definition (CDS Hooks Library) whose context it reads.
+SPECIFICATION_VERSION = "2.0.1"
+HOOK_VERSIONS = {"patient-view": "1.0", "order-select": "1.0", "order-sign": "1.0"}
+
 
 @dataclass(frozen=True)
 class ServiceDefinition:
@@ -42,6 +47,10 @@ class ServiceDefinition:
             "description": self.description,
             "usageRequirements": self.usage_requirements,
             "prefetch": dict(self.prefetch),
+            # CDS Hooks 3.0 (D5): the specification version implemented and the hook definition's version.
+            # 2.0.1 clients ignore members they do not know.
+            "version": SPECIFICATION_VERSION,
+            "hookVersion": HOOK_VERSIONS[self.hook],
         }
 
 
