@@ -127,8 +127,9 @@ def build_services(knowledge: Knowledge, *, date_bounded: bool = False) -> dict[
         title="Immune-mediated insulin resistance",
         description=(
             "Looks for animal (porcine/bovine) insulin use, insulin-antibody resistance, type B insulin "
-            "resistance, insulin resistance in ataxia-telangiectasia and glucocorticoid-induced "
-            "hyperglycaemia, and suggests the switch to human insulin, the workup and referral."
+            "resistance, insulin autoimmune syndrome, insulin resistance in ataxia-telangiectasia and "
+            "glucocorticoid-induced hyperglycaemia, and suggests the switch to human insulin, the workup "
+            "and referral."
         ),
         usage_requirements=(
             "Needs the patient's Observations (glucose, HbA1c, insulin, C-peptide, insulin and "
