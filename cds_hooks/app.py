@@ -28,6 +28,7 @@ from cds_hooks.api.services import bp as services_bp
 from cds_hooks.api.stats import bp as stats_bp
 from cds_hooks.api.tracing import install_tracing
 from cds_hooks.clinical.knowledge import Knowledge, load_knowledge
+from cds_hooks.clinical.rules import required_thresholds
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.target_policy import FhirPolicy
 from cds_hooks.hooks.pipeline import Pipeline
@@ -66,7 +67,10 @@ def create_app(
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
     if knowledge is None:
-        knowledge = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
+        knowledge = load_knowledge(
+            Path(settings.knowledge_dir) if settings.knowledge_dir else None,
+            required_thresholds=required_thresholds(),
+        )
     _check_card_log_retention(settings, knowledge)
     app = Flask(__name__)
     # Werkzeug enforces this while the body is read, with or without Content-Length (413).

@@ -34,9 +34,7 @@ def evaluate_index(
 
     x, results = evaluate_until_valid(index, run)
     facts, findings = x.facts, x.findings
-    ctx = CardContext(
-        facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/")
-    )
+    ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
     cards = [render_card(ctx, result) for result in results]
     if shown is not None:  # the caller remembers which rule result each card came from (card log)
         shown.extend(zip(results, cards, strict=True))

@@ -19,8 +19,8 @@ from pathlib import Path
 from flask import Blueprint, Response, make_response, render_template, request, url_for
 
 from cds_hooks.api.runtime import runtime
-from cds_hooks.clinical.criteria import CRITERIA
 from cds_hooks.clinical.knowledge import Knowledge
+from cds_hooks.clinical.rules import RULES_BY_ID
 from cds_hooks.store.analytics import RuleStats, feedback_report
 from cds_hooks.web.app_sessions import COOKIE, app_sessions, start_session
 from cds_hooks.web.html_pages import error_page, secure_headers
@@ -74,7 +74,8 @@ def _week_start(when: datetime) -> datetime:
 
 
 def _thresholds(knowledge: Knowledge, rule_id: str) -> list[tuple[str, str]]:
-    names = dict.fromkeys(t for c in CRITERIA.get(rule_id, ()) for t in c.thresholds)
+    rule = RULES_BY_ID.get(rule_id)
+    names = rule.thresholds if rule is not None else ()
     return [
         (name, f"{knowledge.thresholds[name].value:g} {knowledge.thresholds[name].unit}".strip())
         for name in names

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from cds_hooks.api.runtime import runtime
 from cds_hooks.clinical.cards.render import SEED_SOURCE
 from cds_hooks.clinical.knowledge import Knowledge
+from cds_hooks.clinical.rules import RULES_BY_ID
 from cds_hooks.hooks.card_memory import SIGNING_WINDOW
 from cds_hooks.hooks.protocol import CdsError
 
@@ -52,6 +53,7 @@ def rule_page(knowledge: Knowledge, rule_id: str) -> str:
     wording = knowledge.wording
     card = wording.cards[rule_id]
     page = card.page
+    rule = RULES_BY_ID[rule_id]  # the page's thresholds and tests are the rule's own declaration
     rows = [
         ThresholdRow(
             name=name,
@@ -61,12 +63,12 @@ def rule_page(knowledge: Knowledge, rule_id: str) -> str:
             description=t.description,
             source=t.source,
         )
-        for name in page.thresholds
+        for name in rule.thresholds
         if (t := knowledge.thresholds.get(name)) is not None
     ]
-    tests = [knowledge.workup[kind] for kind in page.workup if kind in knowledge.workup]
+    tests = [knowledge.workup[kind] for kind in rule.workup if kind in knowledge.workup]
     references = list(page.references)
-    if any(name.startswith("switch_dose") for name in page.thresholds):
+    if rule.switch:
         references.append(f"Hypoglycaemia after switching: {wording.switch.hypoglycaemia_source}")
     if card.monitoring is not None:
         references.append(f"{card.monitoring.label}: {card.monitoring.source}")

@@ -90,10 +90,7 @@ def lab_lines(ctx: CardContext, kind: str, results: list[LabResult]) -> list[str
     numeric = [r for r in results if r.value is not None and ctx.knowledge.labs[kind].unit]
     if len(results) <= MAX_SINGLE_RESULTS or len(numeric) != len(results):
         shown = results[-5:] if len(results) > 5 else results
-        return [
-            f"{name} {display.result(r)}, {day(r.when)}"
-            for r in reversed(shown)
-        ]
+        return [f"{name} {display.result(r)}, {day(r.when)}" for r in reversed(shown)]
     low = min(numeric, key=lambda r: r.value or 0.0)
     high = max(numeric, key=lambda r: r.value or 0.0)
     unit = display.reported_unit(results[-1])
@@ -107,8 +104,12 @@ def lab_lines(ctx: CardContext, kind: str, results: list[LabResult]) -> list[str
 
     values = display.value_range(kind, low.value or 0, high.value or 0, unit)
     dates = day_range(results[0].when, results[-1].when)
+    # The range covers exactly the results counted (issue 22 D14): when the card cites only some of the
+    # kind's results in its window (those at or above a threshold), the line says "11 of 25".
+    on_record = len(ctx.facts.lab(kind))
+    count = f"{len(results)} of {on_record}" if on_record > len(results) else f"{len(results)}"
     return [
-        f"{len(results)} {name.lower()} results {values}, {dates}; lowest {short(low)} on "
+        f"{count} {name.lower()} results {values}, {dates}; lowest {short(low)} on "
         f"{low.when.day} {low.when:%b}, highest {short(high)} on {high.when.day} {high.when:%b}"
     ]
 

@@ -53,8 +53,10 @@ def day_range(first: datetime, last: datetime) -> str:
 
 
 def mg(value: float) -> str:
-    """A drug dose in mg: at most one decimal, none when whole ("53.3", "40")."""
-    return f"{round(value, 1):g}"
+    """A drug dose in mg: at most one decimal, none when whole ("53.3", "40", "1250"), never exponent
+    notation ("1.25e+03")."""
+    text = f"{round(value, 1):.1f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def number(value: float, decimals: int) -> str:

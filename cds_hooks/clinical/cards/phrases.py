@@ -8,14 +8,12 @@ from typing import Any
 
 from cds_hooks.clinical.cards.context import CardContext
 from cds_hooks.clinical.cards.lab_display import LabDisplay, mg
+from cds_hooks.clinical.cards.switch_order import plan_of, plan_values, switch_phrases
 from cds_hooks.clinical.facts.model import ConditionFact, Evidence, LabResult, MedicationUse
 from cds_hooks.clinical.findings import Finding
 from cds_hooks.clinical.rules import RuleResult
-from cds_hooks.clinical.switch_dose import reduction
 
 SIGNS_FALLBACK = "the findings below"  # {signs} when no finding gives a value to quote
-
-
 
 
 def _cited(finding: Finding, cited: set[Evidence]) -> bool:
@@ -46,9 +44,7 @@ class Values:
         if self.result.replace_drafts:
             return [use for use, _ in self.result.replace_drafts]
         return [
-            m
-            for e in self.result.evidence
-            if isinstance(m := e.fact, MedicationUse) and m.animal_insulin
+            m for e in self.result.evidence if isinstance(m := e.fact, MedicationUse) and m.animal_insulin
         ]
 
     def _species(self) -> list[str | None]:
@@ -74,11 +70,18 @@ class Values:
         return f"{self.animal()} {units:g} U/day" if units is not None else self.animal()
 
     def reduction(self) -> str:
-        k, f = self.ctx.knowledge, self.ctx.findings
-        percents = sorted(
-            {reduction(k, f, s).percent for s in self._species()} or {reduction(k, f, None).percent}
-        )
-        return f"{percents[0]:g} %" if len(percents) == 1 else f"{percents[0]:g}–{percents[-1]:g} %"
+        """The cut actually applied after rounding (issue 22 A2), over the doses the card proposes."""
+        return self._switch_values()["percent"]
+
+    def _switch_values(self) -> dict[str, str]:
+        plan = plan_of(self.ctx, self.result.plan)
+        return plan_values(self.ctx, plan, self._animal_uses(), self.escape)
+
+    def switch(self) -> str:
+        """How the switch is made: "switch to human insulin 20 % lower", "… under the paediatric diabetes
+        team", "stop it: already on insulin glargine 70 U/day" (issue 22 A2–A5, B7)."""
+        plan = plan_of(self.ctx, self.result.plan)
+        return switch_phrases(self.ctx, plan, self._animal_uses(), self.escape)["summary"]
 
     def antibody(self) -> str:
         results = self._results(self.ctx.findings.insulin_antibody_positive)
@@ -199,23 +202,48 @@ class Values:
             return f"{self.antibody()}, but no sign of resistance"
         return "no sign of antibody resistance"
 
-    def steroid(self) -> str:
-        uses = [
+    def _steroid_uses(self) -> list[MedicationUse]:
+        return [
             m
             for e in self.result.evidence
             if isinstance(m := e.fact, MedicationUse) and m.systemic_glucocorticoid
         ]
+
+    def steroid(self) -> str:
+        """The steroid and its daily dose, with the prednisolone equivalent and its unit when the drug is
+        another ("Dexamethasone 8 mg/day (prednisolone-equivalent 53 mg/day)"); the equivalent is left
+        out when the summary would otherwise reach the limit (the evidence always has it)."""
+        uses = self._steroid_uses()
         if not uses:
             return "Glucocorticoid"
         use = uses[0]
         if use.glucocorticoid and use.daily_mg is not None:
             text = f"{use.glucocorticoid} {mg(use.daily_mg)} mg/day"
             equivalent = use.prednisolone_mg
-            if equivalent is not None and abs(equivalent - use.daily_mg) >= 0.05:
-                text += f" (prednisolone {mg(equivalent)})"
+            if equivalent is not None and abs(equivalent - use.daily_mg) >= 0.05 and self.max_signs > 1:
+                text += f" (prednisolone-equivalent {_equivalent(equivalent)} mg/day)"
             return upper_first(text)
         name = use.glucocorticoid or _short(self.escape(use.name), 40)
         return upper_first(f"{name}, dose unknown" if self.result.dose_unknown else name)
+
+    def steroid_action(self) -> str:
+        """Why glucose stays up day and night: dexamethasone's day-long action, else the divided regimen."""
+        phrases = self.ctx.knowledge.wording.cards[self.result.rule_id].phrases
+        if any(m.all_day for m in self._steroid_uses()):
+            return phrases["action_dexamethasone"]
+        return phrases["action_divided"]
+
+    def steroid_step(self) -> str:
+        """The treatment step when readings stay high (JBDS-IP 08): without known diabetes a morning
+        gliclazide; with diabetes (a diagnosis or insulin) added treatment; no dose where the diabetes or a
+        specialist team decides (pregnancy, kidney disease on the record)."""
+        phrases = self.ctx.knowledge.wording.cards[self.result.rule_id].phrases
+        facts, f = self.ctx.facts, self.ctx.findings
+        if facts.has_condition("pregnancy") or facts.has_condition("ckd-uraemia"):
+            return phrases["step_specialist"]
+        if f.diabetes or f.current_insulin:
+            return phrases["step_diabetes"]
+        return phrases["step_no_diabetes"]
 
     def dose(self) -> str:
         units = [u.daily_units for u, _ in self.ctx.drafts if u.insulin and u.daily_units is not None]
@@ -229,12 +257,65 @@ class Values:
     def medications(self) -> str:
         return ", ".join(self.escape(m) for m in self.result.medications) or "see evidence"
 
+    def _test_name(self, kind: str) -> str:
+        k = self.ctx.knowledge
+        name = k.labs[kind].display if kind in k.labs else k.workup[kind].text.split(",")[0]
+        return name if len(name) > 1 and not name[1].isalpha() else lower_first(name)  # "C-peptide" stays
+
+    def proposed_tests(self) -> str:
+        """The tests this card proposes, named (issue 22 D13): "Proposed: insulin."; that they are
+        pending when only pending ones remain; nothing when every test is on record."""
+        names = [self._test_name(kind) for kind in self.result.workup if kind in self.ctx.knowledge.workup]
+        if names:
+            listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+            return f"Proposed: {listed}."
+        if self.result.pending:
+            return "The tests are pending (below)."
+        return "The tests are on record (below)."
+
+    def diabetes_criteria(self) -> str:
+        """The diagnostic thresholds the hyperglycaemia finding applies (ADA; knowledge/thresholds.toml)."""
+        k = self.ctx.knowledge
+        return (
+            f"fasting glucose ≥ {k.threshold('glucose_hyper_fasting'):g} mg/dL, "
+            f"HbA1c ≥ {k.threshold('hba1c_hyper'):g} % or random glucose ≥ "
+            f"{k.threshold('glucose_hyper_random'):g} mg/dL"
+        )
+
+    def feature(self) -> str:
+        """The first feature of type B that obesity does not explain the card cites (issue 22 D10)."""
+        for e in self.ctx.findings.type_b_support.evidence:
+            if e not in self.cited:
+                continue
+            fact = e.fact
+            if isinstance(fact, LabResult) and fact.kind != "body_weight":
+                return self._lab(fact, both=False)
+            if fact is None and "U/kg/day" in e.text:
+                return e.text.split(" = ")[-1]
+        return "a feature obesity does not explain"
+
+    def secretagogue(self) -> str:
+        """The sulfonylurea or meglitinide the card cites, else the positive screen (issue 22 D11)."""
+        uses = [
+            e.fact
+            for e in self.ctx.findings.secretagogue.evidence
+            if isinstance(e.fact, MedicationUse) and e in self.cited
+        ]
+        if uses:
+            return _short(self.escape(uses[0].name), 40)
+        return "Sulfonylurea screen positive"
+
     def lookback(self) -> str:
         return f"{self.ctx.knowledge.threshold('glycaemia_screen_lookback'):g}"
 
     def fill(self, template: str) -> str:
         self.placeholders = set(re.findall(r"\{(\w+)\}", template))
         return template.format(**{name: getattr(self, name)() for name in self.placeholders})
+
+
+def _equivalent(value: float) -> str:
+    """A prednisolone equivalent: whole mg from 10 mg up ("53"), one decimal below ("7.6")."""
+    return f"{round(value):d}" if value >= 10 else mg(value)
 
 
 def _short(text: str, limit: int) -> str:
@@ -254,5 +335,3 @@ def upper_first(text: str) -> str:
 def lower_first(text: str) -> str:
     """ "Glucose" → "glucose" inside a sentence; acronyms ("HbA1c", "ANA") stay."""
     return text if any(c.isupper() for c in text[1:]) else text[:1].lower() + text[1:]
-
-

@@ -17,8 +17,11 @@ WORD_JOINER = "\u2060"  # invisible, zero width
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 # Inline markdown (CommonMark + GFM): emphasis, code, links and images, headings, tables, strikethrough.
 _INLINE = re.compile(r"([\\`*_\[\]#|~])")
-# Block markers that matter at the start of the text (it may follow a list marker on a card).
-_LEADING_BLOCK = re.compile(r"^([-+=])|^(\d+)([.)])")
+# Block markers that matter at the start of the text (it may follow a list marker on a card). An ordered
+# list marker is 1-9 digits and "." or ")" followed by a space or the end (CommonMark 5.2), so a number
+# such as "0.35 nmol/L" is left as written (issue 22 D14: no visible "0\.35"); likewise "-" or "+" start a
+# list or a thematic break only before a space, the end or another break character, so "-5" stays.
+_LEADING_BLOCK = re.compile(r"^(=|[-+](?=[\s\-+*_]|$))|^(\d{1,9})([.)])(?=\s|$)")
 _HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # What GFM autolinking and linkify renderers turn into links without any markup: scheme "://", "www.",
 # and e-mail addresses ("@").

@@ -29,7 +29,13 @@ from cds_hooks.clinical.cards.suggestions import (
     timed_monitoring_suggestion,
     workup_suggestion,
 )
-from cds_hooks.clinical.cards.switch_order import replace_draft_suggestion, switch_suggestion
+from cds_hooks.clinical.cards.switch_order import (
+    plan_of,
+    replace_draft_suggestion,
+    switch_phrases,
+    switch_suggestion,
+)
+from cds_hooks.clinical.facts.model import MedicationUse
 from cds_hooks.clinical.rules import RuleResult
 from cds_hooks.clinical.wording import SUMMARY_LIMIT, Variant
 
@@ -64,6 +70,8 @@ def detail(ctx: CardContext, result: RuleResult, variant: Variant, switching: bo
     template = variant.detail if switching or not variant.detail_no_switch else variant.detail_no_switch
     prose = [Values(ctx, result, record_text.markdown).fill(template)]
     if switching:
+        plan = plan_of(ctx, result.plan)
+        prose.append(switch_phrases(ctx, plan, switched(result), record_text.markdown)["prose"])
         prose.append(wording.switch.hypoglycaemia)
     shown = set(result.evidence)
     sections = [
@@ -83,10 +91,16 @@ def detail(ctx: CardContext, result: RuleResult, variant: Variant, switching: bo
 # The card
 
 
+def switched(result: RuleResult) -> list[MedicationUse]:
+    """The animal insulins the card switches: current ones, or the drafts it replaces."""
+    return list(result.switch_from) or [use for use, _ in result.replace_drafts]
+
+
 def _switch_suggestions(ctx: CardContext, result: RuleResult) -> list[dict[str, Any]]:
-    suggestions = [replace_draft_suggestion(ctx, use, draft) for use, draft in result.replace_drafts] + [
-        switch_suggestion(ctx, med) for med in result.switch_from
-    ]
+    plan = plan_of(ctx, result.plan)
+    suggestions = [
+        replace_draft_suggestion(ctx, plan, use, draft) for use, draft in result.replace_drafts
+    ] + [s for med in result.switch_from if (s := switch_suggestion(ctx, plan, med)) is not None]
     return [{**s, "uuid": new_uuid()} for s in suggestions]
 
 
@@ -109,8 +123,9 @@ def render_card(ctx: CardContext, result: RuleResult) -> dict[str, Any]:
             "topic": {"system": RULE_SYSTEM, "code": result.rule_id, "display": card_wording.page.title},
         },
     }
-    if card_wording.monitoring is not None:
-        monitoring = timed_monitoring_suggestion(ctx, card_wording.monitoring)
+    timed = card_wording.monitoring_for(variant)
+    if timed is not None:
+        monitoring = timed_monitoring_suggestion(ctx, timed)
     else:
         monitoring = monitoring_suggestion(ctx, result.monitoring)
     suggestions = [

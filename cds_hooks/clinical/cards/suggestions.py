@@ -120,5 +120,3 @@ def monitoring_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str,
         "isRecommended": False,
         "actions": actions,
     }
-
-

@@ -36,16 +36,23 @@ KIND_PRECEDENCE = (
     "c_peptide",
     "body_weight",
     "bmi",
+    "triglycerides",
+    "shbg",
+    "adiponectin",
+    "proinsulin",
+    "beta_hydroxybutyrate",
+    "sulfonylurea_screen",
 )
 
 POSITIVE_INTERPRETATIONS = frozenset({"H", "HH", "HU", "POS", "A", "AA", "DET", "R", "IND"})
 NEGATIVE_INTERPRETATIONS = frozenset({"N", "NEG", "ND", "L", "NR"})
 SNOMED = "http://snomed.info/sct"
-SNOMED_POSITIVE = frozenset({"10828004", "260373001", "52101004"})  # positive, detected, present
+# positive, detected, present; and, for a pregnancy status (LOINC 82810-3), 77386006 "Pregnant"
+SNOMED_POSITIVE = frozenset({"10828004", "260373001", "52101004", "77386006"})
 SNOMED_NEGATIVE = frozenset({"260385009", "260415000", "2667000"})  # negative, not detected, absent
-_POSITIVE_TEXT = re.compile(r"^\s*(positive|pos|detected|reactive|present|abnormal)\b", re.I)
+_POSITIVE_TEXT = re.compile(r"^\s*(positive|pos|detected|reactive|present|abnormal|pregnant)\b", re.I)
 _NEGATIVE_TEXT = re.compile(
-    r"^\s*(negative|neg|not detected|undetected|non-?reactive|absent|normal|none)\b", re.I
+    r"^\s*(negative|neg|not detected|undetected|non-?reactive|absent|normal|none|not pregnant)\b", re.I
 )
 _TITRE = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 

@@ -86,9 +86,18 @@ class MedicationUse(_CitesItself):
     daily_mg: float | None = None  # glucocorticoid mg/day from the dosage, when computable
     prednisolone_mg: float | None = None  # the same as prednisolone-equivalent mg/day
     glucocorticoid: str | None = None  # the glucocorticoid of knowledge/glucocorticoids.toml it is
+    # A glucocorticoid's scheduled administrations per day (1 once daily, 2 twice daily), when the dosage
+    # says; whether its effect lasts day and night (dexamethasone: knowledge/glucocorticoids.toml).
+    administrations_per_day: float | None = None
+    all_day: bool = False
     insulin_autoimmune_trigger: bool = False  # a known trigger drug of insulin autoimmune syndrome
+    # A sulfonylurea or meglitinide: its hypoglycaemia mimics endogenous hyperinsulinism (issue 22 D11).
+    insulin_secretagogue: bool = False
     duplicates: tuple[str, ...] = ()  # references of identical entries merged into this fact
     status: str | None = None  # the resource's status as recorded ("active", "on-hold", "draft", ...)
+    # On hold: listed and stopped on switching, but not the current dose (issue 22 A5).
+    held: bool = False
+    pump: bool = False  # an insulin given as a rate (U/h): it runs through a pump (issue 22 A3)
     species: str | None = None  # "porcine" | "bovine" for an animal insulin whose product says so
     # The resource as received, for the suggestions that act on it (copy its dosage, stop it).
     source: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -117,7 +126,29 @@ class PendingTest(_CitesItself):
     evidence: Evidence  # "Insulin receptor antibodies: pending (ServiceRequest active), ordered 2026-05-20"
 
 
-Fact = LabResult | MedicationUse | ConditionFact | PendingTest
+@dataclass(frozen=True)
+class DeviceFact(_CitesItself):
+    """An active Device the switch must know about: an insulin pump or a continuous glucose monitor."""
+
+    kind: str  # "insulin-pump" | "cgm-device" (the value-set id it matched)
+    name: str
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class PatientFact(_CitesItself):
+    """The Patient resource's birth date, for the age the switch reads (issue 22 A1, A3)."""
+
+    birth_date: date
+    evidence: Evidence  # "Born 2017-05-01 (age 9)"
+
+    def age(self, on: date) -> int:
+        """Whole years on ``on``."""
+        years = on.year - self.birth_date.year
+        return years - ((on.month, on.day) < (self.birth_date.month, self.birth_date.day))
+
+
+Fact = LabResult | MedicationUse | ConditionFact | PendingTest | DeviceFact | PatientFact
 
 
 @dataclass
@@ -135,6 +166,8 @@ class PatientFacts:
     # the ataxia-telangiectasia rule asks "any glucose or HbA1c in 365 days?".
     last_result: dict[str, datetime] = field(default_factory=dict)
     pending: dict[str, list[PendingTest]] = field(default_factory=dict)  # kind -> pending tests
+    patient: PatientFact | None = None  # the birth date, when the record gives one
+    devices: list[DeviceFact] = field(default_factory=list)  # active insulin pumps and CGMs
 
     def lab(self, kind: str) -> list[LabResult]:
         return self.labs.get(kind, [])

@@ -2,7 +2,7 @@
 
 The explanation runs the card's own pipeline — facts, findings, rules, with invalid resources set
 aside exactly as for the card (``evaluate_until_valid``) — and reads each rule's criteria from
-``clinical.criteria``.
+the rule declarations (``clinical.explain``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from cds_hooks.clinical.criteria import CRITERIA, Explanation, ThresholdUse, explain
+from cds_hooks.clinical.explain import Explanation, ThresholdUse, explain
 from cds_hooks.clinical.knowledge import Knowledge
-from cds_hooks.clinical.rules import RuleInput, RuleResult, evaluate_rules, evaluate_until_valid, rule_input
+from cds_hooks.clinical.rules import (
+    RULES_BY_ID,
+    RuleInput,
+    RuleResult,
+    evaluate_rules,
+    evaluate_until_valid,
+    rule_input,
+)
 from cds_hooks.fhir.json_access import objects, string
 from cds_hooks.fhir.resource_index import ResourceIndex
 from cds_hooks.web.timeline.chart import Chart, build_chart
@@ -120,7 +127,7 @@ def build_page(
 
     x, results = evaluate_until_valid(index, run)
     fired = [r.rule_id for r in results]
-    shown = [rule] if rule in CRITERIA else fired
+    shown = [rule] if rule in RULES_BY_ID else fired
     factor = knowledge.labs["glucose"].units["mmol/L"].factor
     timeline = build_timeline(index, knowledge, x.facts, start, end)
     name, birth = _patient_name(index, patient_id)
@@ -135,6 +142,6 @@ def build_page(
         table=_table(timeline, knowledge, glucose_unit, factor),
         fired=fired,
         explanations=[explain(r, x) for r in shown],
-        rule=rule if rule in CRITERIA else None,
+        rule=rule if rule in RULES_BY_ID else None,
         glucose_factor=factor,
     )

@@ -1,70 +1,24 @@
-#!/usr/bin/env python3
-"""Generate the example patient population in ``examples/`` (deterministic, seeded).
+"""The example patients: one function per clinical situation, registered with the rule ids it must fire.
 
-Every example is one FHIR R4 **transaction** Bundle of ``PUT Type/id`` entries (ids stable and prefixed
-per patient: ``ex07``, ``ex07-obs-v1-003``, ...) plus a line in ``examples/manifest.json`` with the rule
-ids the patient must fire.
-
-Each record has two layers:
-
-* **Background** — years of unrelated history from ``carebundle`` (PyPI; pure Python, seeded): one
-  carebundle record per yearly visit (vitals, CMP, CBC, lipids, HbA1c, albuminuria, problem list,
-  prescriptions such as statins and ACE inhibitors), merged into the patient with ids and references
-  rewritten to the patient's stable ids. Older visits' prescriptions are kept as ``completed``.
-* **The situation** — written here: animal insulin, insulin and receptor antibodies, autoimmune disease,
-  ataxia-telangiectasia, glucocorticoids, non-immune causes, in the data variants real EHRs send
-  (MedicationStatement and MedicationRequest, medicationReference to a Medication on the server or a
-  contained one, mg/dL and mmol/L, pmol/L insulin, IFCC HbA1c, valueString / valueCodeableConcept
-  antibody results, local lab codes with text only, pending results, ...).
-
-Dates: every date is computed relative to ``--today`` (the *anchor*, default: today) and the anchor is
-written to ``manifest.json`` as ``anchor_date``. Loaders (``cds_hooks.cli.demo.load_examples``) shift every
-date by (day of loading − anchor) so the look-back windows hold whenever the examples are loaded. No
-situation date is closer than 3 days to a window edge, so a one-day difference between local and UTC
-dates never matters.
-
-carebundle is a test/dev dependency only: nothing reads this script at test time; the committed JSON
-files are used as they are. Regenerate with::
-
-    pip install 'carebundle==0.5.0'
-    python scripts/generate_examples.py            # writes examples/ (anchor = today)
-    python scripts/generate_examples.py --today 2026-11-27 --out /tmp/ex   # reproduce a given anchor
+Each function writes the situation (animal insulin, antibodies, autoimmune disease, glucocorticoids,
+non-immune causes...) into a :class:`~scripts.examples.chart.Chart`; the background history is merged
+afterwards (:mod:`scripts.examples.background`). Numbered in the order they are defined here.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import random
-import shutil
-import sys
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-CAREBUNDLE_REQUIREMENT = "carebundle==0.5.0"
-CAREBUNDLE_SEED = 4242  # one seed for the whole population; the example number is carebundle's index
+from cds_hooks.fhir import builders as fhir
+from cds_hooks.fhir.builders import ATC, RXNORM, SNOMED
 
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-ATC = "http://www.whocc.no/atc"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-UCUM = "http://unitsofmeasure.org"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-COND_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+from .chart import INHALED, ORAL, Chart, concept, insulin_dose, tablet_dose
+
 # A hospital's own lab catalogue: the insulin-receptor antibody has no LOINC term (reference §1d).
 HOSPITAL_LAB = "http://lab.riverside-hospital.example.org/fhir/CodeSystem/lab-tests"
 PROJECT_LOCAL = "https://immune-ir-cds.example.org/fhir/CodeSystem/local-tests"
-MRN_SYSTEM = "http://riverside-hospital.example.org/fhir/mrn"
-ID_NAMESPACE = uuid.UUID("8f0c6a52-3d1e-4c4b-9a57-0e4f3b2d7c11")
 
 # Rule ids (card.source.topic.code) — issue 3.
 A = "animal-insulin-switch"
@@ -73,359 +27,7 @@ B = "type-b-insulin-resistance"
 T = "ataxia-telangiectasia-ir"
 G = "glucocorticoid-hyperglycemia"
 S = "insulin-autoimmune-syndrome"  # issue 14
-
-GLYCAEMIA_LOINC = frozenset({"2345-7", "4548-4"})
-
-SUBCUT = {"coding": [{"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}]}
-ORAL = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
-INHALED = {"coding": [{"system": SNOMED, "code": "447694001", "display": "Respiratory tract route"}]}
-
-
-# ------------------------------------------------------------------------------------------- the chart
-
-
-@dataclass
-class Chart:
-    """One patient's resources under construction, all ids prefixed with the patient id."""
-
-    number: int
-    slug: str
-    today: date
-    rng: random.Random
-    resources: list[dict[str, Any]] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def pid(self) -> str:
-        return f"ex{self.number:02d}"
-
-    @property
-    def subject(self) -> dict[str, str]:
-        return {"reference": f"Patient/{self.pid}"}
-
-    def new_id(self, kind: str) -> str:
-        self.counters[kind] = self.counters.get(kind, 0) + 1
-        return f"{self.pid}-{kind}-{self.counters[kind]:03d}"
-
-    def day(self, days_ago: float) -> str:
-        return (self.today - timedelta(days=int(days_ago))).isoformat()
-
-    def at(self, days_ago: float, hour: int = 8, minute: int = 0) -> str:
-        return f"{self.day(days_ago)}T{hour:02d}:{minute:02d}:00Z"
-
-    def add(self, resource: dict[str, Any]) -> dict[str, Any]:
-        self.resources.append(resource)
-        return resource
-
-    # ------------------------------------------------------------------ observations
-
-    def lab(
-        self,
-        code: str,
-        display: str,
-        days_ago: float,
-        *,
-        system: str = LOINC,
-        text: str | None = None,
-        quantity: tuple[float, str, str | None] | None = None,
-        string: str | None = None,
-        concept: dict[str, Any] | None = None,
-        ratio: tuple[float, float] | None = None,
-        status: str = "final",
-        interpretation: str | None = None,
-        high: tuple[float, str, str | None] | None = None,
-        when: str = "dateTime",
-        hour: int = 8,
-        minute: int = 0,
-        category: str = "laboratory",
-        kind: str = "obs",
-    ) -> dict[str, Any]:
-        """One Observation; ``quantity`` is (value, printed unit, UCUM code or None)."""
-        obs: dict[str, Any] = {
-            "resourceType": "Observation",
-            "id": self.new_id(kind),
-            "status": status,
-            "category": [
-                {
-                    "coding": [
-                        {
-                            "system": OBS_CATEGORY,
-                            "code": category,
-                            "display": category.replace("-", " ").title(),
-                        }
-                    ]
-                }
-            ],
-            "code": {
-                "coding": [{"system": system, "code": code, "display": display}],
-                "text": text or display,
-            },
-            "subject": self.subject,
-        }
-        stamp = self.at(days_ago, hour, minute)
-        if when == "dateTime":
-            obs["effectiveDateTime"] = stamp
-        elif when == "period":
-            obs["effectivePeriod"] = {"start": stamp, "end": self.at(days_ago, hour + 2, minute)}
-        if when != "none" and status in ("final", "amended", "corrected", "preliminary"):
-            obs["issued"] = self.at(days_ago, min(hour + 6, 23), 15)
-        if quantity is not None:
-            value, unit, ucum = quantity
-            q: dict[str, Any] = {"value": value, "unit": unit}
-            if ucum:
-                q.update({"system": UCUM, "code": ucum})
-            obs["valueQuantity"] = q
-        elif string is not None:
-            obs["valueString"] = string
-        elif concept is not None:
-            obs["valueCodeableConcept"] = concept
-        elif ratio is not None:
-            obs["valueRatio"] = {"numerator": {"value": ratio[0]}, "denominator": {"value": ratio[1]}}
-        if interpretation:
-            obs["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": interpretation}]}]
-        if high is not None:
-            value, unit, ucum = high
-            h: dict[str, Any] = {"value": value, "unit": unit}
-            if ucum:
-                h.update({"system": UCUM, "code": ucum})
-            obs["referenceRange"] = [{"high": h}]
-        return self.add(obs)
-
-    def glucose_mgdl(self, value: float, days_ago: float, *, code: str = "41653-7", hour: int = 7, **kw: Any):
-        names = {
-            "41653-7": "Glucose [Mass/volume] in Capillary blood by Glucometer",
-            "2345-7": "Glucose [Mass/volume] in Serum or Plasma",
-            "1558-6": "Fasting glucose [Mass/volume] in Serum or Plasma",
-            "2339-0": "Glucose [Mass/volume] in Blood",
-        }
-        return self.lab(
-            code, names[code], days_ago, quantity=(round(value), "mg/dL", "mg/dL"), hour=hour, **kw
-        )
-
-    def glucose_mmol(self, value: float, days_ago: float, *, code: str = "14743-9", hour: int = 7, **kw: Any):
-        names = {
-            "14743-9": "Glucose [Moles/volume] in Capillary blood by Glucometer",
-            "14749-6": "Glucose [Moles/volume] in Serum or Plasma",
-            "14771-0": "Fasting glucose [Moles/volume] in Serum or Plasma",
-            "15074-8": "Glucose [Moles/volume] in Blood",
-        }
-        return self.lab(
-            code, names[code], days_ago, quantity=(round(value, 1), "mmol/L", "mmol/L"), hour=hour, **kw
-        )
-
-    def hba1c(self, percent: float, days_ago: float, **kw: Any):
-        return self.lab(
-            "4548-4",
-            "Hemoglobin A1c/Hemoglobin.total in Blood",
-            days_ago,
-            quantity=(percent, "%", "%"),
-            **kw,
-        )
-
-    def hba1c_ifcc(self, mmol_mol: float, days_ago: float, **kw: Any):
-        return self.lab(
-            "59261-8",
-            "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol",
-            days_ago,
-            quantity=(mmol_mol, "mmol/mol", "mmol/mol"),
-            **kw,
-        )
-
-    def weight(self, kg: float | None, days_ago: float, *, lb: float | None = None):
-        quantity = (round(kg, 1), "kg", "kg") if kg is not None else (lb, "lb", "[lb_av]")
-        return self.lab("29463-7", "Body weight", days_ago, quantity=quantity, category="vital-signs", hour=9)
-
-    def glucose_diary(
-        self, values: Iterable[float], *, start_days_ago: int, unit: str = "mg/dL", every_hours: int = 12
-    ) -> None:
-        """Point-of-care readings, oldest first, ``every_hours`` apart from ``start_days_ago``."""
-        for i, value in enumerate(values):
-            hours = i * every_hours
-            days_ago = start_days_ago - hours // 24
-            hour = 7 + hours % 24 if hours % 24 < 16 else 21
-            if unit == "mg/dL":
-                self.glucose_mgdl(value, days_ago, hour=hour)
-            else:
-                self.glucose_mmol(value, days_ago, hour=hour)
-
-    def stable_diary(
-        self, low: float, high: float, *, days: int = 12, start_days_ago: int = 16, unit="mg/dL"
-    ):
-        values = [self.rng.uniform(low, high) for _ in range(days * 2)]
-        self.glucose_diary(values, start_days_ago=start_days_ago, unit=unit)
-
-    # ------------------------------------------------------------------ conditions
-
-    def condition(
-        self,
-        display: str,
-        *,
-        icd: str | None = None,
-        snomed: str | None = None,
-        text: str | None = None,
-        onset_days_ago: float | None = None,
-        onset: str | None = None,
-        status: str = "active",
-        verification: str = "confirmed",
-    ) -> dict[str, Any]:
-        coding = []
-        if snomed:
-            coding.append({"system": SNOMED, "code": snomed, "display": display})
-        if icd:
-            coding.append({"system": ICD10, "code": icd, "display": display})
-        code: dict[str, Any] = {"text": text or display}
-        if coding:
-            code["coding"] = coding
-        resource: dict[str, Any] = {
-            "resourceType": "Condition",
-            "id": self.new_id("cond"),
-            "clinicalStatus": {"coding": [{"system": CLINICAL, "code": status}]},
-            "verificationStatus": {"coding": [{"system": VERIFICATION, "code": verification}]},
-            "category": [{"coding": [{"system": COND_CATEGORY, "code": "problem-list-item"}]}],
-            "code": code,
-            "subject": self.subject,
-        }
-        if onset:
-            resource["onsetDateTime"] = onset
-        elif onset_days_ago is not None:
-            resource["onsetDateTime"] = self.day(onset_days_ago)
-        resource["recordedDate"] = resource.get("onsetDateTime", self.day(400))
-        return self.add(resource)
-
-    # ------------------------------------------------------------------ medications
-
-    def medication(self, text: str, coding: list[dict[str, str]], form: str | None = None) -> dict[str, Any]:
-        med: dict[str, Any] = {
-            "resourceType": "Medication",
-            "id": self.new_id("med"),
-            "code": {"coding": coding, "text": text},
-            "status": "active",
-        }
-        if form:
-            med["form"] = {"text": form}
-        return self.add(med)
-
-    def statement(
-        self,
-        concept: dict[str, Any] | None,
-        *,
-        status: str = "active",
-        dosage: list[dict[str, Any]] | None = None,
-        start_days_ago: float = 900,
-        end_days_ago: float | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        reference: str | None = None,
-        contained: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        resource: dict[str, Any] = {"resourceType": "MedicationStatement", "id": self.new_id("medstmt")}
-        if contained:
-            resource["contained"] = contained
-        resource["status"] = status
-        if concept is not None:
-            resource["medicationCodeableConcept"] = concept
-        if reference:
-            resource["medicationReference"] = {"reference": reference}
-        resource["subject"] = self.subject
-        period = {"start": start or self.day(start_days_ago)}
-        if end or end_days_ago is not None:
-            period["end"] = end or self.day(end_days_ago or 0)
-        resource["effectivePeriod"] = period
-        resource["dateAsserted"] = self.day(self.rng.randint(5, 40))
-        if dosage:
-            resource["dosage"] = dosage
-        return self.add(resource)
-
-    def service_request(
-        self, code: str, display: str, authored_days_ago: float, *, status: str = "active"
-    ) -> dict[str, Any]:
-        """A laboratory order (ServiceRequest) for a LOINC test, authored ``authored_days_ago``."""
-        return self.add(
-            {
-                "resourceType": "ServiceRequest",
-                "id": self.new_id("sr"),
-                "status": status,
-                "intent": "order",
-                "category": [
-                    {"coding": [{"system": SNOMED, "code": "108252007", "display": "Laboratory procedure"}]}
-                ],
-                "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
-                "subject": self.subject,
-                "authoredOn": self.at(authored_days_ago, 10),
-                "requester": {"reference": f"Practitioner/{self.pid}-practitioner"},
-            }
-        )
-
-    def request(
-        self,
-        concept: dict[str, Any] | None,
-        *,
-        status: str = "active",
-        dosage: list[dict[str, Any]] | None = None,
-        authored_days_ago: float = 60,
-        reference: str | None = None,
-        contained: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        resource: dict[str, Any] = {"resourceType": "MedicationRequest", "id": self.new_id("medreq")}
-        if contained:
-            resource["contained"] = contained
-        resource.update({"status": status, "intent": "order"})
-        if concept is not None:
-            resource["medicationCodeableConcept"] = concept
-        if reference:
-            resource["medicationReference"] = {"reference": reference}
-        resource["subject"] = self.subject
-        resource["authoredOn"] = self.day(authored_days_ago)
-        resource["requester"] = {"reference": f"Practitioner/{self.pid}-practitioner"}
-        if dosage:
-            resource["dosageInstruction"] = dosage
-        return self.add(resource)
-
-
-def concept(text: str, *codings: tuple[str, str, str]) -> dict[str, Any]:
-    """A CodeableConcept from (system, code, display) triples plus text."""
-    result: dict[str, Any] = {"text": text}
-    if codings:
-        result["coding"] = [{"system": s, "code": c, "display": d} for s, c, d in codings]
-    return result
-
-
-def insulin_dose(
-    units: float,
-    *,
-    code: str | None = None,
-    frequency: int | None = None,
-    period: float = 1,
-    period_unit: str = "d",
-    text: str | None = None,
-    when: list[str] | None = None,
-) -> dict[str, Any]:
-    """An insulin Dosage: ``units`` per administration, timed by a GTS code or by timing.repeat."""
-    timing: dict[str, Any] = {}
-    if code:
-        timing["code"] = {"coding": [{"system": GTS, "code": code}], "text": code}
-    elif when:
-        timing["repeat"] = {"when": when}
-    else:
-        timing["repeat"] = {"frequency": frequency or 1, "period": period, "periodUnit": period_unit}
-    return {
-        "text": text or f"{units:g} units subcutaneously" + (f" {code}" if code else ""),
-        "timing": timing,
-        "route": SUBCUT,
-        "doseAndRate": [{"doseQuantity": {"value": units, "unit": "U", "system": UCUM, "code": "[iU]"}}],
-    }
-
-
-def tablet_dose(
-    text: str, *, mg: float, code: str = "QD", route: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    return {
-        "text": text,
-        "timing": {"code": {"coding": [{"system": GTS, "code": code}], "text": code}},
-        "route": route or ORAL,
-        "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg", "system": UCUM, "code": "mg"}}],
-    }
-
+RULE_IDS = (A, W, B, T, G, S)
 
 # Medications reused by several patients.
 PORK_NEUTRAL = concept(
@@ -598,7 +200,7 @@ def _bovine_reference(c: Chart) -> None:
     t1dm(c, 50)
     med = c.medication(
         "Hypurin Bovine Lente 100 units/mL suspension for injection",
-        [{"system": ATC, "code": "A10AC02", "display": "insulin (beef)"}],
+        [fhir.coding(ATC, "A10AC02", "insulin (beef)")],
         form="Suspension for injection",
     )
     c.request(
@@ -666,9 +268,10 @@ def _bovine_antibodies(c: Chart) -> None:
 
 @example(
     "past-porcine-now-human-extreme-dose",
-    "Porcine insulin until 2004 (MedicationStatement completed), now glargine + aspart 245 U/day with a "
-    "positive insulin antibody (valueString): exposure too long ago, no card",
-    [],
+    "Porcine insulin until 2004 (MedicationStatement completed), now glargine + aspart 245 U/day (2.7 "
+    "U/kg/day) with a positive insulin antibody (valueString): animal exposure too long ago, but human "
+    "insulin can raise antibodies too: consider antibodies to human insulin (no switch)",
+    ["insulin-antibody-workup"],
     profile="type2_diabetes",
     sex="F",
     age=63,
@@ -700,14 +303,8 @@ def _past_porcine_extreme(c: Chart) -> None:
 )
 def _porcine_contained(c: Chart) -> None:
     t1dm(c, 55)
-    contained = {
-        "resourceType": "Medication",
-        "id": "pork-mix",
-        "code": {
-            "coding": [{"system": ATC, "code": "A10AD03", "display": "insulin (pork)"}],
-            "text": "Pork Mixtard 30 100 IU/ml",
-        },
-    }
+    pork_mix = fhir.concept(fhir.coding(ATC, "A10AD03", "insulin (pork)"), text="Pork Mixtard 30 100 IU/ml")
+    contained = fhir.medication("pork-mix", code=pork_mix, status=None)
     c.request(
         None,
         reference="#pork-mix",
@@ -801,9 +398,10 @@ def _type_b_sjogren(c: Chart) -> None:
 
 @example(
     "type-b-thyroiditis-receptor-antibody-pending",
-    "Hashimoto's thyroiditis, fasting insulin 212 µIU/mL off insulin, insulin-receptor antibody sent out "
-    "and still pending: suspected type B",
-    [B],
+    "Hashimoto's thyroiditis, fasting insulin 212 µIU/mL off insulin, insulin-receptor antibody sent "
+    "out and still pending, no feature that obesity does not explain (no BMI, triglycerides, SHBG or "
+    "adiponectin on record, no fasting hypoglycaemia): no card",
+    [],
     profile="healthy",
     sex="F",
     age=41,
@@ -825,9 +423,10 @@ def _type_b_thyroiditis(c: Chart) -> None:
 
 @example(
     "type-b-sle-fasting-hypoglycaemia",
-    "SLE in relapse with fasting hypoglycaemia (2.8 mmol/L) and insulin 72 mIU/L off insulin; receptor "
-    "antibody result preliminary",
-    [B],
+    "SLE in relapse with fasting hypoglycaemia (2.8 mmol/L) and insulin 72 mIU/L off insulin (raised, "
+    "not markedly raised: no measured severe insulin resistance); receptor antibody result preliminary:"
+    " no card",
+    [],
     profile="healthy",
     sex="F",
     age=38,
@@ -1423,9 +1022,10 @@ def _stale_prednisone(c: Chart) -> None:
 
 @example(
     "type-2-obese-hashimoto-high-dose",
-    "Obese type 2 diabetes with Hashimoto's on 210 U/day (2.1 U/kg/day), no supporting feature of type B: "
-    "no card",
-    [],
+    "Obese type 2 diabetes with Hashimoto's on 210 U/day (2.1 U/kg/day) and triglycerides 128 mg/dL: "
+    "normal triglycerides despite severe resistance is a feature obesity does not explain, suspected "
+    "type B",
+    ["type-b-insulin-resistance"],
     profile="type2_diabetes",
     sex="F",
     age=56,
@@ -1469,14 +1069,12 @@ def _addison_prednisolone(c: Chart) -> None:
     c.request(
         PREDNISOLONE_5,
         dosage=[
-            {
-                "text": "2 tablets once daily",
-                "timing": {"code": {"coding": [{"system": GTS, "code": "QD"}], "text": "QD"}},
-                "route": ORAL,
-                "doseAndRate": [
-                    {"doseQuantity": {"value": 2, "unit": "tablet", "system": UCUM, "code": "{tbl}"}}
-                ],
-            }
+            fhir.dosage(
+                "2 tablets once daily",
+                timing=fhir.timing(code="QD"),
+                route=ORAL,
+                dose=fhir.quantity(2, "tablet", "{tbl}"),
+            )
         ],
         authored_days_ago=90,
     )
@@ -1486,9 +1084,10 @@ def _addison_prednisolone(c: Chart) -> None:
 
 @example(
     "type-b-hashimoto-acanthosis-extreme-dose",
-    "Hashimoto's thyroiditis with acanthosis nigricans on U-500 human insulin 270 U/day (2.5 U/kg/day): "
-    "suspected type B",
-    [B],
+    "Hashimoto's thyroiditis with acanthosis nigricans on U-500 human insulin 270 U/day (2.5 U/kg/day) "
+    "at 108 kg: acanthosis does not count without a BMI below 30, triglycerides 134 mg/dL do: suspected"
+    " type B",
+    ["type-b-insulin-resistance"],
     profile="healthy",
     sex="F",
     age=44,
@@ -1500,258 +1099,3 @@ def _type_b_acanthosis(c: Chart) -> None:
     c.weight(108.0, 10)
     c.stable_diary(170, 260)
     c.hba1c(9.9, 30)
-
-
-# ------------------------------------------------------------------------------------- background
-
-
-def _load_carebundle() -> Any:
-    try:
-        import carebundle
-    except ImportError:
-        sys.exit(
-            f"scripts/generate_examples.py needs carebundle: pip install '{CAREBUNDLE_REQUIREMENT}' "
-            "(or pip install -e '.[test]')"
-        )
-    return carebundle
-
-
-def _rewrite_refs(node: Any, mapping: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and value in mapping:
-                out[key] = mapping[value]
-            else:
-                out[key] = _rewrite_refs(value, mapping)
-        return out
-    if isinstance(node, list):
-        return [_rewrite_refs(v, mapping) for v in node]
-    return node
-
-
-def _codes(condition: dict[str, Any]) -> set[str]:
-    return {c.get("code", "") for c in condition.get("code", {}).get("coding", [])}
-
-
-def _tidy(resource: dict[str, Any], keep_text: bool) -> dict[str, Any]:
-    """Drop carebundle's narrative and meta except on the Patient (its "SYNTHETIC TEST DATA" banner and
-    HTEST security label stay); US Core profile claims are dropped everywhere."""
-    if not keep_text:
-        resource.pop("text", None)
-        resource.pop("meta", None)  # the Bundle and the Patient carry the HTEST "test data" label
-    elif isinstance(resource.get("meta"), dict):
-        resource["meta"].pop("profile", None)
-    return resource
-
-
-def add_background(chart: Chart, spec: Spec, cb: Any) -> None:
-    """Merge carebundle records of three yearly visits (the latest 3-6 weeks ago) into the chart."""
-    rng = chart.rng
-    latest = rng.randint(21, 45)
-    visits = [latest, latest + 365 + rng.randint(-20, 20), latest + 730 + rng.randint(-20, 20)]
-    background: list[dict[str, Any]] = []
-    own_condition_codes = set().union(
-        *(_codes(r) for r in chart.resources if r["resourceType"] == "Condition")
-    )
-    patient: dict[str, Any] | None = None
-    practitioner: dict[str, Any] | None = None
-    for vi, days_ago in enumerate(visits):
-        years_back = round(days_ago / 365)
-        panels = spec.recent_panels if spec.recent_panels is not None and days_ago < 400 else None
-        bundle = cb.generate_bundle(
-            profile=spec.profile,
-            seed=CAREBUNDLE_SEED,
-            sex=spec.sex,
-            age_range=(spec.age - years_back, spec.age - years_back),
-            reference_date=chart.today - timedelta(days=days_ago),
-            index=chart.number,
-            panels=panels,
-        )
-        data = json.loads(cb.to_json(bundle))
-        mapping: dict[str, str] = {}
-        kept: list[dict[str, Any]] = []
-        for entry in data["entry"]:
-            resource = entry["resource"]
-            rtype = resource["resourceType"]
-            if rtype == "Patient":
-                rid = chart.pid
-            elif rtype == "Practitioner":
-                rid = f"{chart.pid}-practitioner"
-            elif rtype == "Encounter":
-                rid = f"{chart.pid}-enc-v{vi}"
-            else:
-                short = {
-                    "Observation": "obs",
-                    "DiagnosticReport": "dr",
-                    "Condition": "bgcond",
-                    "MedicationRequest": "bgmed",
-                }.get(rtype, rtype.lower())
-                n = sum(1 for r in kept if r["resourceType"] == rtype) + 1
-                rid = f"{chart.pid}-{short}-v{vi}-{n:03d}"
-            mapping[entry["fullUrl"]] = f"{rtype}/{rid}"
-            kept.append(
-                {"resourceType": rtype, "id": rid, **{k: v for k, v in resource.items() if k != "id"}}
-            )
-        drop_glycaemia = spec.own_glycaemia and days_ago < 400
-        dropped = {
-            f"Observation/{r['id']}"
-            for r in kept
-            if drop_glycaemia
-            and r["resourceType"] == "Observation"
-            and any(c.get("code") in GLYCAEMIA_LOINC for c in r["code"].get("coding", []))
-        }
-        for resource in kept:
-            resource = _tidy(
-                _rewrite_refs(resource, mapping), keep_text=resource["resourceType"] == "Patient"
-            )
-            rtype = resource["resourceType"]
-            ref = f"{rtype}/{resource['id']}"
-            if rtype == "Patient":
-                if vi == 0:
-                    patient = resource
-                continue
-            if rtype == "Practitioner":
-                if vi == 0:
-                    practitioner = resource
-                continue
-            if rtype == "Condition" and (vi > 0 or _codes(resource) & own_condition_codes):
-                continue  # the problem list is the latest one; the situation's own entries win
-            if rtype == "MedicationRequest" and vi > 0:
-                resource["status"] = "completed"  # earlier prescriptions of the same drugs
-            if ref in dropped:
-                continue  # the situation brings its own glucose and HbA1c
-            if rtype == "DiagnosticReport" and dropped:
-                resource["result"] = [r for r in resource.get("result", []) if r["reference"] not in dropped]
-                if not resource["result"]:
-                    continue
-            background.append(resource)
-    assert patient is not None and practitioner is not None
-    patient["identifier"] = [
-        {"use": "usual", "system": MRN_SYSTEM, "value": f"EX{chart.number:02d}-{1000 + chart.number * 37}"},
-        *patient.get("identifier", []),
-    ]
-    chart.resources[:0] = [patient, practitioner, *background]
-
-
-# ------------------------------------------------------------------------------------------- output
-
-ORDER = ("Patient", "Practitioner", "Encounter", "Medication")
-
-
-def transaction(chart: Chart) -> dict[str, Any]:
-    resources = sorted(
-        chart.resources,
-        key=lambda r: ORDER.index(r["resourceType"]) if r["resourceType"] in ORDER else len(ORDER),
-    )
-    ids = [f"{r['resourceType']}/{r['id']}" for r in resources]
-    duplicates = {i for i in ids if ids.count(i) > 1}
-    if duplicates:
-        raise SystemExit(f"{chart.pid}: duplicate ids {sorted(duplicates)}")
-    return {
-        "resourceType": "Bundle",
-        "id": f"{chart.pid}-{chart.slug}",
-        "meta": {
-            "tag": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
-                    "code": "HTEST",
-                    "display": "test health data",
-                }
-            ]
-        },
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, ref)}",
-                "resource": resource,
-                "request": {"method": "PUT", "url": ref},
-            }
-            for ref, resource in zip(ids, resources, strict=True)
-        ],
-    }
-
-
-def dump_bundle(bundle: dict[str, Any]) -> str:
-    """Compact but diff-friendly: one entry per line."""
-    head = {k: v for k, v in bundle.items() if k != "entry"}
-    lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in bundle["entry"]]
-    text = json.dumps(head, ensure_ascii=False)[:-1] + ', "entry": [\n' + ",\n".join(lines) + "\n]}\n"
-    json.loads(text)  # always valid JSON
-    return text
-
-
-def generate(today: date, out: Path) -> dict[str, Any]:
-    cb = _load_carebundle()
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("[0-9][0-9]-*.json"):
-        old.unlink()
-    manifest: dict[str, Any] = {
-        "description": "Synthetic example patients for the immune-insulin-resistance CDS service. "
-        "Generated by scripts/generate_examples.py; SYNTHETIC TEST DATA, not real people.",
-        "anchor_date": today.isoformat(),
-        "date_policy": "All dates were generated relative to anchor_date. Loaders shift every date by "
-        "(day of loading - anchor_date) days; see docs/examples.md.",
-        "generator": {
-            "script": "scripts/generate_examples.py",
-            "background": CAREBUNDLE_REQUIREMENT,
-            "carebundle_seed": CAREBUNDLE_SEED,
-        },
-        "rule_ids": [A, W, B, T, G, S],
-        "examples": [],
-    }
-    for number, spec in enumerate(EXAMPLES, start=1):
-        chart = Chart(
-            number=number,
-            slug=spec.slug,
-            today=today,
-            rng=random.Random(f"{number}-{spec.slug}"),
-        )
-        spec.build(chart)
-        add_background(chart, spec, cb)
-        bundle = transaction(chart)
-        name = f"{number:02d}-{spec.slug}.json"
-        (out / name).write_text(dump_bundle(bundle), encoding="utf-8")
-        manifest["examples"].append(
-            {
-                "file": name,
-                "patient_id": chart.pid,
-                "description": spec.description,
-                "expected_rules": list(spec.expected),
-                "resources": len(bundle["entry"]),
-            }
-        )
-    (out / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    return manifest
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--today",
-        type=date.fromisoformat,
-        default=date.today(),
-        help="anchor date every date is relative to (default: today)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / "examples",
-        help="output folder (default: examples/ of this checkout)",
-    )
-    parser.add_argument("--clean", action="store_true", help="remove the output folder first")
-    args = parser.parse_args(argv)
-    if args.clean and args.out.exists():
-        shutil.rmtree(args.out)
-    manifest = generate(args.today, args.out)
-    for item in manifest["examples"]:
-        rules = ", ".join(item["expected_rules"]) or "(no card)"
-        print(f"{item['file']:<52} {item['resources']:>4} resources  {rules}")
-    print(f"{len(manifest['examples'])} examples written to {args.out} (anchor {manifest['anchor_date']})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
