@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -99,6 +100,17 @@ RENDERERS: dict[str, tuple[Path, Callable[[], str]]] = {
 }
 
 
+def replace_block(text: str, name: str, fresh: str) -> str:
+    """``text`` with the body of its sample block ``name`` replaced by ``fresh``."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("name") != name:
+            return match.group(0)
+        return match.group(1) + fresh + match.group(4)
+
+    return BLOCK.sub(replace, text)
+
+
 def update(names: list[str] | None = None) -> list[str]:
     """Rewrite the blocks (all, or ``names``); returns the names whose text changed."""
     changed = []
@@ -106,15 +118,21 @@ def update(names: list[str] | None = None) -> list[str]:
         if names and name not in names:
             continue
         text = path.read_text()
-        fresh = render()
-
-        def replace(match: re.Match[str], name: str = name, fresh: str = fresh) -> str:
-            if match.group("name") != name:
-                return match.group(0)
-            return match.group(1) + fresh + match.group(4)
-
-        new = BLOCK.sub(replace, text)
+        new = replace_block(text, name, render())
         if new != text:
             path.write_text(new)
             changed.append(name)
     return changed
+
+
+def check_run_sample(path: Path, name: str, fresh: str) -> None:
+    """A sample only a test's real run produces (the demo's output, ``screen`` over the example patients on
+    a FHIR server): it must equal that run's output; ``CDS_HOOKS_UPDATE_DOCS=1`` rewrites it instead."""
+    assert name in blocks(path), f"{path.name} has no sample block {name!r}"
+    if os.environ.get("CDS_HOOKS_UPDATE_DOCS"):
+        path.write_text(replace_block(path.read_text(), name, fresh))
+        return
+    assert blocks(path)[name] == fresh, (
+        f"{path.name}: the {name!r} sample differs from this run's output (CDS_HOOKS_UPDATE_DOCS=1 "
+        "rewrites it)"
+    )

@@ -25,6 +25,7 @@ import requests
 
 from cds_hooks.cli.demo import load_manifest
 from cds_hooks.testing.fhir_test_server import ensure_installed, free_port
+from tests.docs.samples import check_run_sample
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120  # sekmet start (< 1 s) + loading the examples (a few seconds) + slack for slow CI
@@ -117,9 +118,6 @@ class Demo:
 
 
 DEMO_DOC = REPO / "docs" / "demo.md"
-DEMO_SAMPLE = re.compile(
-    r"(<!-- sample:begin demo-output[^>]*-->\n```\n)(.*?)(```\n<!-- sample:end -->)", re.S
-)
 
 
 def documented_output(demo: Demo) -> str:
@@ -149,16 +147,7 @@ def documented_output(demo: Demo) -> str:
 def check_the_documented_output(demo: Demo) -> None:
     """Issue 25 point 7: docs/demo.md's sample output is this run's, normalised (CDS_HOOKS_UPDATE_DOCS=1
     rewrites it instead)."""
-    printed = documented_output(demo)
-    doc = DEMO_DOC.read_text()
-    match = DEMO_SAMPLE.search(doc)
-    assert match, "docs/demo.md has no demo-output sample block"
-    if os.environ.get("CDS_HOOKS_UPDATE_DOCS"):
-        DEMO_DOC.write_text(doc[: match.start(2)] + printed + doc[match.end(2) :])
-        return
-    assert match.group(2) == printed, (
-        "docs/demo.md's output differs from the demo's: CDS_HOOKS_UPDATE_DOCS=1 rewrites it"
-    )
+    check_run_sample(DEMO_DOC, "demo-output", "```\n" + documented_output(demo) + "```\n")
 
 
 @pytest.fixture
