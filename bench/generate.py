@@ -52,6 +52,7 @@ PREFETCH_KEYS = (
     "medicationRequests",
     "conditions",
     "serviceRequests",  # no pending tests: an empty searchset
+    "devices",  # no pump or glucose monitor: an empty searchset
 )
 HISTORY_DAYS = 5 * 365  # filler is spread uniformly over the last five years
 FHIR_BASE = "https://ehr.example.org/fhir"  # the entries' fullUrl: where the prefetch was read from

@@ -46,6 +46,7 @@ def empty_prefetch(pid: str) -> dict[str, Any]:
         "medicationRequests": bundle(),
         "conditions": bundle(),
         "serviceRequests": bundle(),
+        "devices": bundle(),
     }
 
 

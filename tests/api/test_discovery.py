@@ -35,6 +35,7 @@ def test_d1_discovery_lists_the_patient_view_service(client):
         "medicationRequests",
         "conditions",
         "serviceRequests",
+        "devices",
     }
 
 

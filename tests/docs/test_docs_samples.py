@@ -145,6 +145,15 @@ def test_screen_sample_matches_the_population(where: str):
     assert screen_sample(len(EXAMPLES)) in text
 
 
+def test_readme_card_summary_example_is_one_the_screen_run_printed():
+    """The README's example summary is ex04's as ``screen`` printed it (docs/cli.md's screen-all-csv
+    sample, which tests/cli/test_screen_examples.py compares with a real run)."""
+    quoted = re.search(r"decisive values, e\.g\. \"(.*?)\" \(ex04\)", README, re.S)
+    assert quoted, "README.md: no example summary quoted for ex04"
+    csv_rows = blocks(REPO / "docs" / "cli.md")["screen-all-csv"]
+    assert 'ex04,animal-insulin-switch,"' + " ".join(quoted.group(1).split()) + '"' in csv_rows
+
+
 def test_cli_help_has_no_raw_markup():
     for command in (["demo"], ["serve"], ["evaluate"], ["screen"], []):
         out = subprocess.run(

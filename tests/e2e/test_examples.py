@@ -427,10 +427,8 @@ def test_p10_ex02_prefetch_only_without_the_medication_is_412_naming_it(client, 
     never `200 {"cards": []}`."""
     pid = example_with(["animal-insulin-switch"], containing="medication-reference")["patient_id"]
     requests = fhir_server.get("MedicationRequest", {"patient": pid, "_count": 200})
-    prefetch = {
-        key: bundle()
-        for key in ("observations", "labResults", "medicationStatements", "conditions", "serviceRequests")
-    }
+    keys = ("observations", "labResults", "medicationStatements", "conditions", "serviceRequests", "devices")
+    prefetch = {key: bundle() for key in keys}
     prefetch["patient"] = fhir_server.get(f"Patient/{pid}")
     prefetch["medicationRequests"] = requests
     r = client.post(SERVICE_URL, json=request(pid, prefetch))

@@ -167,6 +167,7 @@ KEYS = [
     "medicationRequests",
     "conditions",
     "serviceRequests",
+    "devices",
 ]
 
 
