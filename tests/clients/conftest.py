@@ -3,7 +3,9 @@ EHR's FHIR server with no authorization, which both libraries can read), one ser
 (``cds-hooks serve``, the README's command, under gunicorn) and where to leave each run's results.
 
 Each module runs its client's driver once over every example patient; the driver's results are compared
-here with the manifest's expected rule ids and written to build/test-artifacts/clients/<client>.json."""
+here with the manifest's expected rule ids and written to build/test-artifacts/clients/<client>.json; the
+rule ids each mode received go to <client>.md and <client>-received.json (scripts/clients_table.py puts both
+clients in one table)."""
 
 from __future__ import annotations
 
@@ -84,4 +86,7 @@ def write_table(name: str, prefetch_only: dict[str, Any], fhir_server: dict[str,
         lines.append(f"| {pid} | " + " | ".join(c or "—" for c in cells) + " |")
     path = ARTIFACTS / f"{name}.md"
     path.write_text("\n".join(lines) + "\n")
+    # What scripts/clients_table.py reads to put both clients side by side.
+    received = {"prefetchOnly": prefetch_only, "fhirServer": fhir_server}
+    (ARTIFACTS / f"{name}-received.json").write_text(json.dumps(received, indent=1) + "\n")
     return path
