@@ -27,13 +27,17 @@ import hashlib
 import json
 import random
 import sys
+import tomllib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.fhir import builders as fhir
 from cds_hooks.fhir.builders import ATC, ICD10, LOINC, RXNORM, SNOMED
+from cds_hooks.hooks.registry import prefetch_templates
 
 Resource = dict[str, Any]
 
@@ -44,16 +48,8 @@ DEFAULT_SEED = 6
 PATIENT_ID = "bench-p1"
 SERVICE_ID = "immune-insulin-resistance"
 EXPECTED_RULES = ("insulin-antibody-workup", "type-b-insulin-resistance", "glucocorticoid-hyperglycemia")
-PREFETCH_KEYS = (
-    "patient",
-    "observations",
-    "labResults",
-    "medicationStatements",
-    "medicationRequests",
-    "conditions",
-    "serviceRequests",  # no pending tests: an empty searchset
-    "devices",  # no pump or glucose monitor: an empty searchset
-)
+# What the service asks for, in its order (serviceRequests comes back empty: no pending tests).
+PREFETCH_KEYS = tuple(prefetch_templates(default_knowledge()))
 HISTORY_DAYS = 5 * 365  # filler is spread uniformly over the last five years
 FHIR_BASE = "https://ehr.example.org/fhir"  # the entries' fullUrl: where the prefetch was read from
 
@@ -98,9 +94,7 @@ def observation(
     return fhir.observation(
         pid,
         rid,
-        code=loinc,
-        display=display,
-        text=display,
+        code=fhir.lab_code(loinc, display, text=display),
         when=_ts(when),
         issued=_ts(when + timedelta(hours=2)),
         value=value,
@@ -329,128 +323,46 @@ def _old_ana(rng: random.Random, rid: str, pid: str, when: datetime) -> Resource
     return obs
 
 
-# (weight, prefetch key, maker). Knowledge-coded results stay below every threshold (glucose 80-190
-# mg/dL, HbA1c < 6.5 %, insulin < 50 µIU/mL) and above the hypoglycaemia limits, so they never add
-# evidence or change a card.
-OBSERVATION_MIX: list[tuple[float, str, ObsMaker]] = [
-    (14, "observations", _lab(GLUCOSE, [(MG_DL, 85, 189), (MMOL_L, 4.7, 10.4)], (70, 99))),
-    (5, "observations", _lab(("41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer"),
-                             [(MG_DL, 90, 185)], None)),
-    (3, "observations", _lab(("1558-6", "Fasting glucose [Mass/volume] in Serum or Plasma"),
-                             [(MG_DL, 80, 120)], (70, 99))),
-    (3, "observations", _lab(("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"),
-                             [(("%", "%"), 5.4, 6.4), (("mmol/mol", "mmol/mol"), 36, 46)], (4.0, 5.6))),
-    (1.5, "observations", _lab(("20448-7", "Insulin [Units/volume] in Serum or Plasma"),
-                               [(("uIU/mL", "u[IU]/mL"), 3, 45), (("pmol/L", "pmol/L"), 20, 270)],
-                               (2.6, 24.9))),
-    (1, "observations", _lab(("1986-9", "C peptide [Mass/volume] in Serum or Plasma"),
-                             [(("ng/mL", "ng/mL"), 0.8, 3.5), (("nmol/L", "nmol/L"), 0.27, 1.15)],
-                             (0.8, 3.85))),
-    (0.5, "observations", _old_ana),
-    (5, "observations", _vital(("29463-7", "Body weight"), ("kg", "kg"), 68, 74, 1)),
-    # Vital signs (some EHRs answer a code-filtered search with more than was asked).
-    (6, "observations", _vital(("8867-4", "Heart rate"), ("/min", "/min"), 58, 96)),
-    (6, "observations", _blood_pressure),
-    (3, "observations", _vital(("8310-5", "Body temperature"), ("Cel", "Cel"), 36.1, 37.6, 1)),
-    (3, "observations", _vital(("9279-1", "Respiratory rate"), ("/min", "/min"), 12, 20)),
-    (3, "observations", _vital(("2708-6", "Oxygen saturation in Arterial blood"), ("%", "%"), 94, 100)),
-    (1, "observations", _vital(("8302-2", "Body height"), ("cm", "cm"), 164, 166, 1)),
-    (2, "observations", _vital(("39156-5", "Body mass index (BMI) [Ratio]"), ("kg/m2", "kg/m2"),
-                               25, 27.5, 1)),
-    # CBC, lipids, chemistry: the "newest laboratory results" key.
-    (3, "labResults", _lab(("6690-2", "Leukocytes [#/volume] in Blood by Automated count"),
-                           [(("10*3/uL", "10*3/uL"), 3.5, 11)], (4.5, 11))),
-    (3, "labResults", _lab(("718-7", "Hemoglobin [Mass/volume] in Blood"),
-                           [(("g/dL", "g/dL"), 10.5, 15)], (12, 15.5))),
-    (3, "labResults", _lab(("4544-3", "Hematocrit [Volume Fraction] of Blood by Automated count"),
-                           [(("%", "%"), 32, 45)], (36, 46))),
-    (3, "labResults", _lab(("777-3", "Platelets [#/volume] in Blood by Automated count"),
-                           [(("10*3/uL", "10*3/uL"), 140, 400)], (150, 400))),
-    (2, "labResults", _lab(("789-8", "Erythrocytes [#/volume] in Blood by Automated count"),
-                           [(("10*6/uL", "10*6/uL"), 3.6, 5.2)], (4.0, 5.2))),
-    (2, "labResults", _lab(("2093-3", "Cholesterol [Mass/volume] in Serum or Plasma"),
-                           [(MG_DL, 150, 260)], (0, 200))),
-    (2, "labResults", _lab(("2571-8", "Triglyceride [Mass/volume] in Serum or Plasma"),
-                           [(MG_DL, 80, 320)], (0, 150))),
-    (2, "labResults", _lab(("2085-9", "Cholesterol in HDL [Mass/volume] in Serum or Plasma"),
-                           [(MG_DL, 35, 75)], (40, 200))),
-    (2, "labResults", _lab(("13457-7", "Cholesterol in LDL [Mass/volume] in Serum or Plasma by calculation"),
-                           [(MG_DL, 70, 180)], (0, 100))),
-    (3, "labResults", _lab(("2160-0", "Creatinine [Mass/volume] in Serum or Plasma"),
-                           [(MG_DL, 0.6, 1.2)], (0.5, 1.1))),
-    (3, "labResults", _lab(("2951-2", "Sodium [Moles/volume] in Serum or Plasma"),
-                           [(MMOL_L, 134, 145)], (136, 145))),
-    (3, "labResults", _lab(("2823-3", "Potassium [Moles/volume] in Serum or Plasma"),
-                           [(MMOL_L, 3.4, 5.1)], (3.5, 5.1))),
-    (2, "labResults", _lab(("3094-0", "Urea nitrogen [Mass/volume] in Serum or Plasma"),
-                           [(MG_DL, 8, 24)], (7, 20))),
-    (2, "labResults", _lab(("1742-6",
-                            "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma"),
-                           [(("U/L", "U/L"), 10, 60)], (7, 56))),
-    (2, "labResults", _lab(("1920-8",
-                            "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma"),
-                           [(("U/L", "U/L"), 10, 50)], (10, 40))),
-    (1, "labResults", _lab(("3016-3", "Thyrotropin [Units/volume] in Serum or Plasma"),
-                           [(("mIU/L", "m[IU]/L"), 0.5, 4.5)], (0.4, 4.0))),
-]  # fmt: skip
+FILLER = tomllib.loads(Path(__file__).with_name("filler.toml").read_text(encoding="utf-8"))
+MAKERS: dict[str, ObsMaker] = {"blood_pressure": _blood_pressure, "old_ana": _old_ana}
 
-# (name, RxNorm, ATC, dose, route, per day, statuses allowed): non-insulin, non-systemic-steroid
-# medicines, plus topical/inhaled steroids and past courses of prednisone and glargine (past only).
+
+def _maker(row: dict[str, Any]) -> ObsMaker:
+    """The maker a row of filler.toml's ``observation`` describes."""
+    if "lab" in row:
+        units = [((printed, ucum), low, high) for printed, ucum, low, high in row["units"]]
+        return _lab(tuple(row["lab"]), units, tuple(row["range"]) if "range" in row else None)
+    if "vital" in row:
+        return _vital(tuple(row["vital"]), tuple(row["unit"]), row["low"], row["high"], row.get("digits", 0))
+    return MAKERS[row["make"]]
+
+
+# (weight, prefetch key, maker), from filler.toml.
+OBSERVATION_MIX: list[tuple[float, str, ObsMaker]] = [
+    (row["weight"], row["key"], _maker(row)) for row in FILLER["observation"]
+]
+
+ROUTES = {"oral": ROUTE_ORAL, "subcutaneous": ROUTE_SC, "topical": ROUTE_TOPICAL, "inhaled": ROUTE_INHALED}
+# (name, RxNorm, ATC, dose, route, per day, statuses allowed), from filler.toml.
 MEDICATIONS: list[tuple[str, str, str, tuple[float, str, str], dict[str, Any], int, tuple[str, ...]]] = [
-    ("Metformin 500 mg oral tablet", "861007", "A10BA02", (500, "mg", "mg"), ROUTE_ORAL, 2, ()),
-    ("Lisinopril 10 mg oral tablet", "314076", "C09AA03", (10, "mg", "mg"), ROUTE_ORAL, 1, ()),
-    ("Amlodipine 5 mg oral tablet", "197361", "C08CA01", (5, "mg", "mg"), ROUTE_ORAL, 1, ()),
-    ("Atorvastatin 20 mg oral tablet", "617310", "C10AA05", (20, "mg", "mg"), ROUTE_ORAL, 1, ()),
-    ("Levothyroxine 75 mcg oral tablet", "966222", "H03AA01", (75, "ug", "ug"), ROUTE_ORAL, 1, ()),
-    ("Omeprazole 20 mg delayed-release capsule", "402014", "A02BC01", (20, "mg", "mg"), ROUTE_ORAL, 1, ()),
-    ("Hydroxychloroquine 200 mg oral tablet", "979092", "P01BA02", (200, "mg", "mg"), ROUTE_ORAL, 2, ()),
-    ("Sertraline 50 mg oral tablet", "312940", "N06AB06", (50, "mg", "mg"), ROUTE_ORAL, 1, ()),
-    ("Cholecalciferol 1000 unit oral tablet", "316672", "A11CC05", (1, "{tbl}", "{tbl}"), ROUTE_ORAL, 1, ()),
-    ("Aspirin 81 mg chewable tablet", "243670", "B01AC06", (81, "mg", "mg"), ROUTE_ORAL, 1, ()),
-    ("Furosemide 20 mg oral tablet", "310429", "C03CA01", (20, "mg", "mg"), ROUTE_ORAL, 1, ()),
-    ("Ibuprofen 400 mg oral tablet", "197805", "M01AE01", (400, "mg", "mg"), ROUTE_ORAL, 3,
-     ("completed", "stopped")),
-    ("Amoxicillin 500 mg oral capsule", "308191", "J01CA04", (500, "mg", "mg"), ROUTE_ORAL, 3,
-     ("completed",)),
-    ("Hydrocortisone 1 % topical cream", "106258", "D07AA02", (1, "{appl}", "{appl}"), ROUTE_TOPICAL, 2, ()),
-    ("Budesonide 200 mcg/dose inhaler", "1797841", "R03BA02", (2, "{puff}", "{puff}"), ROUTE_INHALED, 2, ()),
-    ("Prednisone 10 mg oral tablet (flare course)", "312617", "H02AB07", (10, "mg", "mg"), ROUTE_ORAL, 1,
-     ("completed", "stopped")),
-    ("Insulin glargine 100 units/mL pen", "261551", "A10AE04", (12, "U", "[iU]"), ROUTE_SC, 1,
-     ("completed", "stopped")),
-]  # fmt: skip
+    (
+        m["name"],
+        m["rxnorm"],
+        m["atc"],
+        tuple(m["dose"]),
+        ROUTES[m["route"]],
+        m["per_day"],
+        tuple(m["statuses"]),
+    )
+    for m in FILLER["medication"]
+]
 STATEMENT_STATUSES = (["active", "completed", "stopped", "intended", "entered-in-error"], [45, 30, 15, 5, 5])
 REQUEST_STATUSES = (["active", "completed", "stopped", "cancelled", "draft"], [45, 30, 15, 5, 5])
 
-# Unrelated conditions (no value set matches them): (ICD-10-CM, SNOMED CT).
+# Unrelated conditions: (ICD-10-CM, SNOMED CT), from filler.toml.
 CONDITIONS: list[tuple[tuple[str, str], tuple[str, str]]] = [
-    (("I10", "Essential (primary) hypertension"), ("59621000", "Essential hypertension")),
-    (("K21.9", "Gastro-esophageal reflux disease without esophagitis"),
-     ("235595009", "Gastroesophageal reflux disease")),
-    (("M17.9", "Osteoarthritis of knee, unspecified"), ("239873007", "Osteoarthritis of knee")),
-    (("J45.909", "Unspecified asthma, uncomplicated"), ("195967001", "Asthma")),
-    (("F32.9", "Major depressive disorder, single episode, unspecified"),
-     ("35489007", "Depressive disorder")),
-    (("G47.33", "Obstructive sleep apnea (adult) (pediatric)"),
-     ("78275009", "Obstructive sleep apnea syndrome")),
-    (("E03.9", "Hypothyroidism, unspecified"), ("40930008", "Hypothyroidism")),
-    (("J06.9", "Acute upper respiratory infection, unspecified"),
-     ("54150009", "Upper respiratory infection")),
-    (("N39.0", "Urinary tract infection, site not specified"),
-     ("68566005", "Urinary tract infectious disease")),
-    (("M54.50", "Low back pain, unspecified"), ("279039007", "Low back pain")),
-    (("G43.909", "Migraine, unspecified, not intractable"), ("37796009", "Migraine")),
-    (("E55.9", "Vitamin D deficiency, unspecified"), ("34713006", "Vitamin D deficiency")),
-    (("D50.9", "Iron deficiency anemia, unspecified"), ("87522002", "Iron deficiency anemia")),
-    (("J30.9", "Allergic rhinitis, unspecified"), ("61582004", "Allergic rhinitis")),
-    (("M81.0", "Age-related osteoporosis without current pathological fracture"),
-     ("64859006", "Osteoporosis")),
-    (("F41.9", "Anxiety disorder, unspecified"), ("197480006", "Anxiety disorder")),
-    (("M10.9", "Gout, unspecified"), ("90560007", "Gout")),
-    (("I48.91", "Unspecified atrial fibrillation"), ("49436004", "Atrial fibrillation")),
-    (("L40.0", "Psoriasis vulgaris"), ("9014002", "Psoriasis")),
-    (("K58.9", "Irritable bowel syndrome without diarrhea"), ("10743008", "Irritable bowel syndrome")),
-]  # fmt: skip
+    (tuple(c["icd10"]), tuple(c["snomed"])) for c in FILLER["condition"]
+]
 CLINICAL_STATUSES = (["active", "resolved", "inactive", "remission", "recurrence"], [40, 35, 15, 5, 5])
 VERIFICATION_STATUSES = (
     ["confirmed", "provisional", "unconfirmed", "refuted", "entered-in-error"],

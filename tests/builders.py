@@ -33,7 +33,9 @@ def porcine_statement(pid: str, rid: str = "ms-pork", status: str = "active") ->
 
 
 def glucose(pid: str, rid: str, value: float, when: str) -> dict[str, Any]:
-    return fhir.observation(pid, rid, code="2345-7", display="Glucose", when=when, value=value, unit="mg/dL")
+    return fhir.observation(
+        pid, rid, code=fhir.lab_code("2345-7", "Glucose"), when=when, value=value, unit="mg/dL"
+    )
 
 
 def empty_prefetch(pid: str) -> dict[str, Any]:

@@ -18,6 +18,8 @@ pytest_plugins = [
     "tests.postgres_plugin",
     "tests.browser_plugin",
     "tests.fuzz_report_plugin",
+    # The hazard log's evidence (docs/safety/hazards.toml) must run: a session that skips it fails.
+    "tests.safety.plugin",
 ]
 
 

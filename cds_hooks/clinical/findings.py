@@ -410,13 +410,12 @@ def _recent_lows(facts: PatientFacts, k: Knowledge, limit: float) -> Finding:
 
 
 def renal_impairment(facts: PatientFacts, k: Knowledge) -> Finding:
-    """The newest eGFR below the limit (within its look-back), CKD stage 4–5 or dialysis on the record."""
-    newest = next((r for r in facts.lab("egfr") if r.value is not None), None)
-    evidence = (
-        [newest.evidence]
-        if newest and newest.value is not None and newest.value < k.threshold("egfr_low")
-        else []
-    )
+    """An eGFR below the limit within its look-back (365 days), CKD stage 4–5 or dialysis on the record.
+    Any low eGFR in the window counts, not only the newest (issue 22 A1 "within 365 days"; the safer
+    reading for the switch: the larger cut); the newest low one is cited."""
+    limit = k.threshold("egfr_low")
+    low = next((r for r in facts.lab("egfr") if r.value is not None and r.value < limit), None)
+    evidence = [low.evidence] if low is not None else []
     evidence += _conditions(facts.conditions, {"ckd-severe", "dialysis"})
     return _finding(evidence)
 
@@ -474,6 +473,15 @@ def _prednisolone_total(facts: PatientFacts) -> float | None:
 
 # Condition value sets treated with glucocorticoid replacement when knowledge/conditions.toml names none.
 REPLACEMENT_CONDITIONS = frozenset({"adrenal-insufficiency", "hypopituitarism"})
+
+
+def glucocorticoid_replacement(f: Findings, k: Knowledge, total: float | None) -> bool:
+    """Replacement, not excess: adrenal insufficiency or hypopituitarism on the record and a known total
+    (prednisolone-equivalent mg/day) at most ``glucocorticoid_replacement_max`` (issue 22 C8). An unknown
+    dose is never replacement. One test for the glucocorticoid card and the switch plan, so the switch
+    never defers to a glucocorticoid card that does not fire (issue 22 B7)."""
+    limit = k.threshold("glucocorticoid_replacement_max")
+    return bool(f.adrenal_insufficiency) and total is not None and total <= limit
 
 
 def derive(facts: PatientFacts, k: Knowledge) -> Findings:

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from cds_hooks.clinical.facts.model import Evidence, MedicationUse, PatientFacts
-from cds_hooks.clinical.findings import Finding, Findings
+from cds_hooks.clinical.findings import Finding, Findings, glucocorticoid_replacement
 from cds_hooks.clinical.knowledge import Knowledge
 
 PORCINE, BOVINE = "porcine", "bovine"
@@ -34,6 +34,7 @@ THRESHOLDS = (
     "switch_half_unit_below",
     "switch_rounding_tolerance",
     "switch_supervision_days",
+    "glucocorticoid_replacement_max",
 )
 # The findings the plan reads, in the order the card names them (for the rules' declarations).
 RISK_FINDINGS = (
@@ -119,7 +120,11 @@ def plan_switch(knowledge: Knowledge, facts: PatientFacts, findings: Findings) -
         )
         if finding
     ]
-    keep = bool(f.current_glucocorticoid and f.hyperglycaemia and not f.recent_hypoglycaemia)
+    # Not for replacement doses: no glucocorticoid card fires for them to defer to (issue 22 B7, C8).
+    excess = f.current_glucocorticoid and not glucocorticoid_replacement(
+        f, knowledge, f.glucocorticoid_prednisolone_mg
+    )
+    keep = bool(excess and f.hyperglycaemia and not f.recent_hypoglycaemia)
     if keep:  # the steroid is why the dose is kept, not a reason to cut it
         risks = [r for r in risks if r.name != "glucocorticoid"]
     tdd, limit = f.total_daily_dose, knowledge.threshold("switch_dose_high_tdd")
@@ -160,14 +165,21 @@ def reduction(knowledge: Knowledge, plan: SwitchPlan, species: str | None) -> Re
 def new_dose(knowledge: Knowledge, units: float, percent: float) -> float:
     """``units`` cut by ``percent``: to the half unit below under ``switch_half_unit_below`` units, else
     to the whole unit below; up instead when rounding down would overshoot the target by more than
-    ``switch_rounding_tolerance`` points. (Rounding to 6 places first keeps 10 × 0.9 from becoming 8.)"""
+    ``switch_rounding_tolerance`` points. Where rounding up would leave no cut at all, the rounded-down
+    dose is kept if its cut is within the larger reduction (``switch_dose_reduction_high``, the top of
+    the reference's 10–20 %): 3 U at 10 % gives 2.5 U (16.7 %), not 3 U "0 % lower" (issue 22 A2, the
+    safer reading). Never 0 units. (Rounding to 6 places first keeps 10 × 0.9 from becoming 8.)"""
     if units <= 0 or percent <= 0:
         return units
     step = 0.5 if units < knowledge.threshold("switch_half_unit_below") else 1.0
     target = round(units * (100 - percent) / 100 / step, 6)
     down = math.floor(target) * step
-    if (units - down) / units * 100 > percent + knowledge.threshold("switch_rounding_tolerance"):
-        return math.ceil(target) * step
+    up = math.ceil(target) * step
+    cut = (units - down) / units * 100
+    if cut <= percent + knowledge.threshold("switch_rounding_tolerance"):
+        return down
+    if up < units or down <= 0 or cut > knowledge.threshold("switch_dose_reduction_high"):
+        return up
     return down
 
 

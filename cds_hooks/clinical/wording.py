@@ -76,6 +76,7 @@ class RulePage:
 @dataclass(frozen=True)
 class CardWording:
     rule_id: str
+    name: str  # how another card names this one when it defers to it (issue 22 B7)
     indicator: str
     variants: dict[str, Variant]
     page: RulePage
@@ -135,9 +136,12 @@ class SwitchWording:
     update_description: str
     delete_description: str
     dose_note: str
+    kept_dose_note: str  # the dose kept, not "reduced by 0 %" (issue 22 B7)
     no_dose_note: str
+    held_dose_note: str  # an on-hold order's dose is not the current dose (issue 22 A5)
     non_unit_dose_note: str
     dosage_text: str
+    kept_dosage_text: str  # the dose unchanged (issue 22 B7)
     statement_stop: str
     dose_phrase: str
     no_dose_phrase: str
@@ -165,6 +169,8 @@ class Wording:
     unusable_heading: str
     pending_heading: str
     pending_line: str
+    deferred_heading: str
+    deferred_line: str
     rule_link_label: str
     timeline_link_label: str
     override_reasons: tuple[tuple[str, str], ...]
@@ -270,8 +276,12 @@ def _card(path: Path) -> CardWording:
     for key in ("title", "fires", "proposes"):
         if not isinstance(page.get(key), str) or not page[key].strip():
             raise WordingError(f"{path}: [page].{key} must be a non-empty string")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise WordingError(f"{path}: name (how another card names this one) must be a non-empty string")
     return CardWording(
         rule_id=path.stem,
+        name=name.strip(),
         indicator=indicator,
         variants=variants,
         page=RulePage(
@@ -315,9 +325,12 @@ def _switch(path: Path, raw: Any) -> SwitchWording:
         "update_description",
         "delete_description",
         "dose_note",
+        "kept_dose_note",
         "no_dose_note",
+        "held_dose_note",
         "non_unit_dose_note",
         "dosage_text",
+        "kept_dosage_text",
         "statement_stop",
         "dose_phrase",
         "no_dose_phrase",
@@ -417,6 +430,8 @@ def load_wording(root: Path) -> Wording:
         unusable_heading=common["unusable_heading"],
         pending_heading=common["pending_heading"],
         pending_line=common["pending_line"],
+        deferred_heading=common["deferred_heading"],
+        deferred_line=common["deferred_line"],
         rule_link_label=common["rule_link_label"],
         timeline_link_label=common["timeline_link_label"],
         override_reasons=reasons,

@@ -13,7 +13,7 @@ element, after the core ones and in the order given.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 Resource = dict[str, Any]
 
@@ -66,6 +66,11 @@ def quantity(value: float, unit: str, code: str | None = "") -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": UCUM, "code": code or unit}
 
 
+def lab_code(code: str, display: str, *, system: str = LOINC, text: str | None = None) -> dict[str, Any]:
+    """An Observation's code: one coding (LOINC unless ``system`` says otherwise) and its text."""
+    return concept(coding(system, code, display), text=text)
+
+
 def interpretation(flag: str, display: str | None = None) -> list[dict[str, Any]]:
     """Observation.interpretation from a v3 flag (``H``, ``L``, ``N``, ``POS``...)."""
     return [concept(coding(INTERPRETATION, flag, display))]
@@ -98,14 +103,21 @@ def dosage(
     timing: dict[str, Any] | None = None,
     route: dict[str, Any] | None = None,
     dose: dict[str, Any] | None = None,
+    rate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Dosage; ``dose`` is the doseQuantity (see :func:`quantity`)."""
-    rate = [{"doseQuantity": dose}] if dose is not None else None
-    return _given(("text", text), ("timing", timing), ("route", route), ("doseAndRate", rate))
+    """A Dosage; ``dose`` is the doseQuantity, ``rate`` the rateQuantity (a pump's units per hour)."""
+    amount = _given(("doseQuantity", dose), ("rateQuantity", rate)) or None
+    return _given(
+        ("text", text), ("timing", timing), ("route", route), ("doseAndRate", [amount] if amount else None)
+    )
 
 
-def _meta(updated: str | None) -> dict[str, str] | None:
-    return {"lastUpdated": updated} if updated else None
+def _resource(
+    rtype: str, rid: str, updated: str | None, *pairs: tuple[str, Any], **elements: Any
+) -> Resource:
+    """A resource: its type, id and (when ``updated`` is given) meta.lastUpdated, then ``pairs``."""
+    meta = {"lastUpdated": updated} if updated else None
+    return _given(("resourceType", rtype), ("id", rid), ("meta", meta), *pairs, **elements)
 
 
 # ------------------------------------------------------------------------------------------- resources
@@ -123,10 +135,10 @@ def patient(
     telecom: list[dict[str, Any]] | None = None,
     address: list[dict[str, Any]] | None = None,
 ) -> Resource:
-    return _given(
-        ("resourceType", "Patient"),
-        ("id", rid),
-        ("meta", _meta(updated)),
+    return _resource(
+        "Patient",
+        rid,
+        updated,
         ("identifier", identifier),
         ("active", active),
         ("name", name),
@@ -141,10 +153,7 @@ def observation(
     patient_id: str,
     rid: str,
     *,
-    code: str,
-    display: str,
-    system: str = LOINC,
-    text: str | None = None,
+    code: dict[str, Any],
     when: str | None = None,
     period: tuple[str, str] | None = None,
     issued: str | None = None,
@@ -157,17 +166,17 @@ def observation(
     updated: str | None = None,
     **elements: Any,
 ) -> Resource:
-    """An Observation of ``code`` (LOINC unless ``system`` says otherwise) taken ``when`` (or over
+    """An Observation of ``code`` (a CodeableConcept: see :func:`lab_code`) taken ``when`` (or over
     ``period``), with a valueQuantity when ``value`` is given (``unit``, ``ucum`` as in :func:`quantity`).
     Other value types, interpretation, referenceRange or components go in ``elements``."""
     group = concept(coding(OBS_CATEGORY, category, category.replace("-", " ").title()))
-    return _given(
-        ("resourceType", "Observation"),
-        ("id", rid),
-        ("meta", _meta(updated)),
+    return _resource(
+        "Observation",
+        rid,
+        updated,
         ("status", status),
         ("category", [group]),
-        ("code", concept(coding(system, code, display), text=text)),
+        ("code", code),
         ("subject", reference(f"Patient/{patient_id}")),
         ("encounter", reference(encounter) if encounter else None),
         ("effectiveDateTime", when),
@@ -182,61 +191,71 @@ def medication(
     rid: str, *, code: dict[str, Any], status: str | None = "active", form: str | None = None
 ) -> Resource:
     """A Medication, for a medicationReference to point at (on the server, or contained)."""
-    return _given(
-        ("resourceType", "Medication"),
-        ("id", rid),
+    return _resource(
+        "Medication",
+        rid,
+        None,
         ("code", code),
         ("status", status),
         ("form", {"text": form} if form else None),
     )
 
 
+class MedicineUse(TypedDict, total=False):
+    """What MedicationStatement and MedicationRequest both say: the medicine (``drug``, the
+    medicationCodeableConcept, or ``drug_reference``, a Medication's ``Type/id`` or ``#contained-id``),
+    its status (default ``active``) and dosage."""
+
+    drug: dict[str, Any] | None
+    drug_reference: str | None
+    contained: list[Resource] | None
+    status: str
+    dosage: list[dict[str, Any]] | None
+    updated: str | None
+
+
 def _medication_use(
     rtype: str,
+    patient_id: str,
     rid: str,
-    updated: str | None,
-    contained: list[Resource] | None,
-    drug: dict[str, Any] | None,
-    drug_reference: str | None,
-) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
-    """The elements MedicationStatement and MedicationRequest share: the head, and the medicine."""
-    return [
-        ("resourceType", rtype),
-        ("id", rid),
-        ("meta", _meta(updated)),
-        ("contained", contained),
-    ], [
-        ("medicationCodeableConcept", drug),
+    use: MedicineUse,
+    *,
+    before: tuple[tuple[str, Any], ...],
+    after: tuple[tuple[str, Any], ...],
+    dosage_element: str,
+) -> Resource:
+    """The one shape of both: ``before`` the medicine and ``after`` the subject go each type's own
+    elements, and the dosage under its name (``dosage`` or ``dosageInstruction``)."""
+    drug_reference = use.get("drug_reference")
+    return _resource(
+        rtype,
+        rid,
+        use.get("updated"),
+        ("contained", use.get("contained")),
+        ("status", use.get("status", "active")),
+        *before,
+        ("medicationCodeableConcept", use.get("drug")),
         ("medicationReference", reference(drug_reference) if drug_reference else None),
-    ]
+        ("subject", reference(f"Patient/{patient_id}")),
+        *after,
+        (dosage_element, use.get("dosage") or None),
+    )
 
 
 def medication_statement(
     patient_id: str,
     rid: str,
     *,
-    drug: dict[str, Any] | None = None,
-    drug_reference: str | None = None,
-    status: str = "active",
     start: str | None = None,
     end: str | None = None,
     asserted: str | None = None,
-    dosage: list[dict[str, Any]] | None = None,
-    contained: list[Resource] | None = None,
-    updated: str | None = None,
+    **use: Unpack[MedicineUse],
 ) -> Resource:
-    """What the patient takes (or took): ``drug`` is the medicationCodeableConcept, ``drug_reference``
-    a Medication's ``Type/id`` or ``#contained-id``; ``start``/``end`` make the effectivePeriod."""
-    head, medicine = _medication_use("MedicationStatement", rid, updated, contained, drug, drug_reference)
+    """What the patient takes (or took): ``start``/``end`` make the effectivePeriod."""
     period = _given(("start", start), ("end", end)) or None
-    return _given(
-        *head,
-        ("status", status),
-        *medicine,
-        ("subject", reference(f"Patient/{patient_id}")),
-        ("effectivePeriod", period),
-        ("dateAsserted", asserted),
-        ("dosage", dosage or None),
+    after = (("effectivePeriod", period), ("dateAsserted", asserted))
+    return _medication_use(
+        "MedicationStatement", patient_id, rid, use, before=(), after=after, dosage_element="dosage"
     )
 
 
@@ -244,28 +263,22 @@ def medication_request(
     patient_id: str,
     rid: str,
     *,
-    drug: dict[str, Any] | None = None,
-    drug_reference: str | None = None,
-    status: str = "active",
     intent: str = "order",
     authored: str | None = None,
     requester: dict[str, str] | None = None,
-    dosage: list[dict[str, Any]] | None = None,
-    contained: list[Resource] | None = None,
-    updated: str | None = None,
+    **use: Unpack[MedicineUse],
 ) -> Resource:
-    """A prescription (or, ``status="draft"``, an order being written): ``drug`` and ``drug_reference``
-    as in :func:`medication_statement`; ``dosage`` is the dosageInstruction."""
-    head, medicine = _medication_use("MedicationRequest", rid, updated, contained, drug, drug_reference)
-    return _given(
-        *head,
-        ("status", status),
-        ("intent", intent),
-        *medicine,
-        ("subject", reference(f"Patient/{patient_id}")),
-        ("authoredOn", authored),
-        ("requester", requester),
-        ("dosageInstruction", dosage or None),
+    """A prescription (or, ``status="draft"``, an order being written); ``dosage`` is the
+    dosageInstruction."""
+    after = (("authoredOn", authored), ("requester", requester))
+    return _medication_use(
+        "MedicationRequest",
+        patient_id,
+        rid,
+        use,
+        before=(("intent", intent),),
+        after=after,
+        dosage_element="dosageInstruction",
     )
 
 
@@ -285,10 +298,10 @@ def condition(
     """A Condition with its clinical status (and, unless ``None``, verification status and category)."""
     status = concept(coding(CLINICAL, clinical))
     verified = concept(coding(VERIFICATION, verification)) if verification else None
-    return _given(
-        ("resourceType", "Condition"),
-        ("id", rid),
-        ("meta", _meta(updated)),
+    return _resource(
+        "Condition",
+        rid,
+        updated,
         ("clinicalStatus", status),
         ("verificationStatus", verified),
         ("category", [concept(coding(CONDITION_CATEGORY, category))] if category else None),
@@ -297,6 +310,22 @@ def condition(
         ("onsetDateTime", onset),
         ("recordedDate", recorded),
         ("abatementDateTime", abated),
+    )
+
+
+def device(
+    patient_id: str, rid: str, *, type: dict[str, Any], name: str | None = None, status: str = "active"
+) -> Resource:
+    """A Device the patient uses (an insulin pump, a glucose monitor), with its user-friendly name."""
+    names = [{"name": name, "type": "user-friendly-name"}] if name else None
+    return _resource(
+        "Device",
+        rid,
+        None,
+        ("status", status),
+        ("deviceName", names),
+        ("type", type),
+        ("patient", reference(f"Patient/{patient_id}")),
     )
 
 
@@ -312,9 +341,10 @@ def service_request(
     requester: dict[str, str] | None = None,
 ) -> Resource:
     """An order for a test or referral (what the record says is already under way)."""
-    return _given(
-        ("resourceType", "ServiceRequest"),
-        ("id", rid),
+    return _resource(
+        "ServiceRequest",
+        rid,
+        None,
         ("status", status),
         ("intent", intent),
         ("category", [category] if category else None),

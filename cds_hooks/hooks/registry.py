@@ -114,9 +114,8 @@ def prefetch_templates(knowledge: Knowledge, *, date_bounded: bool = False) -> d
         "conditions": f"Condition?patient={patient}&_count=200",
         # Tests already ordered are not proposed again: status filtered in code (active, on-hold, draft).
         "serviceRequests": f"ServiceRequest?patient={patient}&_count=200",
-        # Insulin pumps and continuous glucose monitors (issue 22 A3, A4): a pump user's switch is dosed by
-        # the pump team, not by the card. Status and kind filtered in code.
-        "devices": f"Device?patient={patient}&_count=200",
+        # Insulin pumps and CGMs (issue 22 A3, A4): a pump means no dose is proposed; status filtered in code.
+        "devices": f"Device?patient={patient}&_count=50",
     }
 
 
@@ -137,8 +136,8 @@ def build_services(knowledge: Knowledge, *, date_bounded: bool = False) -> dict[
         usage_requirements=(
             "Needs the patient's Observations (glucose, HbA1c, insulin, C-peptide, insulin and "
             "insulin-receptor antibodies, ANA, body weight), MedicationStatements, MedicationRequests "
-            "(with referenced Medications), Conditions, ServiceRequests (tests already ordered) and Devices "
-            "(insulin pumps, glucose monitors), by prefetch or from fhirServer."
+            "(with referenced Medications), Conditions, ServiceRequests (tests already ordered) and "
+            "Devices (insulin pumps, CGMs), by prefetch or from fhirServer."
         ),
         prefetch=templates,
         windows=windows,

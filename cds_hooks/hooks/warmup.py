@@ -35,7 +35,7 @@ def _observation(
     rid: str, loinc: str, display: str, value: float, unit: str, when: datetime
 ) -> dict[str, Any]:
     return fhir.observation(
-        PATIENT, rid, code=loinc, display=display, when=when.isoformat(), value=value, unit=unit
+        PATIENT, rid, code=fhir.lab_code(loinc, display), when=when.isoformat(), value=value, unit=unit
     )
 
 

@@ -10,12 +10,12 @@ Each record has two layers:
   carebundle record per yearly visit (vitals, CMP, CBC, lipids, HbA1c, albuminuria, problem list,
   prescriptions such as statins and ACE inhibitors), merged into the patient with ids and references
   rewritten to the patient's stable ids. Older visits' prescriptions are kept as ``completed``.
-* **The situation** — written in :mod:`.patients`: animal insulin, insulin and receptor antibodies,
-  autoimmune disease, ataxia-telangiectasia, glucocorticoids, non-immune causes, in the data
-  variants real EHRs send (MedicationStatement and MedicationRequest, medicationReference to a
-  Medication on the server or a contained one, mg/dL and mmol/L, pmol/L insulin, IFCC HbA1c,
-  valueString / valueCodeableConcept antibody results, local lab codes with text only, pending
-  results, ...).
+* **The situation** — data, ``patients.toml`` (read by :mod:`.catalogue`): animal insulin, insulin
+  and receptor antibodies, autoimmune disease, ataxia-telangiectasia, glucocorticoids, non-immune
+  causes, in the data variants real EHRs send (MedicationStatement and MedicationRequest,
+  medicationReference to a Medication on the server or a contained one, mg/dL and mmol/L, pmol/L
+  insulin, IFCC HbA1c, valueString / valueCodeableConcept antibody results, local lab codes with
+  text only, pending results, ...).
 
 Dates: every date is computed relative to ``--today`` (the *anchor*, default: today) and the anchor is
 written to ``manifest.json`` as ``anchor_date``. Loaders (``cds_hooks.cli.demo.load_examples``) shift every
@@ -24,8 +24,8 @@ situation date is closer than 3 days to a window edge, so a one-day difference b
 dates never matters.
 
 The modules: :mod:`.chart` (a patient's chart, built with :mod:`cds_hooks.fhir.builders`),
-:mod:`.patients` (the situations), :mod:`.background` (carebundle's history) and :mod:`.write` (the
-Bundles and ``manifest.json``).
+:mod:`.catalogue` (the interpreter of ``patients.toml``, the situations), :mod:`.background`
+(carebundle's history) and :mod:`.write` (the Bundles and ``manifest.json``).
 
 carebundle is a test/dev dependency only: the service and its tests use the committed JSON files as
 they are (one test regenerates them to check they still match). Regenerate with::

@@ -8,8 +8,8 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from .catalogue import Spec
 from .chart import Chart
-from .patients import Spec
 
 CAREBUNDLE_REQUIREMENT = "carebundle==0.5.0"
 CAREBUNDLE_SEED = 4242  # one seed for the whole population; the example number is carebundle's index
@@ -79,6 +79,7 @@ def add_background(chart: Chart, spec: Spec, cb: Any) -> None:
             reference_date=chart.today - timedelta(days=days_ago),
             index=chart.number,
             panels=panels,
+            include_vitals=spec.vitals,
         )
         data = json.loads(cb.to_json(bundle))
         mapping: dict[str, str] = {}
@@ -127,7 +128,9 @@ def add_background(chart: Chart, spec: Spec, cb: Any) -> None:
                 if vi == 0:
                     practitioner = resource
                 continue
-            if rtype == "Condition" and (vi > 0 or _codes(resource) & own_condition_codes):
+            if rtype == "Condition" and (
+                vi > 0 or not spec.problem_list or _codes(resource) & own_condition_codes
+            ):
                 continue  # the problem list is the latest one; the situation's own entries win
             if rtype == "MedicationRequest" and vi > 0:
                 resource["status"] = "completed"  # earlier prescriptions of the same drugs

@@ -14,10 +14,12 @@ from cds_hooks.fhir.builders import ICD10, LOINC, SNOMED
 
 Codings = tuple[str, str, str]  # (system, code, display)
 Amount = tuple[float, str, str | None]  # (value, printed unit, UCUM code or None)
+Value = Amount | str | dict[str, Any] | None  # valueQuantity, valueString, valueCodeableConcept
 
 SUBCUT = fhir.concept(fhir.coding(SNOMED, "34206005", "Subcutaneous route"))
 ORAL = fhir.concept(fhir.coding(SNOMED, "26643006", "Oral route"))
 INHALED = fhir.concept(fhir.coding(SNOMED, "447694001", "Respiratory tract route"))
+ROUTES = {"subcutaneous": SUBCUT, "oral": ORAL, "inhaled": INHALED}
 
 GLUCOSE_NAMES = {
     "41653-7": "Glucose [Mass/volume] in Capillary blood by Glucometer",
@@ -35,6 +37,17 @@ ISSUED = ("final", "amended", "corrected", "preliminary")  # results that have b
 def concept(text: str, *codings: Codings) -> dict[str, Any]:
     """A CodeableConcept from (system, code, display) triples, text first as the examples carry it."""
     return {"text": text, **fhir.concept(*(fhir.coding(*c) for c in codings))}
+
+
+@dataclass(frozen=True)
+class Medicine:
+    """The medicine an order or statement names: inline (``reference`` None), a Medication on the
+    server (``"Medication"``, with its ``form``) or one contained in the order (``"#id"``)."""
+
+    text: str
+    codings: tuple[Codings, ...] = ()
+    reference: str | None = None
+    form: str | None = None
 
 
 def _quantity(amount: Amount) -> dict[str, Any]:
@@ -83,79 +96,69 @@ class Chart:
         display: str,
         days_ago: float,
         *,
-        system: str = LOINC,
-        text: str | None = None,
-        quantity: Amount | None = None,
-        string: str | None = None,
-        concept: dict[str, Any] | None = None,
-        ratio: tuple[float, float] | None = None,
-        status: str = "final",
+        value: Value = None,
         interpretation: str | None = None,
         high: Amount | None = None,
         when: str = "dateTime",
         hour: int = 8,
         minute: int = 0,
-        category: str = "laboratory",
         kind: str = "obs",
+        **observation: Any,
     ) -> dict[str, Any]:
-        """One Observation; ``quantity`` is (value, printed unit, UCUM code or None); ``when`` is
-        ``dateTime``, ``period`` or ``none`` (a test registered, not yet taken)."""
+        """One Observation ``days_ago``: ``value`` is a quantity (value, printed unit, UCUM code or
+        None), a string or a CodeableConcept; ``when`` is ``dateTime``, ``period`` or ``none`` (a test
+        registered, not yet taken); ``system`` and ``text`` make its code with ``code`` and ``display``.
+        The rest (status, category) is the builder's own."""
         stamp = self.at(days_ago, hour, minute)
+        code_system = observation.pop("system", LOINC)
+        text = observation.pop("text", None) or display
+        status = observation.setdefault("status", "final")
         released = when != "none" and status in ISSUED
         elements: dict[str, Any] = {}
-        if quantity is None:
-            elements["valueString"] = string
-            elements["valueCodeableConcept"] = concept if string is None else None
-            if string is None and concept is None and ratio is not None:
-                numerator, denominator = ratio
-                elements["valueRatio"] = {
-                    "numerator": {"value": numerator},
-                    "denominator": {"value": denominator},
-                }
+        if isinstance(value, str):
+            elements["valueString"] = value
+        elif isinstance(value, dict):
+            elements["valueCodeableConcept"] = value
         if interpretation:
             elements["interpretation"] = fhir.interpretation(interpretation)
         if high is not None:
             elements["referenceRange"] = fhir.reference_range(high=_quantity(high))
-        value, unit, ucum = quantity or (None, "", None)
+        number, unit, ucum = value if isinstance(value, tuple) else (None, "", None)
         return self.add(
             fhir.observation(
                 self.pid,
                 self.new_id(kind),
-                code=code,
-                display=display,
-                system=system,
-                text=text or display,
+                code=fhir.lab_code(code, display, system=code_system, text=text),
                 when=stamp if when == "dateTime" else None,
                 period=(stamp, self.at(days_ago, hour + 2, minute)) if when == "period" else None,
                 issued=self.at(days_ago, min(hour + 6, 23), 15) if released else None,
-                value=value,
+                value=number,
                 unit=unit,
                 ucum=ucum or None,
-                status=status,
-                category=category,
+                **observation,
                 **elements,
             )
         )
 
     def glucose_mgdl(self, value: float, days_ago: float, *, code: str = "41653-7", hour: int = 7, **kw: Any):
         amount = (round(value), "mg/dL", "mg/dL")
-        return self.lab(code, GLUCOSE_NAMES[code], days_ago, quantity=amount, hour=hour, **kw)
+        return self.lab(code, GLUCOSE_NAMES[code], days_ago, value=amount, hour=hour, **kw)
 
     def glucose_mmol(self, value: float, days_ago: float, *, code: str = "14743-9", hour: int = 7, **kw: Any):
         amount = (round(value, 1), "mmol/L", "mmol/L")
-        return self.lab(code, GLUCOSE_NAMES[code], days_ago, quantity=amount, hour=hour, **kw)
+        return self.lab(code, GLUCOSE_NAMES[code], days_ago, value=amount, hour=hour, **kw)
 
     def hba1c(self, percent: float, days_ago: float, **kw: Any):
         display = "Hemoglobin A1c/Hemoglobin.total in Blood"
-        return self.lab("4548-4", display, days_ago, quantity=(percent, "%", "%"), **kw)
+        return self.lab("4548-4", display, days_ago, value=(percent, "%", "%"), **kw)
 
     def hba1c_ifcc(self, mmol_mol: float, days_ago: float, **kw: Any):
         display = "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol"
-        return self.lab("59261-8", display, days_ago, quantity=(mmol_mol, "mmol/mol", "mmol/mol"), **kw)
+        return self.lab("59261-8", display, days_ago, value=(mmol_mol, "mmol/mol", "mmol/mol"), **kw)
 
-    def weight(self, kg: float | None, days_ago: float, *, lb: float | None = None):
-        quantity = (round(kg, 1), "kg", "kg") if kg is not None else (lb, "lb", "[lb_av]")
-        return self.lab("29463-7", "Body weight", days_ago, quantity=quantity, category="vital-signs", hour=9)
+    def weight(self, days_ago: float, *, kg: float | None = None, lb: float | None = None):
+        amount = (round(kg, 1), "kg", "kg") if kg is not None else (lb, "lb", "[lb_av]")
+        return self.lab("29463-7", "Body weight", days_ago, value=amount, category="vital-signs", hour=9)
 
     def glucose_diary(
         self, values: Iterable[float], *, start_days_ago: int, unit: str = "mg/dL", every_hours: int = 12
@@ -209,24 +212,18 @@ class Chart:
 
     # ------------------------------------------------------------------ medications
 
-    def medication(self, text: str, coding: list[dict[str, str]], form: str | None = None) -> dict[str, Any]:
-        """A Medication on the server, for a medicationReference to point at."""
-        code = fhir.concept(*coding, text=text)
-        return self.add(fhir.medication(self.new_id("med"), code=code, form=form))
-
     def statement(
         self,
-        concept: dict[str, Any] | None,
+        medicine: Medicine,
         *,
-        status: str = "active",
-        dosage: list[dict[str, Any]] | None = None,
         start_days_ago: float = 900,
         end_days_ago: float | None = None,
         start: str | None = None,
         end: str | None = None,
-        reference: str | None = None,
-        contained: list[dict[str, Any]] | None = None,
+        **use: Any,
     ) -> dict[str, Any]:
+        """What the patient takes (or took) since ``start`` (a date) or ``start_days_ago``; ``use``
+        (status, dosage) as :func:`cds_hooks.fhir.builders.medication_statement` takes it."""
         rid = self.new_id("medstmt")
         if end or end_days_ago is not None:
             end = end or self.day(end_days_ago or 0)
@@ -234,16 +231,45 @@ class Chart:
             fhir.medication_statement(
                 self.pid,
                 rid,
-                drug=concept,
-                drug_reference=reference,
-                status=status,
                 start=start or self.day(start_days_ago),
                 end=end,
                 asserted=self.day(self.rng.randint(5, 40)),
-                dosage=dosage,
-                contained=contained,
+                **self._medicine(medicine),
+                **use,
             )
         )
+
+    def request(self, medicine: Medicine, *, authored_days_ago: float = 60, **use: Any) -> dict[str, Any]:
+        """A prescription authored ``authored_days_ago``; ``use`` (status, dosage) as
+        :func:`cds_hooks.fhir.builders.medication_request` takes it."""
+        named = self._medicine(medicine)
+        return self.add(
+            fhir.medication_request(
+                self.pid,
+                self.new_id("medreq"),
+                authored=self.day(authored_days_ago),
+                requester=self.requester,
+                **named,
+                **use,
+            )
+        )
+
+    def _medicine(self, medicine: Medicine) -> dict[str, Any]:
+        """How an order names its medicine: inline, a Medication on the server (added to the chart
+        first) or a contained one."""
+        if medicine.reference is None:
+            return {"drug": concept(medicine.text, *medicine.codings)}
+        code = fhir.concept(*(fhir.coding(*c) for c in medicine.codings), text=medicine.text)
+        if medicine.reference.startswith("#"):
+            contained = fhir.medication(medicine.reference[1:], code=code, status=None)
+            return {"drug_reference": medicine.reference, "contained": [contained]}
+        server = self.add(fhir.medication(self.new_id("med"), code=code, form=medicine.form))
+        return {"drug_reference": fhir.ref(server)}
+
+    def device(self, display: str, *, snomed: str, name: str | None = None) -> dict[str, Any]:
+        """An active Device of SNOMED CT type ``snomed`` (an insulin pump...), by the name patients use."""
+        kind = concept(display, (SNOMED, snomed, display))
+        return self.add(fhir.device(self.pid, self.new_id("device"), type=kind, name=name))
 
     def service_request(
         self, code: str, display: str, authored_days_ago: float, *, status: str = "active"
@@ -258,30 +284,6 @@ class Chart:
                 status=status,
                 authored=self.at(authored_days_ago, 10),
                 requester=self.requester,
-            )
-        )
-
-    def request(
-        self,
-        concept: dict[str, Any] | None,
-        *,
-        status: str = "active",
-        dosage: list[dict[str, Any]] | None = None,
-        authored_days_ago: float = 60,
-        reference: str | None = None,
-        contained: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        return self.add(
-            fhir.medication_request(
-                self.pid,
-                self.new_id("medreq"),
-                drug=concept,
-                drug_reference=reference,
-                status=status,
-                authored=self.day(authored_days_ago),
-                requester=self.requester,
-                dosage=dosage,
-                contained=contained,
             )
         )
 
@@ -308,7 +310,18 @@ def insulin_dose(
     )
 
 
+def pump_rate(units_per_hour: float, *, text: str | None = None) -> dict[str, Any]:
+    """An insulin given by a pump: a basal rate in units per hour (doseAndRate.rateQuantity)."""
+    return fhir.dosage(
+        text or f"{units_per_hour:g} units/hour basal by insulin pump",
+        route=SUBCUT,
+        rate=fhir.quantity(units_per_hour, "U/h", "[iU]/h"),
+    )
+
+
 def tablet_dose(
-    text: str, *, mg: float, code: str = "QD", route: dict[str, Any] | None = None
+    text: str, *, mg: float | None = None, tablets: float | None = None, code: str = "QD", route: str = "oral"
 ) -> dict[str, Any]:
-    return fhir.dosage(text, timing=fhir.timing(code=code), route=route or ORAL, dose=fhir.quantity(mg, "mg"))
+    """A dose by mouth in ``mg`` or in ``tablets`` (of the product's strength)."""
+    dose = fhir.quantity(mg, "mg") if mg is not None else fhir.quantity(tablets or 0, "tablet", "{tbl}")
+    return fhir.dosage(text, timing=fhir.timing(code=code), route=ROUTES[route], dose=dose)

@@ -13,8 +13,8 @@ from typing import Any
 from cds_hooks.fhir import builders as fhir
 
 from .background import CAREBUNDLE_REQUIREMENT, CAREBUNDLE_SEED, add_background, load_carebundle
+from .catalogue import EXAMPLES, RULE_IDS
 from .chart import Chart
-from .patients import EXAMPLES, RULE_IDS
 
 GENERATOR = "scripts/examples"  # named in manifest.json: how the files were made
 ID_NAMESPACE = uuid.UUID("8f0c6a52-3d1e-4c4b-9a57-0e4f3b2d7c11")

@@ -18,6 +18,7 @@ NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 ATC = "http://www.whocc.no/atc"
 UCUM = "http://unitsofmeasure.org"
 GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+SNOMED = "http://snomed.info/sct"
 
 
 def request(status: str = "active", **fields: Any) -> dict[str, Any]:
@@ -215,3 +216,49 @@ def test_pending_tests_by_service_request_and_observation_status():
     (antibody,) = f.pending["insulin_antibody"]
     assert antibody.evidence.text == "Pending: Insulin antibodies, ordered 2026-05-20 (ServiceRequest active)"
     assert f.pending["insulin_receptor_antibody"][0].ordered is None
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "kind"),
+    [
+        ("82810-3", {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "77386006"}]}},
+         "pregnancy_status"),
+        ("98979-8", {"valueQuantity": {"value": 9, "unit": "mL/min/1.73m2", "system": UCUM,
+                                       "code": "mL/min/{1.73_m2}"}}, "egfr"),
+    ],
+)  # fmt: skip
+def test_every_lab_kind_of_the_knowledge_is_read(code: str, value: dict[str, Any], kind: str):
+    """Issue 22 A1, A3: a pregnancy status or an eGFR is read as its lab kind (the classifier once knew
+    only the kinds named in its precedence list, so a positive pregnancy status never counted)."""
+    obs = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-05-01T08:00:00Z",
+        **value,
+    }
+    index = ResourceIndex()
+    index.add({"resourceType": "Patient", "id": "p1", "birthDate": "1990-01-01"})
+    index.add(obs)
+    facts = build_facts(index, default_knowledge(), "p1", NOW)
+    assert [r.evidence.reference for r in facts.lab(kind)] == ["Observation/o1"]
+    assert {k for k, results in facts.labs.items() if results} == {kind}
+
+
+def test_lab_classifier_covers_every_kind_of_labs_toml():
+    """Issue 22 A1, A3, A4: each lab kind of knowledge/labs.toml is classified from its own codes (none
+    silently left out), unless a kind earlier in the precedence list claims the same code."""
+    from cds_hooks.clinical.facts.labs import lab_classifier
+
+    knowledge = default_knowledge()
+    classifier = lab_classifier(knowledge)
+    unread = [
+        (kind, system, code)
+        for kind, lab in knowledge.labs.items()
+        for system, codes in lab.valueset.exact_codes().items()
+        for code in codes
+        if classifier.kind_of({"coding": [{"system": system, "code": code}]}) is None
+    ]
+    assert unread == []

@@ -10,6 +10,8 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.hooks.registry import prefetch_templates
 from tests.builders import ATC, LOINC, SERVICE_URL, UCUM
 from tests.fuzz.checks import check_answer
 from tests.fuzz.conftest import EXAMPLES
@@ -159,16 +161,7 @@ any_prefetch_value = st.one_of(
     st.builds(_deep, st.integers(min_value=50, max_value=800)),
 )
 
-KEYS = [
-    "patient",
-    "observations",
-    "labResults",
-    "medicationStatements",
-    "medicationRequests",
-    "conditions",
-    "serviceRequests",
-    "devices",
-]
+KEYS = list(prefetch_templates(default_knowledge()))  # every key the service asks for
 
 
 def _post(app, values):

@@ -14,13 +14,17 @@ Every file in ``cases/`` is one patient (see README.md in this folder for the in
   ``includes_service_request_loinc`` (every listed LOINC code is requested),
   ``includes_any_service_request_loinc`` (at least one of the listed codes is requested),
   ``excludes_service_request_loinc`` (none of the listed codes is requested),
-  ``includes_medication_request`` (true: a MedicationRequest is created; false: none is);
+  ``includes_medication_request`` (true: a MedicationRequest is created; false: none is),
+  ``referral_to`` (a referral ServiceRequest, category SNOMED CT 3457005, is created whose performer type or
+  text names this team: issue 22 A3);
 - ``expect_switch`` (optional): rule id -> checks on the switch to human insulin: ``actions`` (the action
   types of each switch suggestion, in order: the create always first), ``doses`` (the proposed units per
   administration, in order; ``[]``: no dose copied), ``stopped`` (ids of the prescriptions the update
-  actions stop), ``note`` (substrings of the proposed order's note).
+  actions stop), ``note`` (substrings of the proposed order's note), ``stopped_without_create`` (ids the
+  suggestions that create no MedicationRequest stop: issue 22 A5, the patient already has the profile);
+- ``distinct_orders`` (optional, true): no two cards propose the same test or the same order (issue 22 B7).
 
-The cases are written from the clinical specification (issue 3), not from the rule code.
+The cases are written from the clinical specification (issue 3, issue 22), not from the rule code.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ RULE_IDS = (
     "insulin-autoimmune-syndrome",
 )
 LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+PATIENT_REFERRAL = "3457005"  # SNOMED CT "Patient referral": the category of a referral ServiceRequest
 
 
 def load_case(path: Path) -> dict[str, Any]:
@@ -78,6 +84,37 @@ def service_request_loincs(card: dict[str, Any]) -> set[str]:
             if coding.get("system") == LOINC and coding.get("code"):
                 codes.add(coding["code"])
     return codes
+
+
+def referral_teams(card: dict[str, Any]) -> list[str]:
+    """The performer type and text of every referral ServiceRequest the card's suggestions create."""
+    out = []
+    for resource in created_resources(card):
+        categories = [c for cat in resource.get("category") or [] for c in cat.get("coding") or []]
+        if resource.get("resourceType") != "ServiceRequest" or not any(
+            c.get("system") == SNOMED and c.get("code") == PATIENT_REFERRAL for c in categories
+        ):
+            continue
+        texts = [(resource.get("performerType") or {}).get("text"), (resource.get("code") or {}).get("text")]
+        out.append(" ".join(t for t in texts if isinstance(t, str)))
+    return out
+
+
+def order_key(resource: dict[str, Any]) -> tuple[str, ...]:
+    """What a proposed test or order is, for comparing two cards' proposals: type, codes or text."""
+    concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
+    codes = sorted(f"{c.get('system')}|{c.get('code')}" for c in concept.get("coding") or [] if c.get("code"))
+    return (resource.get("resourceType", ""), *(codes or [str(concept.get("text", "")).lower()]))
+
+
+def check_distinct_orders(cards: list[dict[str, Any]]) -> None:
+    """Issue 22 B7: no two cards propose the same test or the same order."""
+    proposed_by: dict[tuple[str, ...], str] = {}
+    for card in cards:
+        rule = card["source"]["topic"]["code"]
+        for key in {order_key(r) for r in created_resources(card)}:
+            assert key not in proposed_by, f"{key} proposed by both {proposed_by[key]} and {rule}"
+            proposed_by[key] = rule
 
 
 def describe(case: dict[str, Any], cards: list[dict[str, Any]]) -> str:
@@ -168,9 +205,16 @@ def test_vignette(case_file: Path) -> None:
                 f"{rule_id}: MedicationRequest suggestion present={has_mr}, "
                 f"expected {checks['includes_medication_request']}"
             )
+        if "referral_to" in checks:
+            teams = referral_teams(card)
+            assert any(checks["referral_to"].lower() in t.lower() for t in teams), (
+                f"{rule_id}: no referral to {checks['referral_to']!r}; referrals {teams}"
+            )
 
     for rule_id, checks in (case.get("expect_switch") or {}).items():
         check_switch(rule_id, by_rule[rule_id], checks)
+    if case.get("distinct_orders"):
+        check_distinct_orders(cards)
 
 
 def switch_suggestions(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -207,6 +251,18 @@ def check_switch(rule_id: str, card: dict[str, Any], checks: dict[str, Any]) -> 
             if a["type"] == "update" and a["resource"]["status"] == "stopped"
         ]
         assert stopped == checks["stopped"], f"{rule_id}: stopped {stopped}, expected {checks['stopped']}"
+    if "stopped_without_create" in checks:
+        stop_only = [
+            a["resource"]["id"]
+            for s in card.get("suggestions") or []
+            if s not in suggestions
+            for a in s.get("actions") or []
+            if a["type"] == "update" and (a.get("resource") or {}).get("status") == "stopped"
+        ]
+        assert stop_only == checks["stopped_without_create"], (
+            f"{rule_id}: stopped without a new insulin {stop_only}, "
+            f"expected {checks['stopped_without_create']}"
+        )
     notes = " ".join(n["text"] for r in created for n in r.get("note") or [])
     for needle in checks.get("note", []):
         assert needle in notes, f"{rule_id}: {needle!r} not in the proposed order's note: {notes}"

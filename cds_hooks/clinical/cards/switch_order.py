@@ -96,6 +96,7 @@ def reduced_dosage(
     (``switch_dose.new_dose``); doses in any other unit (a ``{pill}``, mL, a range or a rate) are
     removed, never copied. Returns the dosages and what was done."""
     text = ctx.knowledge.wording.switch.dosage_text
+    kept = ctx.knowledge.wording.switch.kept_dosage_text
     out: list[dict[str, Any]] = []
     doses: list[Dose] = []
     for dosage in dosages:
@@ -111,7 +112,7 @@ def reduced_dosage(
                 quantity["value"] = dose.new
                 doses.append(dose)
                 applied = percent_text([dose.applied or 0.0])
-                new_dosage["text"] = text.format(
+                new_dosage["text"] = (kept if dose.new == original else text).format(
                     dose=f"{dose.new:g}", original=f"{original:g}", percent=applied
                 )
         else:
@@ -171,9 +172,13 @@ def replacement_request(ctx: CardContext, plan: SwitchPlan, med: MedicationUse) 
         dosages, doses = reduced_dosage(ctx, _source_dosages(med), cut.percent)
     reduced = [d for d in doses if d.new is not None]
     not_copied = [d for d in doses if d.new is None]
-    if reduced and not not_copied:
+    if med.held:
+        note = switch.held_dose_note.format(medication=name)
+        phrase = switch.no_dose_phrase
+    elif reduced and not not_copied:
         first = reduced[0]
-        note = switch.dose_note.format(
+        template = switch.kept_dose_note if cut.percent <= 0 else switch.dose_note
+        note = template.format(
             medication=name,
             original=f"{first.original:g}",
             percent=percent_text([d.applied or 0.0 for d in reduced]),

@@ -42,6 +42,9 @@ KIND_PRECEDENCE = (
     "proinsulin",
     "beta_hydroxybutyrate",
     "sulfonylurea_screen",
+    "egfr",
+    "pregnancy_status",
+    "cgm_glucose",
 )
 
 POSITIVE_INTERPRETATIONS = frozenset({"H", "HH", "HU", "POS", "A", "AA", "DET", "R", "IND"})
@@ -64,8 +67,11 @@ class LabClassifier:
     knowledge: Knowledge
 
     def __post_init__(self) -> None:
+        # Every kind of knowledge/labs.toml is read: one not named in KIND_PRECEDENCE comes after those
+        # named (a kind missing from the tuple was silently never read: eGFR, pregnancy status, CGM).
+        order = [*KIND_PRECEDENCE, *(k for k in self.knowledge.labs if k not in KIND_PRECEDENCE)]
         self._by_code: dict[tuple[str, str], str] = {}
-        for kind in reversed(KIND_PRECEDENCE):  # earlier kinds win on a shared code
+        for kind in reversed(order):  # earlier kinds win on a shared code
             lab = self.knowledge.labs.get(kind)
             if lab is None:
                 continue
@@ -75,7 +81,7 @@ class LabClassifier:
         # Only kinds with text patterns can match a concept whose codes are not listed.
         self._fallback = [
             self.knowledge.labs[k]
-            for k in KIND_PRECEDENCE
+            for k in order
             if k in self.knowledge.labs and self.knowledge.labs[k].valueset.text_pattern is not None
         ]
         self._memo: Memo[str | None] = Memo(self._classify)

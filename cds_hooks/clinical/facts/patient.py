@@ -59,11 +59,16 @@ def collect_devices(index: ResourceIndex, knowledge: Knowledge) -> list[DeviceFa
                 name = next((n for n in names if n), None) or _display(concepts[0]) or kind.replace("-", " ")
                 rid = device.get("id")
                 reference = f"Device/{rid}" if isinstance(rid, str) else ""
-                found.append(
-                    DeviceFact(kind, name, Evidence(reference, f"{name} (Device, {kind.replace('-', ' ')})"))
-                )
+                found.append(DeviceFact(kind, name, Evidence(reference, _device_text(name, kind))))
                 break
     return found
+
+
+def _device_text(name: str, kind: str) -> str:
+    """The evidence line of a device, its kind said once ("Insulin pump, device (active Device)", not
+    "Insulin pump, device (Device, insulin pump)")."""
+    label = kind.replace("-", " ")
+    return f"{name} (active Device)" if label in name.lower() else f"{name} (active Device: {label})"
 
 
 def _display(concept: dict[str, Any]) -> str | None:

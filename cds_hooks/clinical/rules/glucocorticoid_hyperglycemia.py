@@ -5,7 +5,7 @@ resistance."""
 from __future__ import annotations
 
 from cds_hooks.clinical.facts.model import Evidence, MedicationUse
-from cds_hooks.clinical.findings import GLUCOSE_KINDS, prednisolone_total
+from cds_hooks.clinical.findings import GLUCOSE_KINDS, glucocorticoid_replacement, prednisolone_total
 from cds_hooks.clinical.rules import (
     ataxia_telangiectasia_ir,
     insulin_antibody_workup,
@@ -41,10 +41,8 @@ def _mg(value: float) -> str:
 
 
 def replacement(x: RuleInput, total: float | None) -> bool:
-    """Replacement, not excess: adrenal insufficiency or hypopituitarism on the record and a known total
-    at most ``glucocorticoid_replacement_max`` (issue 22 C8). An unknown dose is never replacement."""
-    limit = x.knowledge.threshold("glucocorticoid_replacement_max")
-    return bool(x.findings.adrenal_insufficiency) and total is not None and total <= limit
+    """Replacement, not excess (issue 22 C8), for this total (``findings.glucocorticoid_replacement``)."""
+    return glucocorticoid_replacement(x.findings, x.knowledge, total)
 
 
 def high_dose(x: RuleInput, uses: list[MedicationUse], total: float | None) -> bool:
