@@ -8,11 +8,10 @@ examples; this module compares what it received."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from tests.durability.service import REPO_ROOT, ServiceProcess
+from tests.install_scripts import install_or_skip
 
 from .conftest import EXPECTED, MANIFEST_PATH, mismatches, run_driver, write_table
 
@@ -21,14 +20,7 @@ VENV_PYTHON = REPO_ROOT / ".venv-clients" / "bin" / "python"
 
 @pytest.fixture(scope="module")
 def results(service: ServiceProcess, examples_server) -> dict:  # type: ignore[no-untyped-def]
-    install = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "install-healthchain.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if install.returncode != 0 or not VENV_PYTHON.exists():
-        pytest.skip(f"healthchain could not be installed into .venv-clients: {install.stderr[-500:]}")
+    install_or_skip("install-healthchain.sh", VENV_PYTHON, "healthchain (into .venv-clients)")
     driver = REPO_ROOT / "tests" / "clients" / "healthchain" / "driver.py"
     command = [
         str(VENV_PYTHON),

@@ -8,11 +8,10 @@ else npm's ``node`` package; the test is skipped with the reason only when neith
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from tests.durability.service import REPO_ROOT, ServiceProcess
+from tests.install_scripts import install_or_skip
 
 from .conftest import EXPECTED, MANIFEST_PATH, mismatches, run_driver, write_table
 
@@ -21,13 +20,7 @@ DRIVER = REPO_ROOT / "tests" / "clients" / "medplum" / "driver.mjs"
 
 
 def node_22() -> str:
-    install = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "install-node.sh")], capture_output=True, text=True, timeout=600
-    )
-    if install.returncode != 0 or not NODE_PATH_FILE.is_file():
-        pytest.skip(
-            f"Node >= 22.18 could not be installed (scripts/install-node.sh): {install.stderr[-500:]}"
-        )
+    install_or_skip("install-node.sh", NODE_PATH_FILE, "Node >= 22.18")
     return NODE_PATH_FILE.read_text().strip()
 
 
