@@ -169,6 +169,8 @@ def observation(
     """An Observation of ``code`` (a CodeableConcept: see :func:`lab_code`) taken ``when`` (or over
     ``period``), with a valueQuantity when ``value`` is given (``unit``, ``ucum`` as in :func:`quantity`).
     Other value types, interpretation, referenceRange or components go in ``elements``."""
+    if not isinstance(code, dict):  # a bare code string would build an Observation the rules never read
+        raise TypeError(f"observation code must be a CodeableConcept (lab_code), not {code!r}")
     group = concept(coding(OBS_CATEGORY, category, category.replace("-", " ").title()))
     return _resource(
         "Observation",

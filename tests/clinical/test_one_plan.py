@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.clinical.rules import RULES_BY_ID, RuleResult, share_out
 from cds_hooks.clinical.rules.one_plan import REFERRAL
@@ -49,29 +47,6 @@ def test_a_monitoring_test_and_the_referral_are_shared_like_a_workup_test() -> N
 def test_results_that_share_nothing_are_unchanged() -> None:
     results = [_result("animal-insulin-switch"), _result("type-b-insulin-resistance", workup=("ana",))]
     assert share_out(results) == results
-
-
-def _proposals(card: dict[str, Any]) -> set[str]:
-    """What a card's suggestions order or refer to, as comparable keys."""
-    keys = set()
-    for suggestion in card.get("suggestions", []):
-        for action in suggestion.get("actions", []):
-            resource = action.get("resource") or {}
-            if resource.get("resourceType") != "ServiceRequest":
-                continue
-            keys.add(json.dumps([resource.get("code"), resource.get("performerType")], sort_keys=True))
-    return keys
-
-
-@pytest.mark.parametrize("case", sorted(k for k, cards in CURRENT.items() if len(cards) > 1))
-def test_no_two_cards_of_an_answer_propose_the_same_order(case: str) -> None:
-    """Over every example patient and vignette that gets several cards."""
-    seen: dict[str, str] = {}
-    for card in CURRENT[case]:
-        rule = card["source"]["topic"]["code"]
-        for key in _proposals(card):
-            assert key not in seen, f"{case}: {rule} proposes {key} again (already on {seen[key]})"
-            seen[key] = rule
 
 
 def test_a_card_that_defers_names_the_card_that_proposes() -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import pytest
-
 from tests.clinical.test_card_budget import CARDS
 
 
@@ -25,11 +23,6 @@ def _orders(card: dict[str, Any]) -> set[tuple[str, str]]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 22 B7 open: vignette 043 (antibody workup and type B both propose insulin antibodies, "
-    "insulin and C-peptide) and 116 (A-T and glucocorticoid both propose HbA1c); hazard H06",
-)
 def test_no_two_cards_of_one_patient_propose_the_same_test_or_order() -> None:
     """Issue 22 B7: a test or order proposed by two cards would be ordered twice when both are accepted."""
     by_case: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
