@@ -41,10 +41,15 @@ SCHEMAS: dict[str, Any] = {
                 "minItems": 1,
                 "items": {
                     "type": "object",
-                    "required": ["severity", "code", "diagnostics"],
+                    "required": ["severity", "code", "details", "diagnostics"],
                     "properties": {
                         "severity": {"enum": ["fatal", "error", "warning", "information"]},
                         "code": {"type": "string"},
+                        "details": {
+                            "type": "object",
+                            "required": ["text"],
+                            "properties": {"text": {"type": "string"}},
+                        },
                         "diagnostics": {"type": "string"},
                         "expression": {"type": "array", "items": {"type": "string"}},
                     },
@@ -63,6 +68,8 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "usageRequirements": {"type": "string"},
             "prefetch": {"type": "object", "additionalProperties": {"type": "string"}},
+            "version": {"type": "string", "description": "CDS Hooks version implemented (3.0: RECOMMENDED)"},
+            "hookVersion": {"type": "string", "description": "version of the hook definition (3.0)"},
         },
     },
     "Discovery": {
@@ -75,7 +82,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["hook", "hookInstance", "context"],
         "properties": {
             "hook": {"type": "string", "enum": ["patient-view", "order-select", "order-sign"]},
-            "hookInstance": {"type": "string", "minLength": 1},
+            "hookInstance": {"type": "string", "format": "uuid"},
             "fhirServer": {"type": "string", "format": "uri"},
             "fhirAuthorization": {
                 "type": "object",

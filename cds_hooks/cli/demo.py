@@ -341,7 +341,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
         help="run a local FHIR server with the example patients and the service, and print URLs to try",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        # The module docstring's first paragraph, without its reStructuredText literal marks.
+        description=__doc__.split("\n\n")[0].replace("``", "") if __doc__ else None,
     )
     return configure_parser(parser)
 

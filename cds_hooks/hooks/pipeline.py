@@ -136,6 +136,15 @@ class Pipeline:
         for card in issued:
             if card.uuid in suppressed:
                 metrics.count_suppressed(service.id, card.rule_id, suppressed[card.uuid])
+                if suppressed[card.uuid] == SHOWN_AT_SELECT:
+                    # Not a silent miss for whoever tests in the Sandbox: Rx Sign shows nothing on purpose.
+                    log.info(
+                        "order-sign card left out: shown at order-select and acknowledged (rule %s)",
+                        card.rule_id,
+                        extra={"rule_id": card.rule_id, "hook_instance": req.hook_instance},
+                    )
+                elif suppressed[card.uuid] == SNOOZED:
+                    log.info("card left out: snoozed by an override (rule %s)", card.rule_id)
             else:
                 metrics.count_card(service.id, card.rule_id, card.indicator)
         return Answer(response=response, patient=patient, shown=shown, suppressed=suppressed)
@@ -201,7 +210,11 @@ class Pipeline:
                 f"{self.settings.max_resources} (CDS_HOOKS_MAX_RESOURCES).",
             )
         index = ResourceIndex(resources)
-        unresolved = resolve_medication_references(index, client, workers)
+        try:
+            unresolved = resolve_medication_references(index, client, workers)
+        except CdsError:  # 412: a referenced medication nobody sent and nothing could read
+            metrics.observe_fallback("failed" if client else "no-fhir-server", time.perf_counter() - started)
+            raise
         if unresolved:
             log.warning("%d medication reference(s) could not be resolved", len(unresolved))
         if fetched or unresolved:

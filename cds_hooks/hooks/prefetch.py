@@ -133,6 +133,40 @@ def _is_read(template: str) -> bool:
     return "?" not in template
 
 
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def patient_of(resource: Mapping[str, Any]) -> str | None:
+    """The id of the patient a resource is about: a Patient's own id, else the ``Patient/<id>`` of its
+    ``subject`` or ``patient`` reference (relative or absolute); ``None`` when it names none (a Medication,
+    a reference by identifier only)."""
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    for element in ("subject", "patient"):
+        reference = obj(resource.get(element)).get("reference")
+        if isinstance(reference, str):
+            match = _PATIENT_REFERENCE.search(reference)
+            if match:
+                return match.group(1)
+    return None
+
+
+def check_patient(key: str, resources: list[Resource], patient_id: str) -> None:
+    """400 when a prefetched resource is about another patient than ``context.patientId``: a card built
+    on it would be shown, and its draft orders written, for the wrong patient."""
+    for resource in resources:
+        other = patient_of(resource)
+        if other is not None and other != patient_id:
+            name = f"{resource.get('resourceType')}/{str(resource.get('id', '?'))[:64]}"
+            raise CdsError(
+                400,
+                f"prefetch['{key}'] holds {name}, which is about another patient than "
+                "context.patientId: every prefetched resource must be about the patient in context.",
+                expression=[f"prefetch.{key}"],
+            )
+
+
 def resolve(
     request: CdsRequest,
     templates: dict[str, str],
@@ -160,15 +194,16 @@ def resolve(
             to_fetch[key] = "OperationOutcome"
             continue
         rtype = value["resourceType"] if value is not None else None
-        if rtype == "Bundle" and next_link(value):
-            to_follow[key] = value
-            continue
         if rtype not in (None, "Bundle") and not _is_read(template):
             raise CdsError(
                 400,
                 f"prefetch['{key}'] answers a search and must be a Bundle, not a {rtype}.",
                 expression=[f"prefetch.{key}"],
             )
+        check_patient(key, resources, request.patient_id)
+        if rtype == "Bundle" and next_link(value):
+            to_follow[key] = value
+            continue
         resolution.resources[key] = resources
         resolution.source[key] = "null" if value is None else "prefetch"
 
@@ -222,31 +257,63 @@ def resolve_medication_references(
 ) -> list[str]:
     """Read the Medications that MedicationStatements/Requests reference but nobody sent.
 
-    Returns the references that stay unresolved (logged by the caller; the medication then counts
-    only by what its own text says)."""
-    wanted: list[str] = []
+    A referenced Medication decides whether the order is animal insulin or a glucocorticoid: without a
+    FHIR server to read it from (a prefetch-only request whose Bundles lack the ``_include``d Medications),
+    or when the server cannot be read, the answer is a 412 naming the resources whose medication could not
+    be read — never an empty answer that looks like "nothing found". Returns the references the server
+    says do not exist (404: the record's own dangling references, logged by the caller; the medication then
+    counts only by what its own text says)."""
+    wanted: dict[str, list[str]] = {}  # reference -> the resources that name it
     for rtype in ("MedicationStatement", "MedicationRequest"):
         for resource in index.of_type(rtype):
             ref = obj(resource.get("medicationReference")).get("reference")
             if not isinstance(ref, str) or ref.startswith("#"):
                 continue
-            if resolve_reference(index, resource, ref) is None and ref not in wanted:
-                wanted.append(ref)
-    if not wanted or client is None:
-        return wanted
+            if resolve_reference(index, resource, ref) is None:
+                wanted.setdefault(ref, []).append(f"{rtype}/{str(resource.get('id', '?'))[:64]}")
+    if not wanted:
+        return []
+    if client is None:
+        raise MedicationUnavailable(wanted, "no fhirServer was given to read it from")
 
-    def read(ref: str) -> Resource | None:
+    def read(ref: str) -> Resource | FhirUnavailable | None:
         try:
             return client.read(ref)
         except FhirUnavailable as exc:
             log.warning("could not read referenced %s: %s", ref.split("/")[0], exc.reason)
-            return None
+            return exc
 
     unresolved: list[str] = []
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(wanted))) as pool:
-        for ref, resource in zip(wanted, pool.map(read, wanted), strict=True):
-            if resource is None:
+    failed: dict[str, list[str]] = {}
+    refs = list(wanted)
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(refs))) as pool:
+        for ref, resource in zip(refs, pool.map(read, refs), strict=True):
+            if isinstance(resource, FhirUnavailable):
+                failed[ref] = wanted[ref]
+            elif resource is None:
                 unresolved.append(ref)
             else:
                 index.add(resource)
+    if failed:
+        raise MedicationUnavailable(failed, "the FHIR server could not be read")
     return unresolved
+
+
+class MedicationUnavailable(CdsError):
+    """412: medications referenced by the record that neither the prefetch nor the FHIR server supplied."""
+
+    def __init__(self, wanted: Mapping[str, list[str]], why: str):
+        holders = [holder for holders in wanted.values() for holder in holders]
+        named = ", ".join(holders[:5]) + (f" and {len(holders) - 5} more" if len(holders) > 5 else "")
+        keys = sorted({f"prefetch.{_KEY_OF_TYPE[h.split('/')[0]]}" for h in holders})
+        super().__init__(
+            412,
+            f"Could not read the medication of {named} ({why}): check the EHR's prefetch — the "
+            f"{' and '.join(k.removeprefix('prefetch.') for k in keys)} templates include the referenced "
+            "Medications (_include), or send fhirServer so that the service can read them.",
+            expression=keys,
+        )
+        self.references = dict(wanted)
+
+
+_KEY_OF_TYPE = {"MedicationStatement": "medicationStatements", "MedicationRequest": "medicationRequests"}

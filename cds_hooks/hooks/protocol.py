@@ -41,8 +41,15 @@ class CdsError(Exception):
 def operation_outcome(
     message: str, *, code: str = "processing", severity: str = "error", expression: list[str] | None = None
 ) -> dict[str, Any]:
-    """A minimal FHIR R4 OperationOutcome with one issue."""
-    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": message}
+    """A minimal FHIR R4 OperationOutcome with one issue. The message is both ``details.text`` (what CDS
+    Hooks 3.0's "Returning OperationOutcome" shows a person) and ``diagnostics`` (what 2.0.1 clients and the
+    3.0 example read)."""
+    issue: dict[str, Any] = {
+        "severity": severity,
+        "code": code,
+        "details": {"text": message},
+        "diagnostics": message,
+    }
     if expression:
         issue["expression"] = expression
     return {"resourceType": "OperationOutcome", "issue": [issue]}
@@ -84,6 +91,7 @@ class CdsRequest:
 
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def parse_service_request(body: Any, expected_hook: str) -> CdsRequest:
@@ -107,6 +115,13 @@ def parse_service_request(body: Any, expected_hook: str) -> CdsRequest:
     if not isinstance(hook_instance, str) or not hook_instance.strip():
         raise CdsError(
             400, "'hookInstance' must be a non-empty string (a UUID).", expression=["hookInstance"]
+        )
+    if not _UUID.match(hook_instance):
+        # R1: "a universally unique identifier (UUID)"; 3.0 types it uuid (CDSHooksRequest).
+        raise CdsError(
+            400,
+            "'hookInstance' must be a UUID (36 characters, e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea).",
+            expression=["hookInstance"],
         )
     if not isinstance(context, dict):
         raise CdsError(400, "'context' must be a JSON object.", expression=["context"])

@@ -22,6 +22,11 @@ PATIENT_VIEW_ID = "immune-insulin-resistance"
 ORDER_SELECT_ID = "insulin-order-select"
 ORDER_SIGN_ID = "insulin-order-sign"
 
+# What discovery advertises (CDS Hooks 3.0 `version` and `hookVersion`): the specification this service
+# implements, and the version of each hook definition (CDS Hooks Library) whose context it reads.
+SPECIFICATION_VERSION = "2.0.1"
+HOOK_VERSIONS = {"patient-view": "1.0", "order-select": "1.0", "order-sign": "1.0"}
+
 
 @dataclass(frozen=True)
 class ServiceDefinition:
@@ -42,6 +47,10 @@ class ServiceDefinition:
             "description": self.description,
             "usageRequirements": self.usage_requirements,
             "prefetch": dict(self.prefetch),
+            # CDS Hooks 3.0 (D5): the specification version implemented and the hook definition's version.
+            # 2.0.1 clients ignore members they do not know.
+            "version": SPECIFICATION_VERSION,
+            "hookVersion": HOOK_VERSIONS[self.hook],
         }
 
 
@@ -72,8 +81,10 @@ def date_bound(days: int) -> str:
 
 
 def prefetch_templates(knowledge: Knowledge, *, date_bounded: bool = False) -> dict[str, str]:
-    """Templates within the CDS Hooks 2.0 query restrictions (P3): a read, type-level searches by
-    patient reference, token equality (OR-comma), ``_sort`` and ``_count``; with ``date_bounded`` the
+    """Templates within the CDS Hooks 2.0 query restrictions (P3) — a read, type-level searches by
+    patient reference, token equality (OR-comma), ``_sort`` and ``_count`` — plus ``_include`` of the
+    medications the statements and requests reference (outside P3's recommended subset, which has no way
+    to ask for them; every FHIR server we know supports it); with ``date_bounded`` the
     Observation searches also carry ``date=ge{{today() - N days}}`` (the 3.0 FHIRPath token)."""
     codes: list[str] = []
     for lab in knowledge.labs.values():
@@ -91,8 +102,14 @@ def prefetch_templates(knowledge: Knowledge, *, date_bounded: bool = False) -> d
         # matched in code by text. Paged by `next` links up to the configured cap.
         "labResults": f"Observation?patient={patient}&category=laboratory{bound}&_sort=-date&_count=200",
         # Real records repeat these per visit: big pages keep them within the paging cap.
-        "medicationStatements": f"MedicationStatement?patient={patient}&_count=200",
-        "medicationRequests": f"MedicationRequest?patient={patient}&_count=200",
+        # With the Medications they reference (`medicationReference`): an EHR that prefetches and sends no
+        # fhirServer must send them too, or the medication cannot be judged (412).
+        "medicationStatements": (
+            f"MedicationStatement?patient={patient}&_include=MedicationStatement:medication&_count=200"
+        ),
+        "medicationRequests": (
+            f"MedicationRequest?patient={patient}&_include=MedicationRequest:medication&_count=200"
+        ),
         # No clinical-status filter: recurrence and relapse count too; filtered in code.
         "conditions": f"Condition?patient={patient}&_count=200",
         # Tests already ordered are not proposed again: status filtered in code (active, on-hold, draft).
@@ -112,8 +129,9 @@ def build_services(knowledge: Knowledge, *, date_bounded: bool = False) -> dict[
         title="Immune-mediated insulin resistance",
         description=(
             "Looks for animal (porcine/bovine) insulin use, insulin-antibody resistance, type B insulin "
-            "resistance, insulin resistance in ataxia-telangiectasia and glucocorticoid-induced "
-            "hyperglycaemia, and suggests the switch to human insulin, the workup and referral."
+            "resistance, insulin autoimmune syndrome, insulin resistance in ataxia-telangiectasia and "
+            "glucocorticoid-induced hyperglycaemia, and suggests the switch to human insulin, the workup "
+            "and referral."
         ),
         usage_requirements=(
             "Needs the patient's Observations (glucose, HbA1c, insulin, C-peptide, insulin and "

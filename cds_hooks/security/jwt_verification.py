@@ -160,6 +160,7 @@ def public_keys(jwks: object, *, strict: bool = True, source: str = "JWK Set") -
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise ValueError('a JWK Set must be an object {"keys": [...]}')
     keys: dict[str, dict[str, Any]] = {}
+    ambiguous: set[str] = set()
     for jwk in jwks["keys"]:
         try:
             key = _check_public_key(jwk)
@@ -168,10 +169,14 @@ def public_keys(jwks: object, *, strict: bool = True, source: str = "JWK Set") -
                 raise
             log.warning("%s: skipped a key: %s", source, exc)
             continue
-        if key["kid"] in keys:
+        if key["kid"] in keys or key["kid"] in ambiguous:
             if strict:
                 raise ValueError(f"kid {key['kid']!r} appears twice")
-            log.warning("%s: skipped a second key with kid %r", source, key["kid"])
+            # The kid MUST be unique within the client's JWK Set (2.0.1 and 3.0): which of the two keys the
+            # client signs with is unknown, so neither is used and a token naming that kid is refused.
+            log.warning("%s: kid %r appears twice; neither key is used", source, key["kid"])
+            keys.pop(key["kid"], None)
+            ambiguous.add(key["kid"])
             continue
         keys[key["kid"]] = key
     if not keys:

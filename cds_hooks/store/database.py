@@ -1,4 +1,5 @@
-"""Persistence through SQLAlchemy: feedback, the log of cards returned, and the audit trail.
+"""Persistence through SQLAlchemy: feedback, the log of cards returned, the audit trail and the SMART app's
+sessions.
 
 SQLite (an embedded file, no server) by default; any SQLAlchemy URL, e.g. PostgreSQL, by
 ``CDS_HOOKS_DATABASE_URL``. Feedback is idempotent: each item has a fingerprint with a unique
@@ -114,6 +115,17 @@ service_state_table = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# The SMART app's and the dashboard's server-side sessions, shared by every worker and instance: the key is
+# a hash of the browser's cookie value (the table never names a live cookie), the data is JSON (the EHR's
+# access token, the PKCE verifier and launch state), and each row expires on its own.
+app_session_table = Table(
+    "app_session",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 _UPGRADED_TABLES = (card_log_table, feedback_table)
@@ -509,6 +521,34 @@ class Store:
             for row in rows:
                 yield row.event
             last_id = rows[-1].id
+
+    # ------------------------------------------------------------------ app sessions
+
+    def put_app_session(self, key: str, data: dict[str, Any], expires_at: datetime) -> None:
+        """Store a new session (its key is new and random; expired sessions are deleted on the way)."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            conn.execute(delete(app_session_table).where(app_session_table.c.expires_at < now))
+            conn.execute(
+                app_session_table.insert().values(key=key, data=json.dumps(data), expires_at=expires_at)
+            )
+
+    def app_session(self, key: str, now: datetime | None = None) -> dict[str, Any] | None:
+        """The session's data, or ``None`` when there is none or it has expired."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(app_session_table.c.data, app_session_table.c.expires_at).where(
+                    app_session_table.c.key == key
+                )
+            ).first()
+        if row is None or aware(row.expires_at) <= (now or datetime.now(UTC)):
+            return None
+        data = json.loads(row.data)
+        return data if isinstance(data, dict) else None
+
+    def delete_app_session(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(app_session_table).where(app_session_table.c.key == key))
 
     # ------------------------------------------------------------------ shared state
 

@@ -1,20 +1,23 @@
-"""Server-side sessions for the SMART app: the browser holds only a random id in a cookie.
+"""Server-side sessions for the SMART app and the dashboard: the browser holds only a random id in a cookie.
 
-The access token, the PKCE verifier and the launch ``state`` stay on the server, in a cachelib
-file cache under the service's data directory (files readable by the service's user only). Each entry
-expires on its own timeout: a signed-in session when its access token does, a pending launch after
-ten minutes. The cache key is a hash of the cookie value, so the files never name a live cookie.
+The access token, the PKCE verifier and the launch ``state`` stay on the server, in the service's database
+(table ``app_session``, SQLite or PostgreSQL), so that every worker and every instance behind a load
+balancer sharing the database knows the session, whichever one the browser reaches next. Each entry
+expires on its own: a signed-in session when its access token does, a pending launch after ten minutes;
+expired rows are deleted when a new session is stored. The key is a hash of the cookie value, so the
+table never names a live cookie.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cachelib.file import FileSystemCache
 from flask import Response, current_app, redirect, request
+
+from cds_hooks.store.database import Store
 
 COOKIE = "cds_app_session"
 EXTENSION = "cds_hooks.app_sessions"
@@ -24,10 +27,8 @@ MAX_SESSION_SECONDS = 12 * 3600
 
 
 class AppSessions:
-    def __init__(self, directory: Path):
-        self._cache = FileSystemCache(
-            str(directory), threshold=5000, default_timeout=PENDING_SECONDS, mode=0o600
-        )
+    def __init__(self, store: Store):
+        self._store = store
 
     @staticmethod
     def _key(session_id: str) -> str:
@@ -36,28 +37,26 @@ class AppSessions:
     def create(self, data: dict[str, Any], seconds: int) -> str:
         """Store ``data`` for ``seconds`` under a new random id, and return the id (the cookie value)."""
         session_id = secrets.token_urlsafe(32)
-        self._cache.set(self._key(session_id), data, timeout=max(1, min(seconds, MAX_SESSION_SECONDS)))
+        lifetime = timedelta(seconds=max(1, min(seconds, MAX_SESSION_SECONDS)))
+        self._store.put_app_session(self._key(session_id), data, datetime.now(UTC) + lifetime)
         return session_id
 
     def get(self, session_id: str | None) -> dict[str, Any] | None:
         if not session_id or len(session_id) > 100:
             return None
-        data = self._cache.get(self._key(session_id))
-        return data if isinstance(data, dict) else None
+        return self._store.app_session(self._key(session_id))
 
     def delete(self, session_id: str | None) -> None:
         if session_id:
-            self._cache.delete(self._key(session_id))
+            self._store.delete_app_session(self._key(session_id))
 
 
 def app_sessions() -> AppSessions:
-    """The app's session store, created on first use under the service's data directory."""
+    """The app's session store, in the service's database (created on first use)."""
     sessions = current_app.extensions.get(EXTENSION)
     if sessions is None:
-        settings = current_app.extensions["cds_hooks"].settings
-        sessions = current_app.extensions.setdefault(
-            EXTENSION, AppSessions(settings.data_dir / "app-sessions")
-        )
+        store = current_app.extensions["cds_hooks"].store
+        sessions = current_app.extensions.setdefault(EXTENSION, AppSessions(store))
     return sessions
 
 

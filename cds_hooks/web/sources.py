@@ -21,6 +21,7 @@ from cds_hooks.api.runtime import runtime
 from cds_hooks.clinical.cards.render import SEED_SOURCE
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.rules import RULES_BY_ID
+from cds_hooks.hooks.card_memory import SIGNING_WINDOW
 from cds_hooks.hooks.protocol import CdsError
 
 bp = Blueprint("sources", __name__, template_folder="templates")
@@ -87,6 +88,8 @@ def rule_page(knowledge: Knowledge, rule_id: str) -> str:
         references=list(dict.fromkeys(references)),
         version=wording.version,
         seed_url=f"{SEED_SOURCE}",
+        snooze_days=wording.snooze_days(rule_id),
+        signing_minutes=int(SIGNING_WINDOW.total_seconds() // 60),
     )
 
 

@@ -122,3 +122,20 @@ def test_card_links_use_the_public_base_url_when_configured(tmp_path):
 def test_card_links_default_to_the_host_the_request_reached(client):
     card = client.post(SERVICE_URL, json=porcine_request(), base_url="http://ehr-proxy.local:9000").get_json()
     assert card["cards"][0]["links"][0]["url"].startswith("http://ehr-proxy.local:9000/sources/")
+
+
+def test_o4_every_suggestion_says_whether_it_is_recommended():
+    """O4: ``isRecommended`` is optional in 2.0.1, but client models (HealthChain's ``Suggestion``) require
+    it; every suggestion of every example patient and vignette states it, at most one True with
+    ``at-most-one`` (cds-resp-1)."""
+    from tests.snapshots.test_card_snapshot import CURRENT
+
+    suggestions = 0
+    for case, cards in CURRENT.items():
+        for card in cards:
+            flags = [s.get("isRecommended") for s in card.get("suggestions", [])]
+            assert all(isinstance(flag, bool) for flag in flags), (case, card["summary"], flags)
+            if card.get("selectionBehavior") == "at-most-one":
+                assert flags.count(True) <= 1, (case, card["summary"])
+            suggestions += len(flags)
+    assert suggestions > 40

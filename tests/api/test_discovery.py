@@ -49,9 +49,12 @@ def test_p2_p3_templates_use_only_allowed_tokens_and_query_forms(client):
             continue
         rtype, query = template.split("?", 1)
         assert re.fullmatch(r"[A-Z][A-Za-z]+", rtype)
-        for name, _value in parse_qsl(query, keep_blank_values=True):
-            # P3: resource references, token equality, _sort, _count; no _include, no chained params.
-            assert name in {"patient", "code", "category", "_sort", "_count"}, (key, name)
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            # P3: resource references, token equality, _sort, _count; no chained params. Beyond P3 only the
+            # _include of the medication a statement or request references (issue 25: prefetch-only EHRs).
+            assert name in {"patient", "code", "category", "_sort", "_count", "_include"}, (key, name)
+            if name == "_include":
+                assert value == f"{rtype}:medication", (key, value)
 
 
 def test_templates_are_generated_from_the_knowledge_value_sets(client):
@@ -64,3 +67,13 @@ def test_templates_are_generated_from_the_knowledge_value_sets(client):
     assert "clinical-status" not in templates["conditions"]
     # Local-coded antibody results are reached through the laboratory category.
     assert "category=laboratory" in templates["labResults"]
+
+
+def test_p1_medication_templates_include_the_referenced_medication(client):
+    """Issue 25 point 1: an EHR that fills the templates and sends no fhirServer sends the Medications its
+    MedicationStatements and MedicationRequests reference, so a bovine insulin ordered by reference (ex02)
+    can be judged."""
+    for service in client.get("/cds-services").get_json()["services"]:
+        templates = service["prefetch"]
+        assert "_include=MedicationRequest:medication" in templates["medicationRequests"]
+        assert "_include=MedicationStatement:medication" in templates["medicationStatements"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.hooks.prefetch import TemplateError, fill_template
+from cds_hooks.hooks.registry import prefetch_templates
 from tests.builders import (
     SERVICE_URL,
     bundle,
@@ -188,7 +190,7 @@ def test_missing_keys_are_fetched_concurrently(client):
     with misbehaving_server(answer, delay=0.3) as (url, recorder):
         r = client.post(SERVICE_URL, json=request("conc", None, fhirServer=url))
     assert r.status_code == 200
-    assert len(recorder.paths) == 8
+    assert len(recorder.paths) == len(prefetch_templates(default_knowledge()))  # one call per key
     assert recorder.max_active >= 3  # eight keys, six workers by default: they overlap
 
 
@@ -302,3 +304,47 @@ def test_medication_referenced_but_not_sent_is_read_from_the_server(client, fhir
     # Same profile: an intermediate-acting animal insulin is replaced by human NPH.
     replacement = card["suggestions"][0]["actions"][0]["resource"]
     assert "isophane" in replacement["medicationCodeableConcept"]["text"].lower()
+
+
+def _referencing_prefetch(pid: str) -> dict:
+    prefetch = empty_prefetch(pid)
+    prefetch["medicationRequests"] = bundle(
+        {
+            "resourceType": "MedicationRequest",
+            "id": f"{pid}-mr",
+            "status": "active",
+            "intent": "order",
+            "medicationReference": {"reference": f"Medication/{pid}-med"},
+            "subject": {"reference": f"Patient/{pid}"},
+        }
+    )
+    return prefetch
+
+
+def test_p10_referenced_medication_without_fhir_server_is_412_naming_the_request(client):
+    """Issue 25 point 1: the medication decides the card; a prefetch without it and no fhirServer is a 412
+    that says which resource's medication could not be read, not an empty answer."""
+    r = client.post(SERVICE_URL, json=request("refd", _referencing_prefetch("refd")))
+    assert r.status_code == 412
+    issue = r.get_json()["issue"][0]
+    assert issue["code"] == "processing" and issue["expression"] == ["prefetch.medicationRequests"]
+    assert issue["diagnostics"].startswith("Could not read the medication of MedicationRequest/refd-mr")
+    assert "no fhirServer" in issue["diagnostics"] and "check the EHR's prefetch" in issue["diagnostics"]
+
+
+def test_p10_referenced_medication_on_a_failing_server_is_412(client):
+    with misbehaving_server(lambda path, headers: (503, {"resourceType": "OperationOutcome"})) as (url, _):
+        r = client.post(SERVICE_URL, json=request("refe", _referencing_prefetch("refe"), fhirServer=url))
+    assert r.status_code == 412
+    assert (
+        "MedicationRequest/refe-mr (the FHIR server could not be read)"
+        in r.get_json()["issue"][0]["diagnostics"]
+    )
+
+
+def test_a_medication_the_server_says_does_not_exist_is_logged_and_the_rest_evaluated(client, caplog):
+    """404 on the EHR's own server: a dangling reference in the record; the medication counts by its text."""
+    with misbehaving_server(lambda path, headers: (404, {"resourceType": "OperationOutcome"})) as (url, _):
+        r = client.post(SERVICE_URL, json=request("refn", _referencing_prefetch("refn"), fhirServer=url))
+    assert r.status_code == 200 and r.get_json() == {"cards": []}
+    assert any("could not be resolved" in m for m in caplog.messages)

@@ -99,3 +99,24 @@ def test_deeply_nested_json_is_a_clean_400(client):
     deep = "[" * 100_000 + "]" * 100_000
     r = client.post(SERVICE_URL, data=deep, content_type="application/json")
     assert_outcome(r, 400, "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["timeline-ex24", "1", "d1577c69dfbe44adba6d3e05e953b2ea", "{d1577c69-dfbe-44ad-ba6d-3e05e953b2ea}"],
+)
+def test_r1_hook_instance_that_is_not_a_uuid_is_400(client, value):
+    """R1 (2.0.1: "a UUID"; 3.0: typed ``uuid``): anything else is refused, without echoing it."""
+    body = porcine_request()
+    body["hookInstance"] = value
+    r = client.post(SERVICE_URL, json=body)
+    outcome = assert_outcome(r, 400, "'hookInstance' must be a UUID")
+    assert outcome["issue"][0]["expression"] == ["hookInstance"]
+    if len(value) > 5:
+        assert value not in r.get_data(as_text=True)
+
+
+def test_r1_hook_instance_uuid_in_upper_case_is_accepted(client):
+    body = porcine_request()
+    body["hookInstance"] = body["hookInstance"].upper()
+    assert client.post(SERVICE_URL, json=body).status_code == 200

@@ -132,3 +132,14 @@ def test_pages_read_on_a_phone_in_a_real_browser(served: str, chromium_browser) 
         assert all(url.startswith(served) for url in requested), requested
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("rule_id", RULES)
+def test_every_rule_page_says_when_its_card_is_left_out(client, rule_id: str) -> None:
+    """Issue 25 point 6: Rx Sign stays silent after Rx View's card was acknowledged; the rule's page says so
+    (with the log line to look for) and gives the rule's snooze."""
+    page = client.get(f"/sources/{rule_id}").get_data(as_text=True)
+    assert '<h2 id="when-left-out">When the card is left out</h2>' in page
+    assert "not shown again at order-sign (Rx Sign) for the same draft" in page
+    assert "order-sign card left out: shown at order-select and\nacknowledged" in page
+    assert f"for {default_knowledge().wording.snooze_days(rule_id)} days" in page

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from cds_hooks.__main__ import main
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.hooks.registry import prefetch_templates
 from tests.builders import (
     bundle,
     empty_prefetch,
@@ -64,9 +66,11 @@ def test_absent_keys_are_named_and_count_as_no_data(tmp_path, capsys):
     assert main(["evaluate", path]) == 0
 
     first = capsys.readouterr().out.splitlines()[0]
+    absent = [k for k in prefetch_templates(default_knowledge()) if k not in body["prefetch"]]
+    assert "devices" in absent and "observations" in absent  # every template key the file lacks, in order
     assert first == (
         f"Patient off-2 (from {path}, prefetch only; absent keys count as no data: "
-        "observations, labResults, medicationRequests, conditions, serviceRequests): 1 card"
+        f"{', '.join(absent)}): 1 card"
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 from cds_hooks.__main__ import main
 from cds_hooks.cli.demo import load_examples
 from cds_hooks.testing.fhir_test_server import FhirServerError, LocalFhirServer, ensure_installed
+from tests.docs.samples import REPO, check_run_sample
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,13 @@ def test_screen_all_examples(examples_server, tmp_path, capsys):
         per_thousand = f"{1000 * cards[rule_id] / len(examples):.1f}"
         row = rf"^{re.escape(rule_id)}\s+{count}\s+{re.escape(per_thousand)}$"
         assert re.search(row, out, re.MULTILINE), (rule_id, out)
+
+    # Issue 25 point 7: the README's and docs/cli.md's screen samples are this run's output.
+    documented = "http://127.0.0.1:8081/fhir"
+    command = f"$ cds-hooks screen --fhir-server {documented} --all --out results.csv\n"
+    printed = command + out.replace(server.base_url, documented).replace(str(out_file), "results.csv")
+    head = "".join(out_file.read_text(encoding="utf-8").splitlines(keepends=True)[:5])
+    check_run_sample(REPO / "README.md", "screen-all", f"```\n{printed}```\n")
+    check_run_sample(
+        REPO / "docs" / "cli.md", "screen-all-csv", f"```console\n{printed}$ head -5 results.csv\n{head}```\n"
+    )

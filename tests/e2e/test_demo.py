@@ -25,6 +25,7 @@ import requests
 
 from cds_hooks.cli.demo import load_manifest
 from cds_hooks.testing.fhir_test_server import ensure_installed, free_port
+from tests.docs.samples import check_run_sample
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120  # sekmet start (< 1 s) + loading the examples (a few seconds) + slack for slow CI
@@ -116,6 +117,39 @@ class Demo:
             self.process.wait(10)
 
 
+DEMO_DOC = REPO / "docs" / "demo.md"
+
+
+def documented_output(demo: Demo) -> str:
+    """What the demo printed, with this run's ports, folder and date shift as docs/demo.md writes them."""
+    text = "\n".join(
+        demo.output[demo.output.index(next(x for x in demo.output if x.startswith("Loading"))) :]
+    )
+    for port, documented in ((demo.port, 8080), (demo.fhir_port, 8081)):
+        text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{documented}")
+        text = text.replace(f"127.0.0.1%3A{port}", f"127.0.0.1%3A{documented}")
+    text = re.sub(
+        r"^Loading (\d+) example patients from .* \.\.\.$",
+        r"Loading \1 example patients from /path/to/examples ...",
+        text,
+        flags=re.M,
+    )
+    # The curl line's hookInstance is a uuid5 of the service URL: what the documented ports give.
+    service = "http://127.0.0.1:8080/cds-services/immune-insulin-resistance"
+    text = re.sub(
+        r'"hookInstance": "[0-9a-f-]{36}"(.*?"patientId": "(ex\d+)")',
+        lambda m: f'"hookInstance": "{uuid.uuid5(uuid.NAMESPACE_URL, service + m.group(2))}"{m.group(1)}',
+        text,
+    )
+    return re.sub(r"dates shifted by [+-]\d+ days", "dates shifted by +N days", text) + "\n"
+
+
+def check_the_documented_output(demo: Demo) -> None:
+    """Issue 25 point 7: docs/demo.md's sample output is this run's, normalised (CDS_HOOKS_UPDATE_DOCS=1
+    rewrites it instead)."""
+    check_run_sample(DEMO_DOC, "demo-output", "```\n" + documented_output(demo) + "```\n")
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     ensure_installed()  # a first-time install must not count against the start-up timeout
@@ -130,6 +164,8 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_demo_serves_the_examples_and_stops_everything(demo: Demo, stop_signal: signal.Signals):
     demo.wait_for("Press Ctrl-C to stop", READY_TIMEOUT)
+    if stop_signal == signal.SIGINT:
+        check_the_documented_output(demo)
     fhir_base = demo.printed("FHIR server (open, no auth):")
     discovery = demo.printed("Discovery:")
     assert fhir_base == f"http://127.0.0.1:{demo.fhir_port}/fhir"

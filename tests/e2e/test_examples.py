@@ -352,8 +352,13 @@ def test_referenced_medication_only_on_the_server_is_read(client, fhir_server, e
     assert r.status_code == 200
     assert topics(r.get_json()) == ["animal-insulin-switch"]
     assert "Hypurin Bovine Lente" in r.get_json()["cards"][0]["detail"]
-    reads = [p for p in server_log.fetched("Medication") if p.startswith("/fhir/Medication/")]
-    assert reads == [f"/fhir/Medication/{pid}-med-001"]
+    # The service's own search asks for it with the request (_include): no separate read.
+    searches = server_log.fetched("MedicationRequest")
+    assert any(
+        "_include=MedicationRequest%3Amedication" in p or "_include=MedicationRequest:medication" in p
+        for p in searches
+    ), searches
+    assert [p for p in server_log.fetched("Medication") if p.startswith("/fhir/Medication/")] == []
 
 
 def test_prefetched_request_without_its_medication_gets_the_medication_read(
@@ -414,3 +419,40 @@ def test_docs_table_lists_every_example_with_its_expected_rules():
         assert item["file"] in cells[2]
         rules = sorted(re.findall(r"`([a-z-]+)`", cells[4]))
         assert rules == item["expected_rules"], pid
+
+
+def test_p10_ex02_prefetch_only_without_the_medication_is_412_naming_it(client, fhir_server, examples_loaded):
+    """Issue 25 point 1: an EHR that prefetches without `_include` and sends no fhirServer. The bovine
+    insulin is a referenced Medication the service cannot read: a 412 that names the MedicationRequest,
+    never `200 {"cards": []}`."""
+    pid = example_with(["animal-insulin-switch"], containing="medication-reference")["patient_id"]
+    requests = fhir_server.get("MedicationRequest", {"patient": pid, "_count": 200})
+    keys = ("observations", "labResults", "medicationStatements", "conditions", "serviceRequests", "devices")
+    prefetch = {key: bundle() for key in keys}
+    prefetch["patient"] = fhir_server.get(f"Patient/{pid}")
+    prefetch["medicationRequests"] = requests
+    r = client.post(SERVICE_URL, json=request(pid, prefetch))
+    assert r.status_code == 412, r.get_data(as_text=True)
+    issue = r.get_json()["issue"][0]
+    referencing = [e["resource"]["id"] for e in requests["entry"] if "medicationReference" in e["resource"]]
+    assert referencing
+    assert issue["diagnostics"].startswith(
+        f"Could not read the medication of MedicationRequest/{referencing[0]}"
+    )
+    assert "check the EHR's prefetch" in issue["diagnostics"]
+    assert issue["expression"] == ["prefetch.medicationRequests"]
+
+
+def test_p10_ex02_prefetch_only_filled_from_the_discovery_templates_gives_its_card(
+    client, fhir_server, examples_loaded
+):
+    """The same EHR filling the discovery's templates as they are (with `_include`): the card."""
+    from tests.clients.ehr import fill_prefetch
+
+    pid = example_with(["animal-insulin-switch"], containing="medication-reference")["patient_id"]
+    templates = client.get("/cds-services").get_json()["services"][0]["prefetch"]
+    headers = {"Authorization": f"Bearer {fhir_server.token}"}
+    prefetch = fill_prefetch(fhir_server.base_url, templates, {"patientId": pid}, headers=headers)
+    r = client.post(SERVICE_URL, json=request(pid, prefetch))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert topics(r.get_json()) == ["animal-insulin-switch"]

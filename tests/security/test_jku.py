@@ -147,3 +147,13 @@ def test_x6_jku_set_with_private_or_symmetric_keys_only_is_refused(make_app, ser
     server.jwks = {"keys": [jwk, {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}]}
     _, client, _ = jku_app(make_app, server)
     assert_refused(call(client, es384, server.url))
+
+
+def test_x3_kid_appearing_twice_in_a_fetched_set_is_used_for_neither_key(make_app, server, es384):
+    """X3 (2.0.1 and 3.0): the kid MUST be unique within the client's JWK Set. A set that reuses it is
+    ambiguous: tokens naming that kid are refused; the other kids of the set still work."""
+    other = ec_key("other")
+    server.jwks = {"keys": [es384.public_jwk(), ec_key("x").public_jwk(kid=es384.kid), other.public_jwk()]}
+    _, client, _ = jku_app(make_app, server)
+    assert_refused(call(client, es384, server.url))
+    assert call(client, other, server.url).status_code == 200

@@ -41,7 +41,14 @@ from tests.security.jwt_helpers import (
 
 EXPECTED_401 = {
     "resourceType": "OperationOutcome",
-    "issue": [{"severity": "error", "code": "login", "diagnostics": "invalid or missing authorization"}],
+    "issue": [
+        {
+            "severity": "error",
+            "code": "login",
+            "details": {"text": "invalid or missing authorization"},
+            "diagnostics": "invalid or missing authorization",
+        }
+    ],
 }
 
 

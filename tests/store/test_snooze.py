@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,11 +158,18 @@ def _pork_orders(pid: str, drafts: list[dict[str, Any]] | None = None) -> tuple[
     return select, sign
 
 
-def test_order_sign_does_not_repeat_a_card_acknowledged_at_order_select(client):
+def test_order_sign_does_not_repeat_a_card_acknowledged_at_order_select(client, caplog):
     select, sign = _pork_orders("sign-1")
     card = _card(_call(client, select, SELECT_URL))
     _accept(client, card, SELECT_URL + "/feedback")
+    caplog.set_level(logging.INFO, logger="cds_hooks.hooks.pipeline")
     assert SWITCH not in topics(_call(client, sign, SIGN_URL))
+    # Issue 25 point 6: whoever tests in the Sandbox learns why Rx Sign is silent.
+    left_out = [r for r in caplog.records if r.getMessage().startswith("order-sign card left out")]
+    assert [r.levelno for r in left_out] == [logging.INFO]
+    assert left_out[0].getMessage() == (
+        f"order-sign card left out: shown at order-select and acknowledged (rule {SWITCH})"
+    )
 
 
 def test_order_sign_repeats_the_card_when_no_feedback_came_back(client):

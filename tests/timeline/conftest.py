@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from cds_hooks.cli.demo import example_bundle, load_manifest
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.testing.fhir_test_server import LocalFhirServer, free_port
 from tests.conftest import make_settings
+from tests.install_scripts import install_or_skip
 
 from .smart_launcher import REPO, SmartLauncher, unavailable_reason
 
@@ -108,14 +108,7 @@ def axe_source() -> str:
     if not AXE.exists():
         if shutil.which("npm") is None:
             pytest.skip("npm is not installed: axe-core cannot be installed")
-        result = subprocess.run(
-            ["bash", str(REPO / "scripts" / "install-axe-core.sh")],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0 or not AXE.exists():
-            pytest.skip(f"axe-core could not be installed with npm: {result.stderr[-300:]}")
+        install_or_skip("install-axe-core.sh", AXE, "axe-core (with npm)", tail=300)
     return AXE.read_text(encoding="utf-8")
 
 

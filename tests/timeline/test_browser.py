@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +31,7 @@ GLUCOCORTICOID = "glucocorticoid-hyperglycemia"
 def cards_for(service: LiveService, fhir_base: str, patient_id: str) -> list[dict[str, Any]]:
     body = {
         "hook": "patient-view",
-        "hookInstance": f"timeline-{patient_id}",
+        "hookInstance": str(uuid.uuid4()),  # R1: a UUID (anything else is a 400)
         "fhirServer": fhir_base,
         "context": {"userId": "Practitioner/test", "patientId": patient_id},
     }

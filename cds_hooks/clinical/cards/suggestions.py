@@ -69,7 +69,7 @@ def workup_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str, Any
     label = f"Order {names}"
     if len(label) > 120:
         label = f"Order the suggested tests ({len(tests)})"
-    return {"label": label, "uuid": new_uuid(), "actions": actions}
+    return {"label": label, "uuid": new_uuid(), "isRecommended": False, "actions": actions}
 
 
 def referral_suggestion(ctx: CardContext) -> dict[str, Any]:
@@ -80,6 +80,7 @@ def referral_suggestion(ctx: CardContext) -> dict[str, Any]:
     return {
         "label": "Refer to endocrinology",
         "uuid": new_uuid(),
+        "isRecommended": False,
         "actions": [
             {"type": "create", "description": "Create a referral to endocrinology", "resource": resource}
         ],
@@ -101,6 +102,7 @@ def timed_monitoring_suggestion(ctx: CardContext, test: TimedTest) -> dict[str, 
     return {
         "label": test.label,
         "uuid": new_uuid(),
+        "isRecommended": False,
         "actions": [{"type": "create", "description": f"Order {test.text.lower()}", "resource": resource}],
     }
 
@@ -115,5 +117,6 @@ def monitoring_suggestion(ctx: CardContext, kinds: tuple[str, ...]) -> dict[str,
     return {
         "label": f"Order monitoring: {', '.join(t.text for t in tests)}",
         "uuid": new_uuid(),
+        "isRecommended": False,
         "actions": actions,
     }
