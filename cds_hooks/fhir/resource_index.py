@@ -6,7 +6,9 @@ pay for parsing the handful of resources they actually read (see ``ResourceIndex
 Validation reads what the rules need, not the whole resource: a resource is usable when the elements
 the rules read (``RULE_ELEMENTS``) are valid FHIR R4, even if another element is not (the CDS Hooks
 Sandbox sends a draft ``MedicationRequest.category`` as one object instead of a list). Such elements are
-set aside and logged at WARNING, with the reason and never the resource's content.
+set aside and logged at WARNING, with the reason and never the resource's content. On the request path
+only the read elements are modelled (``validate_read``); the whole-resource check behind that warning
+runs in a background thread (``cds_hooks.fhir.deferred_validation``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from cds_hooks.fhir.concept_memo import Memo
+from cds_hooks.fhir.deferred_validation import DeferredValidator, defer, drain_at_exit
 from cds_hooks.fhir.json_access import objects
 
 Resource = dict[str, Any]
@@ -124,18 +127,15 @@ class ResourceIndex:
         self._by_type[rtype].append(resource)
 
     def validation(self, resource: Resource) -> Validation:
-        """Validate one resource against its FHIR R4 (R4B) model, once per index; elements set aside are
-        logged (WARNING) the first time."""
+        """Validate the elements the rules read of one resource against its FHIR R4 (R4B) model, once per
+        index; a usable resource with other elements goes to the background whole-resource check, which
+        logs (WARNING) the elements it sets aside."""
         key = id(resource)
         if key not in self._validations:
-            result = validate(resource)
+            result, unread = validate_read(resource)
             self._validations[key] = result
-            if result.set_aside and not result.problem:
-                log.warning(
-                    "%s: set aside %s; the rules read only their own elements",
-                    str(resource.get("resourceType"))[:40],
-                    result.set_aside_text(),
-                )
+            if unread and not result.problem:
+                defer(resource, DEFERRED)
         return self._validations[key]
 
     def problem(self, resource: Resource) -> str | None:
@@ -200,6 +200,30 @@ def resolve_reference(index: ResourceIndex, container: Resource, reference: str 
                 return contained
         return None
     return index.get(reference)
+
+
+def validate_read(resource: Resource) -> tuple[Validation, bool]:
+    """The request path's check: the resource's ``RULE_ELEMENTS`` only (a type not listed: the whole
+    resource), and whether it has other elements (which the background check covers).
+
+    The same outcome as :func:`validate` for whether the rules can use it: every element a model
+    requires is a read one, and an error elsewhere never makes a resource unusable."""
+    read = RULE_ELEMENTS.get(resource.get("resourceType"))  # type: ignore[arg-type]
+    if read is None:
+        return validate(resource), False
+    subset = {k: v for k, v in resource.items() if _is_read(k[1:] if k[:1] == "_" else k, read)}
+    return _validate(subset), len(subset) < len(resource)
+
+
+def _check_whole(resource: Resource) -> None:
+    """The background check: log the elements the whole-resource validation sets aside."""
+    result = validate(resource)
+    if result.set_aside and not result.problem:
+        log.warning(
+            "%s: set aside %s; the rules read only their own elements",
+            str(resource.get("resourceType"))[:40],
+            result.set_aside_text(),
+        )
 
 
 def validate(resource: Resource) -> Validation:
@@ -274,3 +298,5 @@ def _validate(resource: Resource) -> Validation:
 
 
 _VALIDATION_MEMO: Memo[Validation] = Memo(_validate)
+DEFERRED = DeferredValidator(_check_whole)
+drain_at_exit(DEFERRED)
