@@ -70,8 +70,9 @@ def run(
         "PATH": "/usr/bin:/bin",
     }
     cpu0 = _children_cpu()
+    duration = f"{max(1, round(seconds))}s"  # wrk takes whole seconds
     done = subprocess.run(
-        [exe, "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds:g}s", "--timeout", "60s",
+        [exe, "-t", str(threads), "-c", str(concurrency), "-d", duration, "--timeout", "60s",
          "-s", str(SCRIPT), base_url],
         env=env, capture_output=True, text=True, timeout=seconds + 120, check=False,
     )  # fmt: skip

@@ -31,6 +31,7 @@ from cds_hooks.clinical.knowledge import Knowledge, load_knowledge
 from cds_hooks.clinical.rules import required_thresholds
 from cds_hooks.fhir import deferred_validation, json_codec
 from cds_hooks.fhir.target_policy import FhirPolicy
+from cds_hooks.hooks.evaluation_cache import EvaluationCache
 from cds_hooks.hooks.pipeline import Pipeline
 from cds_hooks.hooks.warmup import PATIENT as WARM_UP_PATIENT
 from cds_hooks.hooks.warmup import warm_up
@@ -87,6 +88,11 @@ def create_app(
             policy=FhirPolicy.from_settings(settings),
             memory=recorder,
             pseudonyms=pseudonyms,
+            evaluations=EvaluationCache(
+                knowledge,
+                max_entries=settings.evaluation_cache_entries,
+                max_bytes=settings.evaluation_cache_mb * 1024 * 1024,
+            ),
         ),
         store=store,
         recorder=recorder,

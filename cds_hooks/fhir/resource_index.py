@@ -98,6 +98,16 @@ class Validation:
         return ", ".join(f"{name} ({why})" for name, why in self.set_aside)
 
 
+@dataclass
+class RecordMemo:
+    """What earlier calls with the same record content worked out, shared by their indexes (the
+    service's evaluation cache hands one to an index; see ``cds_hooks.hooks.evaluation_cache``):
+    ``inputs`` for the rules by (patient, resources rejected so far), validations by ``Type/id``."""
+
+    inputs: dict[Any, Any]
+    validations: dict[str, tuple[Validation, bool]]
+
+
 class ResourceIndex:
     """Resources by type, by ``system|code`` of their main code, and by ``Type/id`` reference."""
 
@@ -107,11 +117,14 @@ class ResourceIndex:
         self._seen: set[str] = set()
         self._validations: dict[int, Validation] = {}
         self._rejected: dict[int, str] = {}
+        # Set (by the service) once the index holds the whole record; any later ``add`` drops it.
+        self.memo: RecordMemo | None = None
         for resource in resources:
             self.add(resource)
 
     def add(self, resource: Resource) -> None:
         """Add one resource; a second copy of the same ``Type/id`` (from two prefetch keys) is dropped."""
+        self.memo = None  # the content the memo was found for has changed
         if not isinstance(resource, dict):
             return
         rtype = resource.get("resourceType")
@@ -132,11 +145,26 @@ class ResourceIndex:
         logs (WARNING) the elements it sets aside."""
         key = id(resource)
         if key not in self._validations:
-            result, unread = validate_read(resource)
+            ref = self._own_ref(resource)
+            memo = self.memo if ref is not None else None
+            known = memo.validations.get(ref) if memo is not None and ref is not None else None
+            result, unread = known or validate_read(resource)
+            if memo is not None and ref is not None and known is None:
+                memo.validations[ref] = (result, unread)
             self._validations[key] = result
             if unread and not result.problem:
                 defer(resource, DEFERRED)
         return self._validations[key]
+
+    def _own_ref(self, resource: Resource) -> str | None:
+        """``Type/id`` of a resource of this index (not of a draft order that merely shares its id)."""
+        ref = f"{resource.get('resourceType')}/{resource.get('id')}"
+        return ref if self._by_ref.get(ref) is resource else None
+
+    def rejected_refs(self) -> frozenset[str]:
+        """``Type/id`` of every resource rejected so far: what the facts built now depend on."""
+        by_id = {id(r): ref for ref, r in self._by_ref.items()} if self._rejected else {}
+        return frozenset(by_id.get(key, f"#{key}") for key in self._rejected)
 
     def problem(self, resource: Resource) -> str | None:
         """``None`` when the rules can use the resource, else a short reason (never its content)."""
