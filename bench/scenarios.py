@@ -122,7 +122,8 @@ def inprocess(
     sizes: tuple[int, ...], seed: int, knowledge: Knowledge, plan: InProcessPlan, log: Log
 ) -> dict[str, Any]:
     """Request JSON bytes → cards (the service's decoder + ``evaluate_offline``, with the service's GC
-    settings): wall and CPU time per N."""
+    settings; the deferred whole-resource checks after the timed part, as after the service's
+    response): wall and CPU time per N."""
     bodies = {n: encode(generate(n, seed=seed)) for n in sizes}
     tune_gc()  # as in every service process (create_app does the same)
     wall: dict[int, list[float]] = {n: [] for n in sizes}
@@ -138,11 +139,14 @@ def inprocess(
     ):
         for n in sizes:
             for _ in range(plan.per_round(n)):
+                deferred_validation.begin_request()  # as in the service: see inprocess_new_patients
                 c0, t0 = time.thread_time(), time.perf_counter()
                 request = json_codec.loads(bodies[n])
                 t1 = time.perf_counter()
                 evaluate_offline(request, now=NOW, knowledge=knowledge)
                 t2, c2 = time.perf_counter(), time.thread_time()
+                deferred_validation.flush_after_response()
+                DEFERRED.drain()
                 wall[n].append(t2 - t0)
                 parse[n].append(t1 - t0)
                 cpu[n].append(c2 - c0)

@@ -5,8 +5,9 @@ On the request path a cited resource is validated on the elements the rules read
 *other* elements is invalid changes no card; it only earns a WARNING naming the element, so operators
 learn that an EHR sends malformed data. That check models the whole resource (meta, text, identifiers,
 encounter…), which costs more than the rules' part, so it runs in one background thread per process:
-the request hands it the resource and goes on, and in the HTTP service the hand-over happens once the
-response is ready (``flush_after_response``, on Flask's request teardown).
+the request hands it the resource and goes on, and the hand-over happens once the response is ready
+(``flush_after_response``, on Flask's request teardown). Outside an HTTP request (the command line,
+``cds-hooks screen``, tests) the check runs where it always did, so those log every warning in order.
 
 Idle time only, bounded and never blocking: the thread checks a resource only while no request is in
 flight in its process (between resources it yields, so a request arriving waits for at most one
@@ -56,6 +57,10 @@ class DeferredValidator:
                 self.dropped += 1
             return False
         return True
+
+    def check_now(self, resource: Resource) -> None:
+        """The same check in the caller's thread (no request to keep waiting)."""
+        self._check(resource)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued resource is checked (tests, and a command's exit); True if done."""
@@ -121,10 +126,12 @@ def begin_request() -> None:
 
 
 def defer(resource: Resource, validator: DeferredValidator) -> None:
-    """Hand ``resource`` to ``validator``: after the response inside an HTTP request, else at once."""
+    """Inside an HTTP request: hand ``resource`` to ``validator`` once the response is ready. Outside
+    one (the command line, a screen, tests) there is no response to wait for: checked here and now,
+    so a batch run logs every warning as it did."""
     pending: list[tuple[Resource, DeferredValidator]] | None = getattr(_request_scope, "pending", None)
     if pending is None:
-        validator.submit(resource)
+        validator.check_now(resource)
     else:
         pending.append((resource, validator))
 

@@ -57,6 +57,13 @@ def test_the_warning_still_appears_after_the_response(caplog):
     ]
 
 
+def test_outside_a_request_the_warning_is_logged_at_once(caplog):
+    caplog.set_level(logging.WARNING)
+    resource = statement(note="patient says fine")
+    assert ResourceIndex([resource]).problem(resource) is None
+    assert len(set_aside_warnings(caplog)) == 1  # no request to keep waiting: checked in place
+
+
 def test_a_resource_with_only_read_elements_is_not_checked_again(caplog):
     caplog.set_level(logging.WARNING)
     checked: list[dict[str, Any]] = []
