@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import scenarios, synthea
-from .generate import DEFAULT_SEED, SIZES
+from .generate import DEFAULT_SEED, NOW, SIZES
 from .report import check_targets, render
 from .servers import REPO, WorkerSetup
 
@@ -47,7 +47,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
     p.add_argument("--fallback-n", type=int, default=200)
     p.add_argument("--fallback-repeats", type=int, default=25)
-    p.add_argument("--memory-n", type=int, default=10, help="resources per request in the memory run")
+    p.add_argument("--memory-n", type=int, default=200, help="resources per new patient in the memory run")
+    p.add_argument(
+        "--new-patients", type=int, default=300, help="pool patients evaluated in process (20 warm up)"
+    )
     p.add_argument("--memory-requests", type=int, default=50_000)
     p.add_argument("--memory-seconds", type=float, default=720.0, help="time limit of the memory run")
     p.add_argument("--cold-repeats", type=int, default=3, help="fresh workers started for the cold-start run")
@@ -111,6 +114,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["in_process"] = scenarios.inprocess(
         sizes, args.seed, knowledge, scenarios.inprocess_plan(quick), log
     )
+    new_n = 10 if quick else 200
+    new_count = 25 if quick else args.new_patients
+    results["in_process_new_patients"] = {
+        "n": new_n,
+        **scenarios.inprocess_new_patients(
+            scenarios.pool_bodies(new_count, new_n, args.seed, NOW), knowledge, log, warm=5 if quick else 20
+        ),
+    }
     results["http"] = None
     results["fallback"] = None
     results["memory"] = None

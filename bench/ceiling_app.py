@@ -1,7 +1,8 @@
 """The ceiling: the least a Flask service can do with a CDS Hooks request under the same gunicorn.
 
-It reads and parses the same JSON body (``json.loads`` of the raw bytes, as the service does), and
-answers a fixed one-card response. Whatever the service costs above this is our own code.
+It reads and decodes the same JSON body with the service's decoder (``cds_hooks.fhir.json_codec``,
+orjson, so the ratio compares everything but the decoding), and answers a fixed one-card response.
+Whatever the service costs above this is our own code.
 
     gunicorn -w 2 --threads 4 -k gthread "bench.ceiling_app:create_app()"
 """
@@ -12,6 +13,8 @@ import json
 from typing import Any
 
 from flask import Flask, Response, request
+
+from cds_hooks.fhir import json_codec
 
 CARD: dict[str, Any] = {
     "cards": [
@@ -33,7 +36,7 @@ def create_app() -> Flask:
 
     @app.post("/cds-services/<service_id>")
     def call_service(service_id: str) -> Response:
-        parsed = json.loads(request.get_data(cache=False))
+        parsed = json_codec.loads(request.get_data(cache=False))
         if not isinstance(parsed, dict) or "context" not in parsed:
             return Response('{"error": "bad request"}', status=400, mimetype="application/json")
         return Response(body, mimetype="application/json")

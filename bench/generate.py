@@ -37,7 +37,7 @@ from typing import Any
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.fhir import builders as fhir
 from cds_hooks.fhir.builders import ATC, ICD10, LOINC, RXNORM, SNOMED
-from cds_hooks.hooks.registry import prefetch_templates
+from cds_hooks.hooks.registry import ORDER_SELECT_ID, ORDER_SIGN_ID, prefetch_templates
 
 Resource = dict[str, Any]
 
@@ -208,9 +208,16 @@ TRIGGER_LABS = [
 ]  # fmt: skip
 
 
-def trigger_resources(pid: str, now: datetime) -> dict[str, list[Resource]]:
-    """The nine resources that fire the three expected rules, by prefetch key."""
+def trigger_resources(
+    pid: str, now: datetime, jitter: random.Random | None = None
+) -> dict[str, list[Resource]]:
+    """The nine resources that fire the three expected rules, by prefetch key. ``jitter`` (the pool's
+    patients) moves each trigger lab's value by up to 2 %, within the range that fires the same rules."""
     day = timedelta(days=1)
+
+    def value(v: float) -> float:
+        return v if jitter is None else round(v * jitter.uniform(0.98, 1.02), 1)
+
     pork = fhir.concept(
         fhir.coding(ATC, "A10AC03", "insulin (pork)"), text="Hypurin Porcine Isophane 100 units/mL"
     )
@@ -221,7 +228,9 @@ def trigger_resources(pid: str, now: datetime) -> dict[str, list[Resource]]:
     )
     return {
         "observations": [
-            observation(f"{pid}-trig-{name}", pid, code, now - ago * day, value=v, unit=unit, ref_range=ref)
+            observation(
+                f"{pid}-trig-{name}", pid, code, now - ago * day, value=value(v), unit=unit, ref_range=ref
+            )
             for name, code, ago, v, unit, ref in TRIGGER_LABS
         ],
         "medicationStatements": [
@@ -426,9 +435,10 @@ def split_counts(n: int) -> dict[str, int]:
 
 
 def generate_prefetch(
-    n: int, *, seed: int = DEFAULT_SEED, now: datetime = NOW, pid: str = PATIENT_ID
+    n: int, *, seed: int = DEFAULT_SEED, now: datetime = NOW, pid: str = PATIENT_ID, jitter: bool = False
 ) -> dict[str, Any]:
-    """The prefetch of a patient with exactly ``n`` resources (Patient included), one Bundle per key."""
+    """The prefetch of a patient with exactly ``n`` resources (Patient included), one Bundle per key;
+    ``jitter``: the trigger labs' values vary too (see :func:`trigger_resources`)."""
     rng = random.Random(f"{seed}:{n}")
     counts = split_counts(n)
     keys: dict[str, list[Resource]] = {k: [] for k in PREFETCH_KEYS if k != "patient"}
@@ -442,7 +452,7 @@ def generate_prefetch(
         keys[key].append(_filler_medication(rng, rtype, f"{pid}-med-{i:05d}", pid, now))
     for i in range(counts["conditions"]):
         keys["conditions"].append(_filler_condition(rng, f"{pid}-cond-{i:05d}", pid, now))
-    for key, resources in trigger_resources(pid, now).items():
+    for key, resources in trigger_resources(pid, now, rng if jitter else None).items():
         keys[key] = _insert_spread(rng, keys[key], resources)
     # Searches come back newest first (the templates ask for _sort=-date).
     for key in ("observations", "labResults"):
@@ -454,7 +464,7 @@ def generate_prefetch(
 
 
 def generate(
-    n: int, *, seed: int = DEFAULT_SEED, now: datetime = NOW, pid: str = PATIENT_ID
+    n: int, *, seed: int = DEFAULT_SEED, now: datetime = NOW, pid: str = PATIENT_ID, jitter: bool = False
 ) -> dict[str, Any]:
     """A complete patient-view request whose prefetch holds exactly ``n`` resources.
 
@@ -465,8 +475,74 @@ def generate(
         "hook": "patient-view",
         "hookInstance": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "context": {"userId": "Practitioner/bench-dr", "patientId": pid},
-        "prefetch": generate_prefetch(n, seed=seed, now=now, pid=pid),
+        "prefetch": generate_prefetch(n, seed=seed, now=now, pid=pid, jitter=jitter),
     }
+
+
+# ---------------------------------------------------------------------------------------------- pool
+
+POOL_SIZE = 1000  # distinct patients of the "new patient" load: every request a different record
+
+
+def pool_patient(i: int, n: int = 200, *, seed: int = DEFAULT_SEED, now: datetime = NOW) -> dict[str, Any]:
+    """Patient ``i`` of the pool: its own id, resource ids, filler (codes, values, dates, statuses) and
+    trigger values; the same code systems and the same three expected cards as :func:`generate`."""
+    return generate(n, seed=seed * 1_000_003 + i + 1, now=now, pid=f"bench-pool-{i:05d}", jitter=True)
+
+
+def pool(
+    size: int = POOL_SIZE, n: int = 200, *, seed: int = DEFAULT_SEED, now: datetime = NOW
+) -> list[dict[str, Any]]:
+    """``size`` distinct patients of ``n`` resources (about 22 ms each to generate)."""
+    return [pool_patient(i, n, seed=seed, now=now) for i in range(size)]
+
+
+# ---------------------------------------------------------------------------------------------- chart session
+
+SESSION_DOSES_MG = (10, 20, 30)  # the order form's dose, changed twice before signing
+
+
+def draft_prednisone(pid: str, dose_mg: float) -> Resource:
+    """A draft prednisone prescription, as the order form holds it while the clinician edits the dose."""
+    drug = fhir.concept(
+        fhir.coding(RXNORM, "312615", "predniSONE 20 MG Oral Tablet"),
+        fhir.coding(ATC, "H02AB07", "prednisone"),
+        text="Prednisone oral tablet",
+    )
+    return fhir.medication_request(
+        pid,
+        f"{pid}-draft-1",
+        drug=drug,
+        status="draft",
+        intent="order",
+        dosage=[_dosage(f"{dose_mg:g} mg by mouth once daily", ROUTE_ORAL, 1, (dose_mg, "mg", "mg"))],
+    )
+
+
+def chart_session(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One chart session over ``request``'s record: (service id, request) for a patient-view, three
+    order-selects (the dose changed on the form each time) and an order-sign, all with the same prefetch."""
+    pid = request["context"]["patientId"]
+    rng = random.Random(f"session:{request['hookInstance']}")
+
+    def order(hook: str, dose: float) -> dict[str, Any]:
+        draft = draft_prednisone(pid, dose)
+        context: dict[str, Any] = {**request["context"], "draftOrders": fhir.collection([draft])}
+        if hook == "order-select":
+            context["selections"] = [f"MedicationRequest/{draft['id']}"]
+        hook_instance = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        return {
+            "hook": hook,
+            "hookInstance": hook_instance,
+            "context": context,
+            "prefetch": request["prefetch"],
+        }
+
+    return [
+        (SERVICE_ID, request),
+        *((ORDER_SELECT_ID, order("order-select", dose)) for dose in SESSION_DOSES_MG),
+        (ORDER_SIGN_ID, order("order-sign", SESSION_DOSES_MG[-1])),
+    ]
 
 
 def resources_of(request: dict[str, Any]) -> list[Resource]:

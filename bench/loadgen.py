@@ -1,7 +1,8 @@
 """A small closed-loop HTTP load generator: C threads, one keep-alive connection each, loopback only.
 
-Each thread sends the same POST body back to back. A run stops by itself at ``max_requests`` or after
-``max_seconds``, whichever comes first, after an unrecorded warm-up.
+Each thread sends the same POST body back to back, or (given ``(path, body)`` lines) the next line of a
+shared cycle, so that every request can be a different patient. A run stops by itself at
+``max_requests`` or after ``max_seconds``, whichever comes first, after an unrecorded warm-up.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import http.client
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,11 +74,11 @@ class _Client:
         self.timeout = timeout
         self.conn: http.client.HTTPConnection | None = None
 
-    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    def post(self, body: bytes, headers: dict[str, str], path: str | None = None) -> tuple[int, bytes]:
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            self.conn.request("POST", self.path, body=body, headers=headers)
+            self.conn.request("POST", path or self.path, body=body, headers=headers)
             response = self.conn.getresponse()
             data = response.read()
             if response.will_close:
@@ -94,16 +96,23 @@ class _Client:
 
 def run_load(
     url: str,
-    body: bytes,
+    body: bytes | Sequence[tuple[str, bytes]],
     *,
     concurrency: int,
     max_requests: int,
     max_seconds: float,
     warmup_requests: int = 0,
     timeout: float = 60.0,
+    offset: int = 0,
 ) -> LoadResult:
-    """Closed loop: ``concurrency`` threads, each sending the next request when the last answered."""
+    """Closed loop: ``concurrency`` threads, each sending the next request when the last answered.
+
+    ``body`` is one body for ``url``, or ``(path, body)`` lines on the server ``url`` sent in turn from
+    line ``offset`` on (warm-up requests then send the first line)."""
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    lines: list[tuple[str | None, bytes]] = (
+        [(None, body)] if isinstance(body, bytes) else [(path, data) for path, data in body]
+    )
     result = LoadResult(concurrency=concurrency)
     lock = threading.Lock()
     issued = 0
@@ -121,16 +130,17 @@ def run_load(
         try:
             for _ in range(warmup_requests):
                 with contextlib.suppress(OSError, http.client.HTTPException):
-                    client.post(body, headers)
+                    client.post(lines[0][1], headers, lines[0][0])
             barrier.wait()
             while True:
                 with lock:
                     if issued >= max_requests or time.perf_counter() >= clock["deadline"]:
                         return
+                    path, data = lines[(offset + issued) % len(lines)]
                     issued += 1
                 start = time.perf_counter()
                 try:
-                    status, data = client.post(body, headers)
+                    status, data = client.post(data, headers, path)
                 except (OSError, http.client.HTTPException) as exc:
                     with lock:
                         result.errors += 1

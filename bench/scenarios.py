@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -13,23 +14,28 @@ from pathlib import Path
 from typing import Any
 
 from cds_hooks.clinical.knowledge import Knowledge, default_knowledge
-from cds_hooks.fhir import json_codec
+from cds_hooks.fhir import deferred_validation, json_codec
 from cds_hooks.fhir.client import FhirClient, build_session
+from cds_hooks.fhir.resource_index import DEFERRED
 from cds_hooks.hooks.dispatch import evaluate_offline
 from cds_hooks.hooks.prefetch import fill_template
 from cds_hooks.hooks.registry import build_services
 from cds_hooks.process.gc_tuning import tune_gc
 from cds_hooks.testing.fhir_test_server import LocalFhirServer, ensure_installed
 
+from . import wrk
 from .generate import (
     EXPECTED_RULES,
     NOW,
+    POOL_SIZE,
     PREFETCH_KEYS,
     SERVICE_ID,
+    chart_session,
     count_by_type,
     digest,
     encode,
     generate,
+    pool_patient,
     transaction_bundle,
 )
 from .loadgen import _Client, percentile, run_load
@@ -116,7 +122,8 @@ def inprocess(
     sizes: tuple[int, ...], seed: int, knowledge: Knowledge, plan: InProcessPlan, log: Log
 ) -> dict[str, Any]:
     """Request JSON bytes → cards (the service's decoder + ``evaluate_offline``, with the service's GC
-    settings): wall and CPU time per N."""
+    settings; the deferred whole-resource checks after the timed part, as after the service's
+    response): wall and CPU time per N."""
     bodies = {n: encode(generate(n, seed=seed)) for n in sizes}
     tune_gc()  # as in every service process (create_app does the same)
     wall: dict[int, list[float]] = {n: [] for n in sizes}
@@ -132,11 +139,14 @@ def inprocess(
     ):
         for n in sizes:
             for _ in range(plan.per_round(n)):
+                deferred_validation.begin_request()  # as in the service: see inprocess_new_patients
                 c0, t0 = time.thread_time(), time.perf_counter()
                 request = json_codec.loads(bodies[n])
                 t1 = time.perf_counter()
                 evaluate_offline(request, now=NOW, knowledge=knowledge)
                 t2, c2 = time.perf_counter(), time.thread_time()
+                deferred_validation.flush_after_response()
+                DEFERRED.drain()
                 wall[n].append(t2 - t0)
                 parse[n].append(t1 - t0)
                 cpu[n].append(c2 - c0)
@@ -162,30 +172,75 @@ def inprocess(
     return results
 
 
+def inprocess_new_patients(
+    bodies: list[bytes], knowledge: Knowledge, log: Log, warm: int = 20
+) -> dict[str, Any]:
+    """Request JSON bytes → cards for a different patient every call (the pool), as the service sees
+    them: each evaluation in a request scope whose deferred whole-resource checks run (and are waited
+    for) after the timed part, as they run after the response in the service. The first ``warm``
+    patients warm the process up and are not counted."""
+    tune_gc()
+    wall: list[float] = []
+    cpu: list[float] = []
+    parse: list[float] = []
+    for i, body in enumerate(bodies):
+        deferred_validation.begin_request()
+        c0, t0 = time.thread_time(), time.perf_counter()
+        request = json_codec.loads(body)
+        t1 = time.perf_counter()
+        evaluate_offline(request, now=NOW, knowledge=knowledge)
+        t2, c2 = time.perf_counter(), time.thread_time()
+        deferred_validation.flush_after_response()
+        DEFERRED.drain()
+        if i >= warm:
+            wall.append(t2 - t0)
+            cpu.append(c2 - c0)
+            parse.append(t1 - t0)
+    evaluate = [t - p for t, p in zip(wall, parse, strict=True)]
+    result = {
+        "patients": len(wall),
+        "p50_ms": ms(percentile(wall, 50)),
+        "p95_ms": ms(percentile(wall, 95)),
+        "cpu_p50_ms": ms(percentile(cpu, 50)),
+        "parse_p50_ms": ms(percentile(parse, 50)),
+        "evaluate_p50_ms": ms(percentile(evaluate, 50)),
+        "evaluate_p95_ms": ms(percentile(evaluate, 95)),
+        "deferred_dropped": DEFERRED.dropped,
+    }
+    log(
+        f"in-process new patients: p50 {result['p50_ms']} ms (decode {result['parse_p50_ms']} + evaluate "
+        f"{result['evaluate_p50_ms']}) over {len(wall)} patients"
+    )
+    return result
+
+
 # ---------------------------------------------------------------------------------------------- HTTP
 
 
 @dataclass(frozen=True)
 class HttpPlan:
-    sizes: tuple[int, ...]
+    sizes: tuple[int, ...]  # N of the repeated record (the new-patient and chart-session loads: sizes[0])
     concurrencies: tuple[int, ...]
     seconds: dict[int, float]  # per N
     max_requests: int
     warmup_per_thread: int
+    pool_size: int = POOL_SIZE
+    session_patients: int = 200
 
 
 def http_plan(sizes: tuple[int, ...], quick: bool, seconds: float | None) -> HttpPlan:
     if quick:
-        return HttpPlan(sizes, (1, 8), {n: seconds or 1.5 for n in sizes}, 200, 2)
+        return HttpPlan(sizes, (1, 8), {n: seconds or 1.5 for n in sizes}, 200, 2, 20, 4)
     per_n = {n: seconds or (6.0 if n <= 200 else 4.0) for n in sizes}
     return HttpPlan(sizes, (1, 8), per_n, 50_000, 5)
 
 
 def service_env(data_dir: Path) -> dict[str, str]:
     """The service's whole configuration (``Gunicorn`` drops every inherited ``CDS_HOOKS_*`` variable):
-    defaults (card log, snooze look-ups and the audit trail in SQLite are on by default), plus metrics
-    in prometheus-client's multiprocess mode as ``cds-hooks serve`` runs them, a temporary data
-    directory, quiet logs, and the loopback FHIR server allowed: every per-request feature is on."""
+    defaults (card log, snooze look-ups, the audit trail in SQLite and the evaluation cache are on by
+    default), plus metrics in prometheus-client's multiprocess mode as ``cds-hooks serve`` runs them, a
+    temporary data directory, quiet logs, and the loopback FHIR server allowed: every per-request
+    feature is on."""
     metrics_dir = data_dir / "metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     return {
@@ -198,6 +253,60 @@ def service_env(data_dir: Path) -> dict[str, str]:
     }
 
 
+NEW_PATIENT, REPEATED, CHART_SESSION = "new patient", "repeated record", "chart session"
+SERVICE_PATH = f"/cds-services/{SERVICE_ID}"
+
+
+def _pool_chunk(args: tuple[int, int, int, int, datetime]) -> list[bytes]:
+    start, stop, n, seed, now = args
+    return [encode(pool_patient(i, n, seed=seed, now=now)) for i in range(start, stop)]
+
+
+def pool_bodies(size: int, n: int, seed: int, now: datetime, first: int = 0) -> list[bytes]:
+    """Pool patients ``first`` .. ``first + size - 1``, encoded, generated on every core."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    step = max(1, -(-size // workers))
+    chunks = [(i, min(i + step, first + size), n, seed, now) for i in range(first, first + size, step)]
+    if len(chunks) == 1:
+        return _pool_chunk(chunks[0])
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [body for chunk in pool.map(_pool_chunk, chunks) for body in chunk]
+
+
+def http_loads(plan: HttpPlan, seed: int, now: datetime) -> dict[str, list[wrk.Line]]:
+    """The three loads' request lines: a different patient on every request; one record again and again;
+    chart sessions of other patients (patient-view, three order-selects, order-sign, in order)."""
+    n = plan.sizes[0]
+    new = [(SERVICE_PATH, body) for body in pool_bodies(plan.pool_size, n, seed, now)]
+    sessions: list[wrk.Line] = []
+    for i in range(plan.pool_size, plan.pool_size + plan.session_patients):
+        for service_id, request in chart_session(pool_patient(i, n, seed=seed, now=now)):
+            sessions.append((f"/cds-services/{service_id}", encode(request)))
+    loads = {NEW_PATIENT: new, CHART_SESSION: sessions}
+    for size in plan.sizes:
+        loads[_repeated(size)] = [(SERVICE_PATH, encode(generate(size, seed=seed, now=now)))]
+    return loads
+
+
+def _repeated(n: int) -> str:
+    return REPEATED if n == 200 else f"{REPEATED} N={n}"
+
+
+def cache_counts(base_url: str) -> dict[str, float]:
+    """The service's evaluation-cache counters (``/metrics``, summed over the workers)."""
+    import requests
+
+    text = requests.get(f"{base_url}/metrics", timeout=10).text
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("cds_hooks_evaluation_cache_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 def http_bench(
     plan: HttpPlan,
     setup: WorkerSetup,
@@ -207,14 +316,30 @@ def http_bench(
     log: Log,
     fallback: Callable[[str], dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Service and ceiling under the same gunicorn setup, interleaved per (N, concurrency).
+    """Service and ceiling under the same gunicorn setup, interleaved per (load, concurrency), with the
+    same request bodies. wrk (``bench/cycle_bodies.lua``) when installed, else ``bench.loadgen``; each
+    run continues the load's cycle where the last run to that server stopped, so the new-patient load
+    sends no patient twice to the service while the pool lasts.
 
     ``fallback`` (if given) runs against the same service afterwards, and its result is returned too."""
     now = datetime.now(UTC)  # the service evaluates at its own wall clock
-    bodies = {n: encode(generate(n, seed=seed, now=now)) for n in plan.sizes}
+    started = time.perf_counter()
+    loads = http_loads(plan, seed, now)
+    log(
+        f"http loads: {len(loads[NEW_PATIENT])} new patients, {len(loads[CHART_SESSION]) // 5} chart "
+        f"sessions, generated in {time.perf_counter() - started:.1f} s; client: "
+        f"{'wrk' if wrk.available() else 'bench.loadgen (wrk not installed)'}"
+    )
+    files = {
+        name: wrk.write_lines(workdir / f"load-{i}.txt", lines)
+        for i, (name, lines) in enumerate(loads.items())
+    }
     expected = {
-        n: topics(evaluate_offline(json_codec.loads(bodies[n]), now=now, knowledge=knowledge))
-        for n in plan.sizes
+        name: [
+            topics(_evaluate_line(path, body, now, knowledge))
+            for path, body in lines[: 5 if name == CHART_SESSION else 1]
+        ]
+        for name, lines in loads.items()
     }
     ceiling = Gunicorn(CEILING_APP, setup, log_path=workdir / "ceiling.log")
     service = Gunicorn(
@@ -222,37 +347,59 @@ def http_bench(
     )
     runs: list[dict[str, Any]] = []
     fallback_result = None
+    sent: dict[tuple[str, str], int] = {}
     try:
         ceiling.start()
         service.start()
         log(f"gunicorn up: service {service.base_url}, ceiling {ceiling.base_url} ({setup.describe()})")
-        for n in plan.sizes:
+        _check_cards(service.base_url, loads, expected)
+        sent = {("service", name): len(want) for name, want in expected.items()}
+        for name, lines in loads.items():
+            n = (
+                plan.sizes[0]
+                if not name.startswith(REPEATED) or name == REPEATED
+                else int(name.rsplit("=", 1)[1])
+            )
             for c in plan.concurrencies:
-                for name, server in (("ceiling", ceiling), ("service", service)):
-                    url = f"{server.base_url}/cds-services/{SERVICE_ID}"
+                for app_name, server in (("ceiling", ceiling), ("service", service)):
                     workers = server.worker_pids()
-                    server_cpu, client_cpu = cpu_seconds(workers), time.process_time()
-                    result = run_load(
-                        url,
-                        bodies[n],
+                    before = cache_counts(server.base_url) if app_name == "service" else {}
+                    server_cpu = cpu_seconds(workers)
+                    offset = sent.get((app_name, name), 0)
+                    result = wrk.run(
+                        server.base_url,
+                        files[name],
+                        lines,
                         concurrency=c,
-                        max_requests=plan.max_requests,
-                        max_seconds=plan.seconds[n],
-                        warmup_requests=plan.warmup_per_thread,
+                        seconds=plan.seconds.get(n, 6.0),
+                        offset=offset,
+                        group=5 if name == CHART_SESSION else 1,
                     )
                     server_cpu = cpu_seconds(workers) - server_cpu
-                    client_cpu = time.process_time() - client_cpu
-                    row = {"app": name, "n": n, **result.summary()}
-                    # CPU per request: independent of whatever else the machine is running.
-                    row["server_cpu_ms_per_request"] = round(server_cpu * 1000 / max(result.ok, 1), 3)
-                    row["client_cpu_ms_per_request"] = round(client_cpu * 1000 / max(result.ok, 1), 3)
-                    if name == "service":
-                        got = topics(json.loads(result.first_body)) if result.first_body else []
-                        row["cards_ok"] = got == expected[n]
+                    sent[(app_name, name)] = offset + result["sent"] + c
+                    row = {"app": app_name, "load": name, "n": n, **result}
+                    row["server_cpu_ms_per_request"] = round(
+                        server_cpu * 1000 / max(result["requests"], 1), 3
+                    )
+                    row["client_cpu_ms_per_request"] = round(
+                        result.pop("client_cpu_s") * 1000 / max(result["requests"], 1), 3
+                    )
+                    row.pop("client_cpu_s", None)
+                    if app_name == "service":
+                        after = cache_counts(server.base_url)
+                        delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("hit", "miss", "skip")}
+                        total = sum(delta.values())
+                        row["cache_hits"], row["cache_misses"] = int(delta["hit"]), int(delta["miss"])
+                        row["cache_hit_rate"] = round(delta["hit"] / total, 3) if total else None
+                        row["cards_ok"] = True  # checked before the runs (_check_cards)
+                        row["patients_sent"] = (
+                            min(result["sent"], len(lines)) if name == NEW_PATIENT else None
+                        )
                     runs.append(row)
                     log(
-                        f"http {name} N={n} c={c}: {row['throughput_rps']} req/s, p50 {row['p50_ms']} ms, "
-                        f"{row['errors']} errors"
+                        f"http {app_name} {name} c={c}: {row['throughput_rps']} req/s, "
+                        f"p50 {row['p50_ms']} ms, {row['errors']} errors, "
+                        f"cache hit rate {row.get('cache_hit_rate', '-')}"
                     )
         if fallback is not None:
             fallback_result = fallback(service.base_url)
@@ -260,11 +407,15 @@ def http_bench(
         service.stop()
         ceiling.stop()
     ratios: dict[str, Any] = {}
-    for n in plan.sizes:
+    for name in loads:
         for c in plan.concurrencies:
-            ceil = next(r for r in runs if r["app"] == "ceiling" and r["n"] == n and r["concurrency"] == c)
-            svc = next(r for r in runs if r["app"] == "service" and r["n"] == n and r["concurrency"] == c)
-            ratios[f"N={n},c={c}"] = {
+            ceil = next(
+                r for r in runs if r["app"] == "ceiling" and r["load"] == name and r["concurrency"] == c
+            )
+            svc = next(
+                r for r in runs if r["app"] == "service" and r["load"] == name and r["concurrency"] == c
+            )
+            ratios[f"{name},c={c}"] = {
                 "throughput_service_over_ceiling": round(svc["throughput_rps"] / ceil["throughput_rps"], 3)
                 if ceil["throughput_rps"]
                 else None,
@@ -279,8 +430,40 @@ def http_bench(
                 else None,
             }
     logs = {name: _tail(workdir / f"{name}.log") for name in ("service", "ceiling")}
-    result = {"setup": setup.describe(), "runs": runs, "ratios": ratios, "server_log_tails": logs}
+    result = {
+        "setup": setup.describe(),
+        "client": "wrk" if wrk.available() else "bench.loadgen",
+        "pool_patients": len(loads[NEW_PATIENT]),
+        "pool_n": plan.sizes[0],
+        "chart_sessions": len(loads[CHART_SESSION]) // 5,
+        "runs": runs,
+        "ratios": ratios,
+        "server_log_tails": logs,
+    }
     return result, fallback_result
+
+
+def _evaluate_line(path: str, body: bytes, now: datetime, knowledge: Knowledge) -> dict[str, Any]:
+    return evaluate_offline(json_codec.loads(body), now=now, knowledge=knowledge)
+
+
+def _check_cards(
+    base_url: str, loads: dict[str, list[wrk.Line]], expected: dict[str, list[list[str]]]
+) -> None:
+    """Each load's first request(s), from a fresh client: the service answers the expected cards. Sent
+    to the service before the runs, so these requests are the ones each cycle skips (offset 0 is sent
+    again only when a cycle wraps around)."""
+    client = _Client(base_url, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    try:
+        for name, lines in loads.items():
+            for (path, body), want in zip(lines, expected[name], strict=False):
+                status, data = client.post(body, headers, path)
+                got = topics(json.loads(data)) if status == 200 else [f"HTTP {status}"]
+                if got != want:
+                    raise RuntimeError(f"{name}: {path} answered {got}, expected {want}")
+    finally:
+        client.close()
 
 
 def _tail(path: Path, size: int = 3000) -> str:
@@ -470,7 +653,9 @@ def cold_start_bench(
     A one-worker service is started ``repeats`` times; after gunicorn reports it ready (``/healthz``, as
     a load balancer checks), the first POST is timed, then ``warm_requests`` more give the warm p50."""
     setup = WorkerSetup(workers=1, threads=2)
-    body = encode(generate(n, seed=seed, now=datetime.now(UTC)))
+    # New patients every request (other ones than the HTTP loads'): the first and the warm requests
+    # alike bring content the worker has not seen.
+    bodies = pool_bodies(repeats * (warm_requests + 1), n, seed, datetime.now(UTC), first=50_000)
     env_extra = {"CDS_HOOKS_WARM_UP": "true" if warm_up else "false"}
     firsts: list[float] = []
     warm_p50s: list[float] = []
@@ -483,14 +668,15 @@ def cold_start_bench(
             service.start()
             client = _Client(f"{service.base_url}/cds-services/{SERVICE_ID}", timeout=60)
             headers = {"Content-Type": "application/json"}
+            mine = iter(bodies[i * (warm_requests + 1) : (i + 1) * (warm_requests + 1)])
             try:
                 t0 = time.perf_counter()
-                status, _ = client.post(body, headers)
+                status, _ = client.post(next(mine), headers)
                 firsts.append(time.perf_counter() - t0)
                 if status != 200:
                     raise RuntimeError(f"cold start: HTTP {status}")
                 warm: list[float] = []
-                for _ in range(warm_requests):
+                for body in mine:
                     t0 = time.perf_counter()
                     client.post(body, headers)
                     warm.append(time.perf_counter() - t0)
@@ -526,10 +712,14 @@ def memory_bench(
     max_seconds: float,
     workdir: Path,
     log: Log,
+    pool_size: int = POOL_SIZE,
 ) -> dict[str, Any]:
     """RSS of the only worker of a ``-w 1`` service after each checkpoint's cumulative request count."""
     setup = WorkerSetup(workers=1, threads=threads)
-    body = encode(generate(n, seed=seed, now=datetime.now(UTC)))
+    now = datetime.now(UTC)
+    # New patients: the pool cycled (POOL_SIZE patients), so memos and the evaluation cache fill as a
+    # hospital's traffic would fill them.
+    lines = [(SERVICE_PATH, body) for body in pool_bodies(pool_size, n, seed, now)]
     service = Gunicorn(
         SERVICE_APP, setup, env=service_env(workdir / "memory-data"), log_path=workdir / "memory.log"
     )
@@ -540,14 +730,18 @@ def memory_bench(
     try:
         service.start()
         (worker,) = service.worker_pids()
-        url = f"{service.base_url}/cds-services/{SERVICE_ID}"
         samples.append({"requests": 0, "rss_kib": rss_kib(worker)})
         for checkpoint in checkpoints:
             remaining = max_seconds - (time.perf_counter() - started)
             if remaining <= 0:
                 break
             result = run_load(
-                url, body, concurrency=threads, max_requests=checkpoint - done, max_seconds=remaining
+                service.base_url,
+                lines,
+                concurrency=threads,
+                max_requests=checkpoint - done,
+                max_seconds=remaining,
+                offset=done,
             )
             done += result.ok
             errors += result.errors

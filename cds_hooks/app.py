@@ -29,8 +29,9 @@ from cds_hooks.api.stats import bp as stats_bp
 from cds_hooks.api.tracing import install_tracing
 from cds_hooks.clinical.knowledge import Knowledge, load_knowledge
 from cds_hooks.clinical.rules import required_thresholds
-from cds_hooks.fhir import json_codec
+from cds_hooks.fhir import deferred_validation, json_codec
 from cds_hooks.fhir.target_policy import FhirPolicy
+from cds_hooks.hooks.evaluation_cache import EvaluationCache
 from cds_hooks.hooks.pipeline import Pipeline
 from cds_hooks.hooks.warmup import PATIENT as WARM_UP_PATIENT
 from cds_hooks.hooks.warmup import warm_up
@@ -87,6 +88,11 @@ def create_app(
             policy=FhirPolicy.from_settings(settings),
             memory=recorder,
             pseudonyms=pseudonyms,
+            evaluations=EvaluationCache(
+                knowledge,
+                max_entries=settings.evaluation_cache_entries,
+                max_bytes=settings.evaluation_cache_mb * 1024 * 1024,
+            ),
         ),
         store=store,
         recorder=recorder,
@@ -129,6 +135,11 @@ def create_app(
     def _collect_garbage_when_sent(response: Response) -> Response:
         response.call_on_close(collect_between_requests)  # after the body is sent: no added latency
         return response
+
+    # The whole-resource FHIR checks a request defers start once its response is ready (and the
+    # process idle), never during the evaluation: see cds_hooks.fhir.deferred_validation.
+    app.before_request(deferred_validation.begin_request)
+    app.teardown_request(lambda exc: deferred_validation.flush_after_response())
 
     # After the request timer, so that refused calls are logged with their duration too.
     install_jwt_verification(app, settings, app.extensions[EXTENSION].store.engine)

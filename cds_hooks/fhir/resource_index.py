@@ -6,7 +6,9 @@ pay for parsing the handful of resources they actually read (see ``ResourceIndex
 Validation reads what the rules need, not the whole resource: a resource is usable when the elements
 the rules read (``RULE_ELEMENTS``) are valid FHIR R4, even if another element is not (the CDS Hooks
 Sandbox sends a draft ``MedicationRequest.category`` as one object instead of a list). Such elements are
-set aside and logged at WARNING, with the reason and never the resource's content.
+set aside and logged at WARNING, with the reason and never the resource's content. On the request path
+only the read elements are modelled (``validate_read``); the whole-resource check behind that warning
+runs in a background thread (``cds_hooks.fhir.deferred_validation``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from cds_hooks.fhir.concept_memo import Memo
+from cds_hooks.fhir.deferred_validation import DeferredValidator, defer, drain_at_exit
 from cds_hooks.fhir.json_access import objects
 
 Resource = dict[str, Any]
@@ -95,6 +98,16 @@ class Validation:
         return ", ".join(f"{name} ({why})" for name, why in self.set_aside)
 
 
+@dataclass
+class RecordMemo:
+    """What earlier calls with the same record content worked out, shared by their indexes (the
+    service's evaluation cache hands one to an index; see ``cds_hooks.hooks.evaluation_cache``):
+    ``inputs`` for the rules by (patient, resources rejected so far), validations by ``Type/id``."""
+
+    inputs: dict[Any, Any]
+    validations: dict[str, tuple[Validation, bool]]
+
+
 class ResourceIndex:
     """Resources by type, by ``system|code`` of their main code, and by ``Type/id`` reference."""
 
@@ -104,11 +117,14 @@ class ResourceIndex:
         self._seen: set[str] = set()
         self._validations: dict[int, Validation] = {}
         self._rejected: dict[int, str] = {}
+        # Set (by the service) once the index holds the whole record; any later ``add`` drops it.
+        self.memo: RecordMemo | None = None
         for resource in resources:
             self.add(resource)
 
     def add(self, resource: Resource) -> None:
         """Add one resource; a second copy of the same ``Type/id`` (from two prefetch keys) is dropped."""
+        self.memo = None  # the content the memo was found for has changed
         if not isinstance(resource, dict):
             return
         rtype = resource.get("resourceType")
@@ -124,19 +140,31 @@ class ResourceIndex:
         self._by_type[rtype].append(resource)
 
     def validation(self, resource: Resource) -> Validation:
-        """Validate one resource against its FHIR R4 (R4B) model, once per index; elements set aside are
-        logged (WARNING) the first time."""
+        """Validate the elements the rules read of one resource against its FHIR R4 (R4B) model, once per
+        index; a usable resource with other elements goes to the background whole-resource check, which
+        logs (WARNING) the elements it sets aside."""
         key = id(resource)
         if key not in self._validations:
-            result = validate(resource)
+            ref = self._own_ref(resource)
+            memo = self.memo if ref is not None else None
+            known = memo.validations.get(ref) if memo is not None and ref is not None else None
+            result, unread = known or validate_read(resource)
+            if memo is not None and ref is not None and known is None:
+                memo.validations[ref] = (result, unread)
             self._validations[key] = result
-            if result.set_aside and not result.problem:
-                log.warning(
-                    "%s: set aside %s; the rules read only their own elements",
-                    str(resource.get("resourceType"))[:40],
-                    result.set_aside_text(),
-                )
+            if unread and not result.problem:
+                defer(resource, DEFERRED)
         return self._validations[key]
+
+    def _own_ref(self, resource: Resource) -> str | None:
+        """``Type/id`` of a resource of this index (not of a draft order that merely shares its id)."""
+        ref = f"{resource.get('resourceType')}/{resource.get('id')}"
+        return ref if self._by_ref.get(ref) is resource else None
+
+    def rejected_refs(self) -> frozenset[str]:
+        """``Type/id`` of every resource rejected so far: what the facts built now depend on."""
+        by_id = {id(r): ref for ref, r in self._by_ref.items()} if self._rejected else {}
+        return frozenset(by_id.get(key, f"#{key}") for key in self._rejected)
 
     def problem(self, resource: Resource) -> str | None:
         """``None`` when the rules can use the resource, else a short reason (never its content)."""
@@ -200,6 +228,30 @@ def resolve_reference(index: ResourceIndex, container: Resource, reference: str 
                 return contained
         return None
     return index.get(reference)
+
+
+def validate_read(resource: Resource) -> tuple[Validation, bool]:
+    """The request path's check: the resource's ``RULE_ELEMENTS`` only (a type not listed: the whole
+    resource), and whether it has other elements (which the background check covers).
+
+    The same outcome as :func:`validate` for whether the rules can use it: every element a model
+    requires is a read one, and an error elsewhere never makes a resource unusable."""
+    read = RULE_ELEMENTS.get(resource.get("resourceType"))  # type: ignore[arg-type]
+    if read is None:
+        return validate(resource), False
+    subset = {k: v for k, v in resource.items() if _is_read(k[1:] if k[:1] == "_" else k, read)}
+    return _validate(subset), len(subset) < len(resource)
+
+
+def _check_whole(resource: Resource) -> None:
+    """The background check: log the elements the whole-resource validation sets aside."""
+    result = validate(resource)
+    if result.set_aside and not result.problem:
+        log.warning(
+            "%s: set aside %s; the rules read only their own elements",
+            str(resource.get("resourceType"))[:40],
+            result.set_aside_text(),
+        )
 
 
 def validate(resource: Resource) -> Validation:
@@ -274,3 +326,5 @@ def _validate(resource: Resource) -> Validation:
 
 
 _VALIDATION_MEMO: Memo[Validation] = Memo(_validate)
+DEFERRED = DeferredValidator(_check_whole)
+drain_at_exit(DEFERRED)

@@ -33,6 +33,7 @@ from cds_hooks.hooks.card_memory import (
     shown_at_select,
 )
 from cds_hooks.hooks.dispatch import DEFAULT_BASE_URL, evaluate_hook
+from cds_hooks.hooks.evaluation_cache import EvaluationCache
 from cds_hooks.hooks.prefetch import resolve, resolve_medication_references
 from cds_hooks.hooks.protocol import ORDER_HOOKS, CdsError, CdsRequest
 from cds_hooks.hooks.registry import ServiceDefinition, build_services
@@ -58,6 +59,8 @@ class Pipeline:
     # pseudonyms it is kept under; the command line has neither.
     memory: CardMemory | None = None
     pseudonyms: Pseudonymizer | None = None
+    # The HTTP service's chart-session reuse of facts and findings (per worker); the command line has none.
+    evaluations: EvaluationCache | None = None
 
     def __post_init__(self) -> None:
         if not self.services:
@@ -231,6 +234,8 @@ class Pipeline:
         shown: list[tuple[RuleResult, dict[str, Any]]] | None = None,
     ) -> dict[str, Any]:
         index = self.gather(req, service.prefetch, windows=service.windows, now=now)
+        if self.evaluations is not None:
+            metrics.count_evaluation_cache(self.evaluations.attach(index, req.patient_id, now))
         return evaluate_hook(
             index,
             hook=service.hook,

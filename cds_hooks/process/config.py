@@ -51,6 +51,10 @@ class Settings:
     # Discovery templates with `date=ge{{today() - N days}}` on the Observation searches (a token not
     # every CDS Client fills); what the service fetches itself is bounded either way.
     prefetch_date_bound: bool = False
+    # Chart-session reuse (cds_hooks/hooks/evaluation_cache.py): records whose facts and findings a
+    # worker keeps for the next call with the same content (0: off), and the memory they may take (MiB).
+    evaluation_cache_entries: int = 128
+    evaluation_cache_mb: int = 64
     # Evaluate a synthetic record through every hook when a worker starts, so its first real request
     # is not a cold one (imports, classifier memos, FHIR model classes).
     warm_up: bool = True
@@ -152,6 +156,10 @@ class Settings:
             raise ConfigError(
                 f"{PREFIX}FHIR_TOTAL_TIMEOUT, {PREFIX}FHIR_MAX_RESPONSE_BYTES and {PREFIX}MAX_RESOURCES "
                 "must be positive (response bytes at least 1024)"
+            )
+        if self.evaluation_cache_entries < 0 or self.evaluation_cache_mb < 0:
+            raise ConfigError(
+                f"{PREFIX}EVALUATION_CACHE_ENTRIES and {PREFIX}EVALUATION_CACHE_MB must not be negative"
             )
         for name in ("fhir_max_pages", "fhir_max_workers"):
             if getattr(self, name) < 1:

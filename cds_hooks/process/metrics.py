@@ -101,6 +101,13 @@ def enable() -> None:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        _metrics["evaluation_cache"] = Counter(
+            "cds_hooks_evaluation_cache",
+            "Service calls by whether the record's facts and findings were reused from an earlier call "
+            "(hit), computed and kept (miss) or not cached (skip).",
+            ["outcome"],
+            registry=registry,
+        )
         _metrics["jwt"] = Counter(
             "cds_hooks_jwt_rejections",
             "Calls refused because their JWT failed a check, by reason.",
@@ -161,6 +168,11 @@ def observe_fallback(outcome: str, seconds: float) -> None:
     if _metrics:
         _metrics["fallback"].labels(outcome).inc()
         _metrics["fallback_latency"].labels(outcome).observe(seconds)
+
+
+def count_evaluation_cache(outcome: str) -> None:
+    if _metrics:
+        _metrics["evaluation_cache"].labels(outcome).inc()
 
 
 def count_jwt_rejection(reason: str) -> None:

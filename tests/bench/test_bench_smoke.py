@@ -38,15 +38,17 @@ def test_quick_benchmark_runs_and_writes_the_json(tmp_path: Path) -> None:
     assert results["generator"]["cards_identical_across_sizes"] is True
     assert results["generator"]["sizes"]["10"]["cards"] == list(EXPECTED_RULES)
     assert set(results["in_process"]["10"]) >= {"repeats", "p50_ms", "p95_ms"}
+    assert set(results["in_process_new_patients"]) >= {"patients", "p50_ms", "evaluate_p50_ms"}
     runs = results["http"]["runs"]
-    assert {(r["app"], r["concurrency"]) for r in runs} == {
-        ("ceiling", 1),
-        ("ceiling", 8),
-        ("service", 1),
-        ("service", 8),
+    loads = ("new patient", "chart session", "repeated record N=10")
+    assert {(r["load"], r["app"], r["concurrency"]) for r in runs} == {
+        (load, app, c) for load in loads for app in ("ceiling", "service") for c in (1, 8)
     }
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in runs)
     assert all(r["cards_ok"] for r in runs if r["app"] == "service")
+    # the chart session re-sends each record five times: the service reuses its evaluation
+    chart = [r for r in runs if r["app"] == "service" and r["load"] == "chart session"]
+    assert all(r["cache_hits"] > 0 for r in chart)
     assert results["fallback"] is None and results["memory"] is None and results["cold_start"] is None
     assert {t["id"] for t in results["targets"]} == {
         "http_throughput_c8_n200",

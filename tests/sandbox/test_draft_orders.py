@@ -18,7 +18,7 @@ import pytest
 
 from cds_hooks.clinical.evaluation import evaluate_index
 from cds_hooks.clinical.knowledge import default_knowledge
-from cds_hooks.fhir.resource_index import ResourceIndex, validate
+from cds_hooks.fhir.resource_index import DEFERRED, ResourceIndex, validate
 from tests.builders import bundle, empty_prefetch, glucose, porcine_statement, topics
 
 PID = "sbx-ex20"
@@ -107,6 +107,9 @@ def sandbox_request(hook: str, draft: dict[str, Any]) -> dict[str, Any]:
 
 
 def warnings_from(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The WARNINGs logged so far, once the background whole-resource checks have run (they log the
+    elements set aside off the request path)."""
+    assert DEFERRED.drain(timeout=10)
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -28,7 +29,7 @@ class Values:
         self.ctx, self.result, self.escape, self.max_signs = ctx, result, escape, max_signs
         self.cited = set(result.evidence)
         self.display = LabDisplay(ctx.knowledge)
-        self.placeholders: set[str] = set()  # of the template being filled
+        self.placeholders: frozenset[str] = frozenset()  # of the template being filled
 
     def _lab(self, r: LabResult, *, name: bool = True, both: bool = False) -> str:
         value = self.display.result(r, both=both, escape=self.escape)
@@ -309,8 +310,15 @@ class Values:
         return f"{self.ctx.knowledge.threshold('glycaemia_screen_lookback'):g}"
 
     def fill(self, template: str) -> str:
-        self.placeholders = set(re.findall(r"\{(\w+)\}", template))
+        self.placeholders = placeholders(template)
         return template.format(**{name: getattr(self, name)() for name in self.placeholders})
+
+
+@functools.lru_cache(maxsize=1024)
+def placeholders(template: str) -> frozenset[str]:
+    """The ``{name}`` placeholders of a card template, parsed once per template (the knowledge's
+    wording is a fixed, small set of strings; a card fills a dozen of them)."""
+    return frozenset(re.findall(r"\{(\w+)\}", template))
 
 
 def _equivalent(value: float) -> str:

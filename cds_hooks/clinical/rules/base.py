@@ -156,9 +156,17 @@ def cited_references(results: list[RuleResult]) -> set[str]:
 
 
 def rule_input(index: ResourceIndex, knowledge: Knowledge, patient_id: str, now: datetime) -> RuleInput:
-    """Facts and findings for the rules, from the index (resources set aside as invalid excluded)."""
+    """Facts and findings for the rules, from the index (resources set aside as invalid excluded);
+    reused from the index's memo when an earlier call had the same record (the service's cache)."""
+    memo = index.memo
+    key = (patient_id, index.rejected_refs()) if memo is not None else None
+    if memo is not None and (known := memo.inputs.get(key)) is not None:
+        return known  # type: ignore[no-any-return]
     facts = build_facts(index, knowledge, patient_id, now)
-    return RuleInput(facts=facts, findings=derive(facts, knowledge), knowledge=knowledge)
+    x = RuleInput(facts=facts, findings=derive(facts, knowledge), knowledge=knowledge)
+    if memo is not None:
+        memo.inputs[key] = x
+    return x
 
 
 def evaluate_until_valid(
