@@ -32,7 +32,7 @@ from cds_hooks.cli.evaluate import (
 )
 from cds_hooks.cli.screen_report import FORMATS, PatientResult, render_results, summary_text, write_results
 from cds_hooks.fhir.client import FhirUnavailable
-from cds_hooks.fhir.dates import parse_fhir_datetime
+from cds_hooks.fhir.patient import is_deceased
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
@@ -102,16 +102,6 @@ def list_patients(evaluator: Evaluator, server: str, token: str | None) -> dict[
         if resource.get("resourceType") == "Patient" and isinstance(rid, str) and rid:
             patients.setdefault(rid, resource)
     return patients
-
-
-def is_deceased(patient: Mapping[str, Any], now: datetime) -> bool:
-    """``deceasedBoolean`` true, or a ``deceasedDateTime`` not after ``now`` (an unreadable one counts)."""
-    if patient.get("deceasedBoolean") is True:
-        return True
-    if "deceasedDateTime" not in patient:
-        return False
-    died = parse_fhir_datetime(patient["deceasedDateTime"])
-    return died is None or died <= now
 
 
 @dataclass
