@@ -188,6 +188,8 @@ class BulkScreen:
     ui_url: str | None
     seconds: float = 0.0
     rows: Callable[[], Iterator[tuple[Any, ...]]] = field(default=lambda: iter(()), repr=False)
+    # Every issue (the manifest's, each bad record's, each record without its Patient), streamed.
+    all_issues: Callable[[], Iterator[Issue]] = field(default=lambda: iter(()), repr=False)
 
     def read(self, rtype: str) -> int:
         return self.counts["read", rtype]
@@ -278,8 +280,15 @@ def run_screen(
         return outcomes.treeAggregate(Tally(), lambda t, o: t.add(o), lambda a, b: a.merge(b))
 
     result = _run_tracked(sc, tally, lambda: evaluated.value, sink(Stage("screening", patients)))
-    tagged.unpersist()
     issues += [absolute_line(i) for i in result.orphans]
+
+    def all_issues() -> Iterator[Issue]:
+        yield from export.issues
+        bad = tagged.filter(lambda t: t[0] == ISSUE).map(lambda t: t[1])
+        orphans = outcomes.flatMap(lambda o: o.issues)
+        for issue in bad.union(orphans).toLocalIterator():
+            yield absolute_line(issue)
+
     rows = outcomes.flatMap(_rows).sortByKey().values()
     if parquet is not None:
         _write_parquet(spark, rows, parquet)
@@ -291,6 +300,7 @@ def run_screen(
         ui_url=sc.uiWebUrl,
         seconds=time.perf_counter() - started,
         rows=lambda: rows.toLocalIterator(),
+        all_issues=all_issues,
     )
 
 
