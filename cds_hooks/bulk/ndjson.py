@@ -180,7 +180,8 @@ def lines(part: Part, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[
         if part.start > 0:
             fh.seek(part.start - 1)
             if fh.read(1) != b"\n":
-                _skip_line(fh)  # the previous part reads the line this range starts inside
+                # The previous part reads the line this range starts inside (however long it is).
+                _skip_line(fh, stop=part.end)
         number = 0
         while part.end == -1 or fh.tell() < part.end:
             line = fh.readline(max_line_bytes + 1)
@@ -194,8 +195,9 @@ def lines(part: Part, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[
                 yield number, line
 
 
-def _skip_line(fh: IO[bytes]) -> None:
-    while True:
+def _skip_line(fh: IO[bytes], stop: int = -1) -> None:
+    """Read past the end of the current line, in blocks (or until ``stop``, a position in the file)."""
+    while stop == -1 or fh.tell() < stop:
         block = fh.readline(_SKIP_BLOCK)
         if not block or block.endswith(b"\n"):
             return
@@ -205,16 +207,17 @@ def absolute_line(issue: Issue) -> Issue:
     """The issue with its line counted from the start of the file (newlines before its part counted)."""
     if issue.part_start == 0 or issue.line is None:
         return issue
-    before = 0
+    before, last = 0, b"\n"
     with open(issue.file, "rb") as fh:
         remaining = issue.part_start
         while remaining > 0:
             block = fh.read(min(remaining, _SKIP_BLOCK))
             if not block:
                 break
-            before += block.count(b"\n")
+            before, last = before + block.count(b"\n"), block[-1:]
             remaining -= len(block)
-    return Issue(issue.file, before + issue.line, issue.reason)
+    # A part starting inside a line leaves that line to the part before: one more line precedes.
+    return Issue(issue.file, before + issue.line + (last != b"\n"), issue.reason)
 
 
 # ---------------------------------------------------------------- one record

@@ -80,6 +80,15 @@ def java_problem() -> str | None:
     )
 
 
+def active_session() -> SparkSession | None:
+    """The SparkSession already running in this process (a notebook's, a test's): used, not stopped."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return None
+    return SparkSession.getActiveSession()
+
+
 def start_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
     """A SparkSession: local mode on every core (``master`` None), or the given cluster."""
     if master and master.startswith("sc://"):
@@ -233,7 +242,10 @@ def run_screen(
     sink = progress or (lambda stage: ProgressSink())
     group = f"screen-{uuid.uuid4().hex[:8]}"
 
-    tagged = sc.parallelize(parts, max(1, len(parts))).mapPartitions(
+    # Small files share a task; a big export gets a task per part (one per core at least).
+    size = sum(os.path.getsize(p) for p in export.files)
+    slices = min(len(parts), max(sc.defaultParallelism, size // part_bytes + 1)) or 1
+    tagged = sc.parallelize(parts, slices).mapPartitions(
         lambda items: chain.from_iterable(read_part(p, env, now, max_line_bytes) for p in items)
     )
     tagged.persist(StorageLevel.MEMORY_AND_DISK)
@@ -255,16 +267,13 @@ def run_screen(
         found = tagged.filter(lambda t: t[0] == ISSUE).map(lambda t: t[1]).take(MAX_LISTED)
         issues += [absolute_line(i) for i in found]
 
-    by_patient = tagged.filter(lambda t: t[0] == RESOURCE).map(lambda t: (t[1], (t[2], t[3], t[4])))
-    needed = tagged.filter(lambda t: t[0] == NEEDS_MEDICATION).map(lambda t: (t[1], t[2])).distinct()
-    medications = (
-        tagged.filter(lambda t: t[0] == MEDICATION)
-        .map(lambda t: (t[1], t[2]))
-        .reduceByKey(lambda first, _: first)
-    )
-    referenced = needed.join(medications).map(lambda kv: (kv[1][0], ("Medication", kv[1][1], None)))
     patients = counts["read", "Patient"]
     tasks = max(sc.defaultParallelism, patients // PATIENTS_PER_TASK + 1)
+    by_patient = tagged.filter(lambda t: t[0] == RESOURCE).map(lambda t: (t[1], (t[2], t[3], t[4])))
+    needed = tagged.filter(lambda t: t[0] == NEEDS_MEDICATION).map(lambda t: (t[1], t[2])).distinct(tasks)
+    medications = tagged.filter(lambda t: t[0] == MEDICATION).map(lambda t: (t[1], t[2]))
+    medications = medications.reduceByKey(lambda first, _: first, tasks)
+    referenced = needed.join(medications, tasks).map(lambda kv: (kv[1][0], ("Medication", kv[1][1], None)))
     evaluated = sc.accumulator(0)
 
     def screen(groups: Iterator[tuple[str, Any]]) -> Iterator[PatientOutcome]:
@@ -289,7 +298,7 @@ def run_screen(
         for issue in bad.union(orphans).toLocalIterator():
             yield absolute_line(issue)
 
-    rows = outcomes.flatMap(_rows).sortByKey().values()
+    rows = outcomes.flatMap(_rows).sortByKey(numPartitions=tasks).values()
     if parquet is not None:
         _write_parquet(spark, rows, parquet)
     return BulkScreen(

@@ -32,6 +32,7 @@ from cds_hooks.bulk.spark_job import (
     EngineUnavailable,
     ProgressSink,
     Stage,
+    active_session,
     run_screen,
     start_session,
 )
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace, fmt: str | None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cds-hooks-export-"))
     try:
         export = _source(args, workdir, progress)
+        owned = active_session() is None
         spark = start_session(args.master, conf)
     except (ExportNotFound, ExportFailed, EngineUnavailable) as exc:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -162,7 +164,8 @@ def run(args: argparse.Namespace, fmt: str | None) -> int:
         print(f"cds-hooks: the Spark job failed: {type(exc).__name__}: {first}", file=sys.stderr)
         return 1
     finally:
-        spark.stop()
+        if owned:
+            spark.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if outcome.tally.statuses[FAILED] else 0
 
