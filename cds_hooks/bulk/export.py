@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from cds_hooks.bulk.ndjson import EXPORT_TYPES, NOT_READ_BY_RULES
 
@@ -145,11 +146,12 @@ class ExportClient:
             mode = "ab" if response.status_code == 206 and have else "wb"
             try:
                 with partial.open(mode) as fh:
-                    for block in response.iter_content(CHUNK):
+                    # read1: what has arrived is written before a break is noticed, so a resume loses nothing
+                    while block := response.raw.read1(CHUNK, decode_content=True):
                         fh.write(block)
                         if on_bytes:
                             on_bytes(len(block))
-            except requests.RequestException as exc:
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 raise ExportFailed(
                     f"downloading {_safe(url)} broke off ({type(exc).__name__}); run the same command again "
                     "to resume"
