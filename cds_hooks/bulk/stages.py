@@ -20,11 +20,10 @@ from cds_hooks.bulk.ndjson import read_part as read_lines
 from cds_hooks.bulk.patient import NO_PATIENT, PatientOutcome, evaluate_patient
 from cds_hooks.bulk.prefilter import bounds, medication_reference
 from cds_hooks.clinical.knowledge import KNOWLEDGE_DIR_ENV, THRESHOLD_ENV_PREFIX, Knowledge, load_knowledge
+from cds_hooks.clinical.site_codes import SITE_CONCEPT_MAP_ENV
 
 # Tags of what ``read_part`` emits.
 RESOURCE, MEDICATION, NEEDS_MEDICATION, ISSUE, COUNTS = "R", "M", "N", "I", "C"
-# The settings that make up the knowledge; the executors load the same knowledge from them.
-SITE_CONCEPT_MAP_ENV = "CDS_HOOKS_SITE_CONCEPT_MAP"
 
 
 def knowledge_env(environ: Mapping[str, str]) -> dict[str, str]:
