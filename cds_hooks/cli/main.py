@@ -1,4 +1,4 @@
-"""Command line: ``cds-hooks serve | evaluate | screen | export | feedback | demo | audit``
+"""Command line: ``cds-hooks serve | evaluate | screen | export | survey | feedback | demo | audit``
 
 Exit codes of ``evaluate`` and ``screen``: 0 success; 1 an evaluation problem (unreadable request, FHIR
 server unreachable or refusing the token, unknown patient, a patient that could not be screened); 2 a
@@ -19,6 +19,7 @@ from cds_hooks.cli import evaluate as cli_evaluate
 from cds_hooks.cli import export as cli_export
 from cds_hooks.cli import feedback as cli_feedback
 from cds_hooks.cli import screen as cli_screen
+from cds_hooks.cli import survey as cli_survey
 from cds_hooks.clinical.knowledge import KnowledgeError
 from cds_hooks.process.config import ConfigError, Settings
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_evaluate.add_parser(sub)
     cli_screen.add_parser(sub)
     cli_export.add_parser(sub)
+    cli_survey.add_parser(sub)
     cli_feedback.add_parser(sub)
     demo.add_parser(sub)
     cli_audit.add_parser(sub)

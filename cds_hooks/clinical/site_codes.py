@@ -4,8 +4,8 @@
 Each mapping ``local system|code → LOINC / RxNorm / ATC code`` adds the local code to every value set
 that lists the target code, so the rules read the local code exactly as they read the standard one,
 without editing ``knowledge/``. Only mappings whose equivalence says the codes mean the same
-(``equivalent``, ``equal``, ``wider`` is not) are applied; a target no value set lists is ignored. A file
-that cannot be read stops the start-up with a message naming it, like any knowledge error.
+(``equivalent``, ``equal``; not ``wider``, ``inexact``, …) are applied; a target no value set lists is
+ignored. A file that cannot be read stops the start-up with a message naming it, like any knowledge error.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 SITE_CONCEPT_MAP_ENV = "CDS_HOOKS_SITE_CONCEPT_MAP"
-APPLIED_EQUIVALENCES = frozenset({"equivalent", "equal", "relatedto"})
+APPLIED_EQUIVALENCES = frozenset({"equivalent", "equal"})
 
 
 class SiteMapError(ValueError):
