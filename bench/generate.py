@@ -32,6 +32,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cds_hooks.fhir import builders as fhir
+from cds_hooks.fhir.builders import ATC, ICD10, LOINC, RXNORM, SNOMED
+
 Resource = dict[str, Any]
 
 # A fixed clock for the in-process figures (the HTTP service uses the wall clock: see ``generate``).
@@ -51,31 +54,13 @@ PREFETCH_KEYS = (
     "serviceRequests",  # no pending tests: an empty searchset
 )
 HISTORY_DAYS = 5 * 365  # filler is spread uniformly over the last five years
+FHIR_BASE = "https://ehr.example.org/fhir"  # the entries' fullUrl: where the prefetch was read from
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-ATC = "http://www.whocc.no/atc"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-ROUTE_ORAL = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}], "text": "oral"}
-ROUTE_SC = {
-    "coding": [{"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}],
-    "text": "subcutaneous",
-}
-ROUTE_TOPICAL = {
-    "coding": [{"system": SNOMED, "code": "6064005", "display": "Topical route"}],
-    "text": "topical",
-}
-ROUTE_INHALED = {
-    "coding": [{"system": SNOMED, "code": "447694001", "display": "Respiratory tract route"}],
-    "text": "inhaled",
-}
+ROUTE_ORAL = fhir.concept(fhir.coding(SNOMED, "26643006", "Oral route"), text="oral")
+ROUTE_SC = fhir.concept(fhir.coding(SNOMED, "34206005", "Subcutaneous route"), text="subcutaneous")
+ROUTE_TOPICAL = fhir.concept(fhir.coding(SNOMED, "6064005", "Topical route"), text="topical")
+ROUTE_INHALED = fhir.concept(fhir.coding(SNOMED, "447694001", "Respiratory tract route"), text="inhaled")
+FLAGS = {"H": "High", "L": "Low", "N": "Normal"}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -83,17 +68,6 @@ ROUTE_INHALED = {
 
 def _ts(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _concept(system: str, code: str, display: str, text: str | None = None) -> dict[str, Any]:
-    concept: dict[str, Any] = {"coding": [{"system": system, "code": code, "display": display}]}
-    if text:
-        concept["text"] = text
-    return concept
-
-
-def _quantity(value: float, unit: str, code: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": code}
 
 
 def observation(
@@ -111,52 +85,39 @@ def observation(
 ) -> Resource:
     """An Observation as EHRs send it: category, LOINC code with display, dates, quantity, range."""
     loinc, display = code
-    obs: Resource = {
-        "resourceType": "Observation",
-        "id": rid,
-        "meta": {"lastUpdated": _ts(when + timedelta(hours=3))},
-        "status": status,
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": OBS_CATEGORY,
-                        "code": category,
-                        "display": "Laboratory" if category == "laboratory" else "Vital Signs",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{pid}"},
-        "encounter": {"reference": f"Encounter/{pid}-enc-{when:%Y%m%d}"},
-        "effectiveDateTime": _ts(when),
-        "issued": _ts(when + timedelta(hours=2)),
-    }
-    if value is not None:
-        obs["valueQuantity"] = _quantity(value, unit[0], unit[1])
-    if components:
-        obs["component"] = components
+    printed, ucum = unit
+    elements: dict[str, Any] = {"component": components or None}
     if ref_range is not None and value is not None:
         low, high = ref_range
-        obs["referenceRange"] = [
-            {"low": _quantity(low, unit[0], unit[1]), "high": _quantity(high, unit[0], unit[1])}
-        ]
         flag = "H" if value > high else "L" if value < low else "N"
-        obs["interpretation"] = [
-            _concept(INTERPRETATION, flag, {"H": "High", "L": "Low", "N": "Normal"}[flag])
-        ]
-    return obs
+        elements["referenceRange"] = fhir.reference_range(
+            fhir.quantity(low, printed, ucum), fhir.quantity(high, printed, ucum)
+        )
+        elements["interpretation"] = fhir.interpretation(flag, FLAGS[flag])
+    return fhir.observation(
+        pid,
+        rid,
+        code=loinc,
+        display=display,
+        text=display,
+        when=_ts(when),
+        issued=_ts(when + timedelta(hours=2)),
+        value=value,
+        unit=printed,
+        ucum=ucum,
+        status=status,
+        category=category,
+        encounter=f"Encounter/{pid}-enc-{when:%Y%m%d}",
+        updated=_ts(when + timedelta(hours=3)),
+        **elements,
+    )
 
 
 def _dosage(text: str, route: dict[str, Any], per_day: int, dose: tuple[float, str, str]) -> dict[str, Any]:
     value, unit, code = dose
-    return {
-        "text": text,
-        "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
-        "route": route,
-        "doseAndRate": [{"doseQuantity": {"value": value, "unit": unit, "system": UCUM, "code": code}}],
-    }
+    return fhir.dosage(
+        text, timing=fhir.timing(frequency=per_day), route=route, dose=fhir.quantity(value, unit, code)
+    )
 
 
 def medication(
@@ -170,28 +131,28 @@ def medication(
     end: datetime | None = None,
 ) -> Resource:
     """A MedicationStatement or MedicationRequest with an inline medicationCodeableConcept."""
-    resource: Resource = {
-        "resourceType": rtype,
-        "id": rid,
-        "meta": {"lastUpdated": _ts(start)},
-        "status": status,
-    }
-    if rtype == "MedicationRequest":
-        resource["intent"] = "order"
-    resource["medicationCodeableConcept"] = concept
-    resource["subject"] = {"reference": f"Patient/{pid}"}
     if rtype == "MedicationStatement":
-        period = {"start": start.date().isoformat()}
-        if end is not None:
-            period["end"] = end.date().isoformat()
-        resource["effectivePeriod"] = period
-        resource["dateAsserted"] = _ts(end or start)
-        resource["dosage"] = [dosage]
-    else:
-        resource["authoredOn"] = _ts(start)
-        resource["requester"] = {"reference": "Practitioner/bench-dr", "display": "Dr. A. Bench"}
-        resource["dosageInstruction"] = [dosage]
-    return resource
+        return fhir.medication_statement(
+            pid,
+            rid,
+            drug=concept,
+            status=status,
+            start=start.date().isoformat(),
+            end=end.date().isoformat() if end is not None else None,
+            asserted=_ts(end or start),
+            dosage=[dosage],
+            updated=_ts(start),
+        )
+    return fhir.medication_request(
+        pid,
+        rid,
+        drug=concept,
+        status=status,
+        authored=_ts(start),
+        requester=fhir.reference("Practitioner/bench-dr", "Dr. A. Bench"),
+        dosage=[dosage],
+        updated=_ts(start),
+    )
 
 
 def condition(
@@ -205,104 +166,68 @@ def condition(
     category: str = "problem-list-item",
 ) -> Resource:
     """A Condition coded in ICD-10-CM (and SNOMED CT when given), with clinical/verification status."""
-    codings = [{"system": ICD10, "code": icd[0], "display": icd[1]}]
+    codings = [fhir.coding(ICD10, *icd)]
     if snomed:
-        codings.append({"system": SNOMED, "code": snomed[0], "display": snomed[1]})
-    resource: Resource = {
-        "resourceType": "Condition",
-        "id": rid,
-        "meta": {"lastUpdated": _ts(onset)},
-        "clinicalStatus": {"coding": [{"system": CLINICAL, "code": clinical}]},
-        "verificationStatus": {"coding": [{"system": VERIFICATION, "code": verification}]},
-        "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": category}]}],
-        "code": {"coding": codings, "text": icd[1]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "onsetDateTime": _ts(onset),
-        "recordedDate": _ts(onset + timedelta(days=2)),
-    }
-    if clinical in ("resolved", "inactive", "remission"):
-        resource["abatementDateTime"] = _ts(onset + timedelta(days=30))
-    return resource
+        codings.append(fhir.coding(SNOMED, *snomed))
+    abated = clinical in ("resolved", "inactive", "remission")
+    return fhir.condition(
+        pid,
+        rid,
+        code=fhir.concept(*codings, text=icd[1]),
+        clinical=clinical,
+        verification=verification,
+        category=category,
+        onset=_ts(onset),
+        recorded=_ts(onset + timedelta(days=2)),
+        abated=_ts(onset + timedelta(days=30)) if abated else None,
+        updated=_ts(onset),
+    )
 
 
 def patient(pid: str) -> Resource:
-    return {
-        "resourceType": "Patient",
-        "id": pid,
-        "meta": {"lastUpdated": "2026-01-10T09:00:00+00:00"},
-        "identifier": [{"system": "https://ehr.example.org/mrn", "value": "MRN-0042-6"}],
-        "active": True,
-        "name": [{"use": "official", "family": "Benchmark", "given": ["Ruth", "Ada"]}],
-        "telecom": [{"system": "phone", "value": "+1 555 0100", "use": "home"}],
-        "gender": "female",
-        "birthDate": "1968-03-14",
-        "address": [
-            {"line": ["1 Test Street"], "city": "Springfield", "postalCode": "01101", "country": "US"}
-        ],
-    }
+    return fhir.patient(
+        pid,
+        updated="2026-01-10T09:00:00+00:00",
+        identifier=[{"system": "https://ehr.example.org/mrn", "value": "MRN-0042-6"}],
+        active=True,
+        name=[{"use": "official", "family": "Benchmark", "given": ["Ruth", "Ada"]}],
+        telecom=[{"system": "phone", "value": "+1 555 0100", "use": "home"}],
+        birth_date="1968-03-14",
+        address=[{"line": ["1 Test Street"], "city": "Springfield", "postalCode": "01101", "country": "US"}],
+    )
 
 
 # ---------------------------------------------------------------------------------------------- triggers
+
+GLUCOSE = ("2345-7", "Glucose [Mass/volume] in Serum or Plasma")
+MG_DL, MMOL_L = ("mg/dL", "mg/dL"), ("mmol/L", "mmol/L")
+# (id suffix, LOINC, days ago, value, unit, reference range): the labs that fire the rules.
+TRIGGER_LABS = [
+    ("glu-low", GLUCOSE, 9, 48, MG_DL, (70, 99)),
+    ("glu-high", GLUCOSE, 4, 312, MG_DL, (70, 99)),
+    ("insulin", ("20448-7", "Insulin [Units/volume] in Serum or Plasma"), 6, 186, ("uIU/mL", "u[IU]/mL"),
+     (2.6, 24.9)),
+    ("hba1c", ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"), 20, 8.4, ("%", "%"), (4.0, 5.6)),
+    ("cpep", ("1986-9", "C peptide [Mass/volume] in Serum or Plasma"), 6, 6.8, ("ng/mL", "ng/mL"),
+     (0.8, 3.85)),
+]  # fmt: skip
 
 
 def trigger_resources(pid: str, now: datetime) -> dict[str, list[Resource]]:
     """The nine resources that fire the three expected rules, by prefetch key."""
     day = timedelta(days=1)
-    pork = _concept(ATC, "A10AC03", "insulin (pork)", "Hypurin Porcine Isophane 100 units/mL")
-    prednisone = {
-        "coding": [
-            {"system": RXNORM, "code": "312615", "display": "predniSONE 20 MG Oral Tablet"},
-            {"system": ATC, "code": "H02AB07", "display": "prednisone"},
-        ],
-        "text": "Prednisone 20 mg oral tablet",
-    }
+    pork = fhir.concept(
+        fhir.coding(ATC, "A10AC03", "insulin (pork)"), text="Hypurin Porcine Isophane 100 units/mL"
+    )
+    prednisone = fhir.concept(
+        fhir.coding(RXNORM, "312615", "predniSONE 20 MG Oral Tablet"),
+        fhir.coding(ATC, "H02AB07", "prednisone"),
+        text="Prednisone 20 mg oral tablet",
+    )
     return {
         "observations": [
-            observation(
-                f"{pid}-trig-glu-low",
-                pid,
-                ("2345-7", "Glucose [Mass/volume] in Serum or Plasma"),
-                now - 9 * day,
-                value=48,
-                unit=("mg/dL", "mg/dL"),
-                ref_range=(70, 99),
-            ),
-            observation(
-                f"{pid}-trig-glu-high",
-                pid,
-                ("2345-7", "Glucose [Mass/volume] in Serum or Plasma"),
-                now - 4 * day,
-                value=312,
-                unit=("mg/dL", "mg/dL"),
-                ref_range=(70, 99),
-            ),
-            observation(
-                f"{pid}-trig-insulin",
-                pid,
-                ("20448-7", "Insulin [Units/volume] in Serum or Plasma"),
-                now - 6 * day,
-                value=186,
-                unit=("uIU/mL", "u[IU]/mL"),
-                ref_range=(2.6, 24.9),
-            ),
-            observation(
-                f"{pid}-trig-hba1c",
-                pid,
-                ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"),
-                now - 20 * day,
-                value=8.4,
-                unit=("%", "%"),
-                ref_range=(4.0, 5.6),
-            ),
-            observation(
-                f"{pid}-trig-cpep",
-                pid,
-                ("1986-9", "C peptide [Mass/volume] in Serum or Plasma"),
-                now - 6 * day,
-                value=6.8,
-                unit=("ng/mL", "ng/mL"),
-                ref_range=(0.8, 3.85),
-            ),
+            observation(f"{pid}-trig-{name}", pid, code, now - ago * day, value=v, unit=unit, ref_range=ref)
+            for name, code, ago, v, unit, ref in TRIGGER_LABS
         ],
         "medicationStatements": [
             medication(
@@ -380,15 +305,14 @@ def _vital(
 
 
 def _blood_pressure(rng: random.Random, rid: str, pid: str, when: datetime) -> Resource:
-    mmhg = ("mm[Hg]", "mm[Hg]")
     components = [
         {
-            "code": _concept(LOINC, "8480-6", "Systolic blood pressure"),
-            "valueQuantity": _quantity(rng.randint(108, 148), *mmhg),
+            "code": fhir.concept(fhir.coding(LOINC, "8480-6", "Systolic blood pressure")),
+            "valueQuantity": fhir.quantity(rng.randint(108, 148), "mm[Hg]"),
         },
         {
-            "code": _concept(LOINC, "8462-4", "Diastolic blood pressure"),
-            "valueQuantity": _quantity(rng.randint(64, 92), *mmhg),
+            "code": fhir.concept(fhir.coding(LOINC, "8462-4", "Diastolic blood pressure")),
+            "valueQuantity": fhir.quantity(rng.randint(64, 92), "mm[Hg]"),
         },
     ]
     return observation(
@@ -403,9 +327,6 @@ def _old_ana(rng: random.Random, rid: str, pid: str, when: datetime) -> Resource
     obs["valueRatio"] = {"numerator": {"value": 1}, "denominator": {"value": rng.choice([160, 320, 640])}}
     return obs
 
-
-GLUCOSE = ("2345-7", "Glucose [Mass/volume] in Serum or Plasma")
-MG_DL, MMOL_L = ("mg/dL", "mg/dL"), ("mmol/L", "mmol/L")
 
 # (weight, prefetch key, maker). Knowledge-coded results stay below every threshold (glucose 80-190
 # mg/dL, HbA1c < 6.5 %, insulin < 50 µIU/mL) and above the hypoglycaemia limits, so they never add
@@ -549,13 +470,9 @@ def _filler_medication(rng: random.Random, rtype: str, rid: str, pid: str, now: 
     name, rxnorm, atc, dose, route, per_day, allowed = rng.choice(MEDICATIONS)
     statuses, weights = STATEMENT_STATUSES if rtype == "MedicationStatement" else REQUEST_STATUSES
     status = rng.choice(allowed) if allowed else rng.choices(statuses, weights)[0]
-    concept = {
-        "coding": [
-            {"system": RXNORM, "code": rxnorm, "display": name},
-            {"system": ATC, "code": atc, "display": name.split()[0].lower()},
-        ],
-        "text": name,
-    }
+    concept = fhir.concept(
+        fhir.coding(RXNORM, rxnorm, name), fhir.coding(ATC, atc, name.split()[0].lower()), text=name
+    )
     start = _when(rng, now)
     end = start + timedelta(days=rng.randint(7, 400)) if status in ("completed", "stopped") else None
     if end is not None and end > now:
@@ -619,24 +536,8 @@ def generate_prefetch(
         keys[key].sort(key=lambda r: r.get("effectiveDateTime", ""), reverse=True)
     prefetch: dict[str, Any] = {"patient": patient(pid)}
     for key, resources in keys.items():
-        prefetch[key] = searchset(resources)
+        prefetch[key] = fhir.searchset(resources, base=FHIR_BASE)
     return prefetch
-
-
-def searchset(resources: list[Resource], base: str = "https://ehr.example.org/fhir") -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [
-            {
-                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "search": {"mode": "match"},
-            }
-            for r in resources
-        ],
-    }
 
 
 def generate(
@@ -675,14 +576,7 @@ def count_by_type(request: dict[str, Any]) -> dict[str, int]:
 
 def transaction_bundle(request: dict[str, Any]) -> dict[str, Any]:
     """The request's resources as a FHIR transaction with ``PUT Type/id`` entries (ids kept)."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources_of(request)
-        ],
-    }
+    return fhir.transaction(resources_of(request))
 
 
 def encode(request: dict[str, Any]) -> bytes:

@@ -158,7 +158,7 @@ def run_rest(rounds: int) -> float:
 
     from cds_hooks.cli.evaluate import Evaluator
     from cds_hooks.cli.screen import screen
-    from cds_hooks.fhir_test_server import LocalFhirServer, ensure_installed
+    from cds_hooks.testing.fhir_test_server import LocalFhirServer, ensure_installed
 
     with gzip.open(FIXTURE, "rt", encoding="utf-8") as fh:
         records = json.load(fh)

@@ -15,11 +15,11 @@ from typing import Any
 from cds_hooks.clinical.knowledge import Knowledge, default_knowledge
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.client import FhirClient, build_session
-from cds_hooks.fhir_test_server import LocalFhirServer, ensure_installed
 from cds_hooks.hooks.dispatch import evaluate_offline
 from cds_hooks.hooks.prefetch import fill_template
 from cds_hooks.hooks.registry import build_services
 from cds_hooks.process.gc_tuning import tune_gc
+from cds_hooks.testing.fhir_test_server import LocalFhirServer, ensure_installed
 
 from .generate import (
     EXPECTED_RULES,

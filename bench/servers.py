@@ -16,7 +16,7 @@ from typing import Self
 
 import requests
 
-from cds_hooks.fhir_test_server import free_port
+from cds_hooks.testing.fhir_test_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICE_APP = "cds_hooks.app:create_app()"

@@ -23,9 +23,9 @@ from cds_hooks.cli.evaluate import Evaluator
 from cds_hooks.cli.screen import DEFAULT_CONCURRENCY, screen
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.fhir.client import build_session
-from cds_hooks.fhir_test_server import LocalFhirServer, ensure_installed
 from cds_hooks.hooks.pipeline import Pipeline
 from cds_hooks.process.config import Settings
+from cds_hooks.testing.fhir_test_server import LocalFhirServer, ensure_installed
 
 DEFAULT_RECORDS = Path(__file__).parents[1] / "tests" / "data" / "synthea-adults.json.gz"
 REFERENCE_DATE = datetime(2026, 12, 1, 12, tzinfo=UTC)

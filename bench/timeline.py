@@ -17,10 +17,10 @@ from datetime import timedelta
 
 from flask import Flask, render_template
 
-from cds_hooks.api.smart_app import bp
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.fhir.resource_index import ResourceIndex
-from cds_hooks.timeline.page import build_page
+from cds_hooks.web.smart_app import bp
+from cds_hooks.web.timeline.page import build_page
 
 from .generate import NOW, observation, patient, trigger_resources
 

@@ -16,7 +16,6 @@ from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
 from cds_hooks.api.audit_trail import register_audit_trail
-from cds_hooks.api.dashboard import bp as dashboard_bp
 from cds_hooks.api.discovery import bp as discovery_bp
 from cds_hooks.api.errors import register_error_handlers
 from cds_hooks.api.feedback import bp as feedback_bp
@@ -26,11 +25,10 @@ from cds_hooks.api.metrics import register_request_metrics
 from cds_hooks.api.request_log import register_request_log
 from cds_hooks.api.runtime import EXTENSION, Runtime
 from cds_hooks.api.services import bp as services_bp
-from cds_hooks.api.smart_app import bp as smart_app_bp
-from cds_hooks.api.sources import bp as sources_bp
 from cds_hooks.api.stats import bp as stats_bp
 from cds_hooks.api.tracing import install_tracing
 from cds_hooks.clinical.knowledge import Knowledge, load_knowledge
+from cds_hooks.clinical.rules import required_thresholds
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.target_policy import FhirPolicy
 from cds_hooks.hooks.pipeline import Pipeline
@@ -44,6 +42,9 @@ from cds_hooks.process.pseudonym import Pseudonymizer, PseudonymKeyError, load_k
 from cds_hooks.security.jwt_verification import install_jwt_verification
 from cds_hooks.store.database import Store
 from cds_hooks.store.recorder import Recorder
+from cds_hooks.web.dashboard import bp as dashboard_bp
+from cds_hooks.web.smart_app import bp as smart_app_bp
+from cds_hooks.web.sources import bp as sources_bp
 
 log = logging.getLogger(__name__)
 PSEUDONYM_KEY_CHECK = "pseudonym_key_check"
@@ -66,7 +67,10 @@ def create_app(
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
     if knowledge is None:
-        knowledge = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
+        knowledge = load_knowledge(
+            Path(settings.knowledge_dir) if settings.knowledge_dir else None,
+            required_thresholds=required_thresholds(),
+        )
     _check_card_log_retention(settings, knowledge)
     app = Flask(__name__)
     # Werkzeug enforces this while the body is read, with or without Content-Length (413).

@@ -5,74 +5,35 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from cds_hooks.fhir import builders as fhir
+from cds_hooks.fhir.builders import ATC, LOINC, UCUM
+
 SERVICE = "immune-insulin-resistance"
 SERVICE_URL = f"/cds-services/{SERVICE}"
-ATC = "http://www.whocc.no/atc"
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
+__all__ = ["ATC", "LOINC", "UCUM"]  # re-exported: the tests name the code systems from here
 
 
 def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
-    b: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [{"resource": r} for r in resources],
-    }
-    if next_url:
-        b["link"] = [{"relation": "next", "url": next_url}]
-    return b
+    """A searchset of ``resources``, as a prefetch value or a FHIR server's page."""
+    return fhir.searchset(resources, next_url=next_url)
 
 
 def transaction(*resources: dict[str, Any]) -> dict[str, Any]:
     """A transaction of ``PUT Type/id`` entries, so the ids stay ours on the FHIR server."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources
-        ],
-    }
+    return fhir.transaction(resources)
 
 
 def patient(pid: str) -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1960-04-02"}
+    return fhir.patient(pid, birth_date="1960-04-02")
 
 
 def porcine_statement(pid: str, rid: str = "ms-pork", status: str = "active") -> dict[str, Any]:
-    return {
-        "resourceType": "MedicationStatement",
-        "id": rid,
-        "status": status,
-        "medicationCodeableConcept": {
-            "coding": [{"system": ATC, "code": "A10AB03", "display": "insulin (pork)"}],
-            "text": "Hypurin Porcine Neutral",
-        },
-        "subject": {"reference": f"Patient/{pid}"},
-    }
+    pork = fhir.concept(fhir.coding(ATC, "A10AB03", "insulin (pork)"), text="Hypurin Porcine Neutral")
+    return fhir.medication_statement(pid, rid, drug=pork, status=status)
 
 
 def glucose(pid: str, rid: str, value: float, when: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": "2345-7", "display": "Glucose"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": when,
-        "valueQuantity": {"value": value, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"},
-    }
+    return fhir.observation(pid, rid, code="2345-7", display="Glucose", when=when, value=value, unit="mg/dL")
 
 
 def empty_prefetch(pid: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cds_hooks.fhir_test_server import FhirServerError, LocalFhirServer, ensure_installed
+from cds_hooks.testing.fhir_test_server import FhirServerError, LocalFhirServer, ensure_installed
 
 _SERVER_FIXTURES = ("fhir_server", "open_fhir_server")
 

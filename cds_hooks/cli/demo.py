@@ -1,10 +1,10 @@
 """``cds-hooks demo``: a local FHIR server with the example patients, the service, and the URLs to try.
 
-Starts the real FHIR R4 test server (sekmet-fhir, :mod:`cds_hooks.fhir_test_server`) **open** (no auth,
-as the CDS Hooks Sandbox needs it from a browser; it sends CORS headers itself), loads the example
-patients of ``examples/`` through its REST API (transaction Bundles), runs the service in this process
-(werkzeug's threaded WSGI server: one process, Ctrl-C stops everything) and prints the discovery URL,
-the FHIR base, CDS Hooks Sandbox links and a curl line.
+Starts the real FHIR R4 test server (sekmet-fhir, :mod:`cds_hooks.testing.fhir_test_server`)
+**open** (no auth, as the CDS Hooks Sandbox needs it from a browser; it sends CORS headers itself),
+loads the example patients of ``examples/`` through its REST API (transaction Bundles), runs the
+service in this process (werkzeug's threaded WSGI server: one process, Ctrl-C stops everything) and
+prints the discovery URL, the FHIR base, CDS Hooks Sandbox links and a curl line.
 
 The module also holds the example loader used by the end-to-end tests: the example Bundles carry dates
 relative to ``anchor_date`` in ``examples/manifest.json`` and :func:`example_bundle` shifts every date by
@@ -101,7 +101,7 @@ def example_bundle(
 def load_examples(
     server: Any, *, directory: Path | None = None, today: date | None = None
 ) -> list[dict[str, Any]]:
-    """Load every example into ``server`` (a :class:`~cds_hooks.fhir_test_server.LocalFhirServer`)
+    """Load every example into ``server`` (a :class:`~cds_hooks.testing.fhir_test_server.LocalFhirServer`)
     through its REST API, one transaction Bundle each; returns the manifest's example entries."""
     directory = directory or examples_dir()
     manifest = load_manifest(directory)
@@ -184,16 +184,16 @@ def run_demo(args: argparse.Namespace) -> int:
     """Start everything, print the URLs, serve until Ctrl-C / SIGTERM, then stop everything."""
     from werkzeug.serving import make_server
 
-    from cds_hooks.api.smart_app import open_url
     from cds_hooks.app import create_app
-    from cds_hooks.fhir_test_server import (
+    from cds_hooks.process.config import ConfigError, Settings
+    from cds_hooks.testing.fhir_test_server import (
         FhirServerError,
         LocalFhirServer,
         default_venv,
         ensure_installed,
         is_installed,
     )
-    from cds_hooks.process.config import ConfigError, Settings
+    from cds_hooks.web.smart_app import open_url
 
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     keep_data = args.data_dir is not None

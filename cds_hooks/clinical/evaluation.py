@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cds_hooks.clinical.cards import CardContext, render_card
+from cds_hooks.clinical.cards.context import CardContext
+from cds_hooks.clinical.cards.render import render_card
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.clinical.rules import RuleInput, RuleResult, evaluate_rules, evaluate_until_valid, rule_input
 from cds_hooks.fhir.resource_index import ResourceIndex
@@ -33,9 +34,7 @@ def evaluate_index(
 
     x, results = evaluate_until_valid(index, run)
     facts, findings = x.facts, x.findings
-    ctx = CardContext(
-        facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"), index=index
-    )
+    ctx = CardContext(facts=facts, findings=findings, knowledge=knowledge, base_url=base_url.rstrip("/"))
     cards = [render_card(ctx, result) for result in results]
     if shown is not None:  # the caller remembers which rule result each card came from (card log)
         shown.extend(zip(results, cards, strict=True))

@@ -27,7 +27,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -70,6 +70,7 @@ REQUIRED_VALUESETS = frozenset(
         "insulin-any", "insulin-animal", "insulin-human-or-analogue", "insulin-rapid-short",
         "insulin-intermediate", "insulin-premixed", "insulin-long", "glucocorticoid-systemic",
         "route-non-systemic", "glucocorticoid-non-systemic-form", "insulin-autoimmune-triggers",
+        "insulin-secretagogues",
         # conditions
         "diabetes", "type-2-diabetes", "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid",
         "addison", "autoimmune-polyglandular", "ataxia-telangiectasia", "pcos", "metabolic-syndrome",
@@ -81,17 +82,6 @@ REQUIRED_LAB_KINDS = frozenset(
     {
         "glucose", "glucose_fasting", "ogtt_2h", "hba1c", "insulin", "c_peptide", "insulin_antibody",
         "insulin_receptor_antibody", "ana", "body_weight", "bmi",
-    }
-)  # fmt: skip
-REQUIRED_THRESHOLDS = frozenset(
-    {
-        "glucose_hyper_random", "glucose_hyper_fasting", "ogtt_2h_hyper", "hba1c_hyper",
-        "glucose_fasting_hypo", "glucose_any_hypo", "labile_window", "labile_low", "labile_high",
-        "labile_cv", "labile_cv_min_readings", "insulin_elevated", "insulin_marked", "tdd_extreme",
-        "tdd_extreme_per_kg", "ana_titre_positive", "receptor_ab_negative_lookback",
-        "glycaemia_screen_lookback", "animal_insulin_past_years", "medication_request_current_days",
-        "glucocorticoid_replacement_max", "ana_titre_type_b", "tdd_type_b_support_per_kg",
-        "bmi_type_b_support",
     }
 )  # fmt: skip
 
@@ -525,7 +515,9 @@ def _load_labs(path: Path, valuesets: Mapping[str, ValueSet]) -> dict[str, LabKi
     return labs
 
 
-def _load_thresholds(path: Path, env: Mapping[str, str]) -> dict[str, Threshold]:
+def _load_thresholds(
+    path: Path, env: Mapping[str, str], required: Collection[str] = ()
+) -> dict[str, Threshold]:
     data = _read_toml(path)
     thresholds: dict[str, Threshold] = {}
     for name, raw in data.items():
@@ -542,7 +534,7 @@ def _load_thresholds(path: Path, env: Mapping[str, str]) -> dict[str, Threshold]
             description=_text(path, f"{where}.description", table["description"]),
             default=value,
         )
-    missing = sorted(REQUIRED_THRESHOLDS - thresholds.keys())
+    missing = sorted(set(required) - thresholds.keys())
     if missing:
         raise _fail(path, "", f"missing thresholds: {', '.join(missing)}")
 
@@ -722,6 +714,9 @@ class GlucocorticoidEquivalent:
     codes: frozenset[tuple[str, str]]  # (system, normalised code): ATC and RxNorm ingredient codes
     pattern: re.Pattern[str]  # whole-word names, case-insensitive
     source: str
+    # Its hyperglycaemic effect lasts the whole day and night (dexamethasone): fasting glucose rises too,
+    # so checks are fasting as well as afternoon/evening (``all_day_source`` says why).
+    all_day: bool = False
 
     def matches_coding(self, system: Any, code: Any) -> bool:
         if not isinstance(system, str) or not isinstance(code, str):
@@ -745,8 +740,11 @@ def _load_glucocorticoids(path: Path) -> tuple[GlucocorticoidEquivalent, ...]:
     for name, raw in data.items():
         where = f"[{name}]"
         table = _table(path, where, raw)
-        keys = {"dose_mg", "atc", "rxnorm", "names", "source"}
+        keys = {"dose_mg", "atc", "rxnorm", "names", "source", "all_day", "all_day_source"}
         _check_keys(path, where, table, keys, {"dose_mg", "names", "source"})
+        all_day = table.get("all_day", False)
+        if not isinstance(all_day, bool) or (all_day and "all_day_source" not in table):
+            raise _fail(path, f"{where}.all_day", "true or false; true needs an all_day_source")
         dose = _number(path, f"{where}.dose_mg", table["dose_mg"], nonzero=True)
         codes: set[tuple[str, str]] = set()
         for key, system in (("atc", ATC), ("rxnorm", RXNORM)):
@@ -765,6 +763,7 @@ def _load_glucocorticoids(path: Path) -> tuple[GlucocorticoidEquivalent, ...]:
                 codes=frozenset(codes),
                 pattern=_compile(path, f"{where}.names", rf"\b(?:{words})\b", re.IGNORECASE),
                 source=_text(path, f"{where}.source", table["source"]),
+                all_day=all_day,
             )
         )
     if "prednisolone" not in {e.name for e in equivalents}:
@@ -811,11 +810,18 @@ def default_knowledge_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "knowledge"
 
 
-def load_knowledge(root: Path | None = None, env: Mapping[str, str] | None = None) -> Knowledge:
+def load_knowledge(
+    root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    required_thresholds: Collection[str] = (),
+) -> Knowledge:
     """Load and validate ``root`` (default: ``$CDS_HOOKS_KNOWLEDGE_DIR`` or the packaged copy).
 
     Threshold overrides ``CDS_HOOKS_THRESHOLD_<NAME>`` are read from ``env`` (default ``os.environ``).
-    Raises :class:`KnowledgeError` naming the file and the problem.
+    ``required_thresholds`` are those the rules read (``clinical.rules.required_thresholds()``, which
+    the service and the command line pass): a knowledge without one of them is refused. Raises
+    :class:`KnowledgeError` naming the file and the problem.
     """
     env = os.environ if env is None else env
     if root is None:
@@ -829,7 +835,7 @@ def load_knowledge(root: Path | None = None, env: Mapping[str, str] | None = Non
     except SiteMapError as exc:
         raise KnowledgeError(str(exc)) from exc
     labs = _load_labs(root / "labs.toml", valuesets)
-    thresholds = _load_thresholds(root / "thresholds.toml", env)
+    thresholds = _load_thresholds(root / "thresholds.toml", env, required_thresholds)
     groups, other_causes = _load_conditions(root / "conditions.toml", valuesets)
     workup, referral, lab_category = _load_workup(root / "workup.toml", labs, valuesets)
     glucocorticoid_equivalents = _load_glucocorticoids(root / "glucocorticoids.toml")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +26,26 @@ PLACEHOLDERS = frozenset(
         "regimen",  # "Bovine insulin 42 U/day"
         "resistance",  # "no sign of antibody resistance" (with the antibody result when positive)
         "animal",  # "Bovine insulin" (current or past exposure)
-        "reduction",  # "20 %"
+        "reduction",  # "20 %": the cut actually applied after rounding
+        "switch",  # "switch to human insulin 20 % lower", "switch to human insulin under the …"
         "signs",  # "glucose CV 48 %", "insulin 245 U/day", ...
         "signs_or_diabetes",  # the signs, else the cited diagnosis: "type 2 diabetes mellitus"
         "antibody",  # "insulin antibodies 46 U/mL"
         "receptor",  # "insulin-receptor antibody positive"
         "autoimmunity",  # "Hashimoto thyroiditis", "ANA 1:320"
         "glycaemia",  # "glucose up to 16.8 mmol/L (303 mg/dL)"
-        "steroid",  # "Prednisolone 40 mg/day"
+        "steroid",  # "Prednisolone 40 mg/day", "Dexamethasone 8 mg/day (prednisolone-equivalent 53 mg/day)"
+        "steroid_action",  # why glucose stays up day and night: dexamethasone, a twice-daily regimen
+        "steroid_step",  # the treatment step when readings stay high (with or without known diabetes)
         "insulin_level",  # "insulin 242 µIU/mL"
         "hypoglycaemia",  # "fasting glucose 2.8 mmol/L (50 mg/dL)"
         "lookback",  # "365"
         "medications",  # names of the medications the card is about
         "dose",  # ordered daily insulin dose: "300 U/day"
+        "proposed_tests",  # "Proposed: insulin." (the tests the card proposes, or that they are pending)
+        "diabetes_criteria",  # "fasting glucose ≥ 126 mg/dL, HbA1c ≥ 6.5 % or random glucose ≥ 200 mg/dL"
+        "feature",  # the type B feature obesity does not explain: "BMI 27.5 kg/m2", "triglycerides 95 mg/dL"
+        "secretagogue",  # "Glipizide 5 mg oral tablet" or "Sulfonylurea screen positive"
     }
 )
 
@@ -53,6 +60,7 @@ class Variant:
     detail: str  # prose template (markdown), before the evidence
     summary_no_switch: str | None = None  # when the card proposes no switch (past exposure only)
     detail_no_switch: str | None = None
+    all_day: bool = False  # proposes the card's [monitoring_all_day] test instead of [monitoring]
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,6 @@ class RulePage:
     title: str
     fires: str  # markdown
     proposes: str  # markdown
-    thresholds: tuple[str, ...]  # names in thresholds.toml shown with their live values
-    workup: tuple[str, ...]  # test kinds (workup.toml) the card may propose: their sources are listed
     references: tuple[str, ...]  # further sources, one line each
 
 
@@ -76,6 +82,14 @@ class CardWording:
     monitoring: TimedTest | None = None  # a timed test the card proposes (glucocorticoid: pre-meal glucose)
     # Days an override with a snoozing reason keeps this rule's card away for that patient.
     snooze_days: int = 90
+    monitoring_all_day: TimedTest | None = None  # proposed by a variant with ``all_day``
+    # Sentences a phrase of cards/phrases.py picks from by the patient's facts ([phrases]).
+    phrases: dict[str, str] = field(default_factory=dict)
+
+    def monitoring_for(self, variant: Variant) -> TimedTest | None:
+        if variant.all_day and self.monitoring_all_day is not None:
+            return self.monitoring_all_day
+        return self.monitoring
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,11 @@ class SwitchWording:
     no_dose_phrase: str
     status_reason: str
     reasons: dict[str, str]
+    risks: dict[str, str]  # hypoglycaemia risk factors, named in the order's note (issue 22 A1)
+    summary: dict[str, str]  # the {switch} phrase of a summary, per plan mode
+    plan: dict[str, str]  # the plan's sentence in a card's prose, per mode, and the supervision
+    specialists: dict[str, dict[str, str]]  # group -> reason, team (issue 22 A3)
+    referral: dict[str, str]  # label, description and text of the referral made instead of a dose
 
 
 @dataclass(frozen=True)
@@ -208,16 +227,16 @@ def _strings(path: Path, where: str, value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def _timed_test(path: Path, raw: Any) -> TimedTest | None:
+def _timed_test(path: Path, raw: Any, table: str = "monitoring") -> TimedTest | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise WordingError(f"{path}: [monitoring] must be a table")
+        raise WordingError(f"{path}: [{table}] must be a table")
     keys = ("system", "code", "display", "text", "label", "source")
     missing = [k for k in keys if not isinstance(raw.get(k), str) or not raw[k].strip()]
-    when = _strings(path, "[monitoring].when", raw.get("when"))
+    when = _strings(path, f"[{table}].when", raw.get("when"))
     if missing or not when:
-        raise WordingError(f"{path}: [monitoring] needs {', '.join(keys)} and a non-empty 'when' list")
+        raise WordingError(f"{path}: [{table}] needs {', '.join(keys)} and a non-empty 'when' list")
     return TimedTest(**{k: raw[k].strip() for k in keys}, when=when)
 
 
@@ -234,9 +253,13 @@ def _card(path: Path) -> CardWording:
             for key in ("summary_no_switch", "detail_no_switch")
             if key in v
         }
+        all_day = v.get("all_day", False)
+        if not isinstance(all_day, bool):
+            raise WordingError(f"{path}: {where}.all_day must be true or false")
         variants[name] = Variant(
             summary=_template(path, f"{where}.summary", v.get("summary"), summary=True),
             detail=_template(path, f"{where}.detail", v.get("detail")),
+            all_day=all_day,
             **optional,
         )
     if not variants:
@@ -255,13 +278,24 @@ def _card(path: Path) -> CardWording:
             title=page["title"].strip(),
             fires=unwrap(page["fires"]),
             proposes=unwrap(page["proposes"]),
-            thresholds=_strings(path, "[page].thresholds", page.get("thresholds")),
-            workup=_strings(path, "[page].workup", page.get("workup")),
             references=_strings(path, "[page].references", page.get("references")),
         ),
         monitoring=_timed_test(path, data.get("monitoring")),
         snooze_days=_snooze_days(path, data.get("snooze_days", 90)),
+        monitoring_all_day=_timed_test(path, data.get("monitoring_all_day"), "monitoring_all_day"),
+        phrases=_phrases(path, data.get("phrases")),
     )
+
+
+def _phrases(path: Path, raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        raise WordingError(f"{path}: [phrases] must map names to non-empty strings")
+    for name, value in raw.items():
+        if placeholders(value):
+            raise WordingError(f"{path}: [phrases].{name} may not hold placeholders")
+    return {str(k): unwrap(v) for k, v in raw.items()}
 
 
 def _snooze_days(path: Path, value: Any) -> int:
@@ -291,10 +325,47 @@ def _switch(path: Path, raw: Any) -> SwitchWording:
     )
     missing = [k for k in keys if not isinstance(raw.get(k), str) or not raw[k].strip()]
     reasons = raw.get("reasons")
-    needed = {"porcine", "bovine", "unknown_species", "antibodies", "high_dose"}
+    needed = {"porcine", "bovine", "unknown_species", "antibodies", "high_dose", "keep"}
     if missing or not isinstance(reasons, dict) or not needed <= reasons.keys():
         raise WordingError(f"{path}: [switch] needs {', '.join(keys)} and [switch.reasons] {sorted(needed)}")
-    return SwitchWording(**{k: unwrap(raw[k]) for k in keys}, reasons={k: str(v) for k, v in reasons.items()})
+    tables = {
+        "risks": {"level2", "level1", "impaired_awareness", "renal", "older_age", "glucocorticoid"},
+        "summary": {"reduce", "keep", "specialist", "covered", "held"},
+        "plan": {
+            "reduce",
+            "reduce_risk",
+            "keep",
+            "specialist",
+            "covered",
+            "held",
+            "supervision",
+            "supervision_cgm",
+        },
+        "referral": {"label", "description", "text"},
+    }
+    texts: dict[str, dict[str, str]] = {}
+    for table, names in tables.items():
+        value = raw.get(table)
+        if not isinstance(value, dict) or not names <= value.keys():
+            raise WordingError(f"{path}: [switch.{table}] needs {sorted(names)}")
+        texts[table] = {k: unwrap(str(v)) for k, v in value.items()}
+    specialists = raw.get("specialists")
+    groups = {"child", "pregnancy", "dialysis", "pump"}
+    if (
+        not isinstance(specialists, dict)
+        or not groups <= specialists.keys()
+        or any(
+            not isinstance(specialists[g], dict) or not {"reason", "team"} <= specialists[g].keys()
+            for g in groups
+        )
+    ):
+        raise WordingError(f"{path}: [switch.specialists.<group>] needs reason and team for {sorted(groups)}")
+    return SwitchWording(
+        **{k: unwrap(raw[k]) for k in keys},
+        reasons={k: str(v) for k, v in reasons.items()},
+        specialists={g: {k: str(v) for k, v in specialists[g].items()} for g in specialists},
+        **texts,
+    )
 
 
 def _lab_units(path: Path, raw: Any) -> dict[str, tuple[tuple[str, int], ...]]:

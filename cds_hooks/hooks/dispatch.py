@@ -13,9 +13,8 @@ from cds_hooks.clinical.evaluation import DEFAULT_BASE_URL, evaluate_index
 from cds_hooks.clinical.knowledge import Knowledge, default_knowledge
 from cds_hooks.clinical.orders import evaluate_orders
 from cds_hooks.clinical.rules import RuleResult
-from cds_hooks.fhir.json_access import bundle_resources
 from cds_hooks.fhir.resource_index import ResourceIndex
-from cds_hooks.hooks.prefetch import checked_value
+from cds_hooks.hooks.prefetch import prefetched
 from cds_hooks.hooks.protocol import ORDER_HOOKS, CdsError, parse_service_request
 
 __all__ = ["DEFAULT_BASE_URL", "HOOKS", "evaluate_hook", "evaluate_offline"]
@@ -65,15 +64,7 @@ def evaluate_offline(
     if hook not in HOOKS:
         raise CdsError(400, f"'hook' must be one of {', '.join(HOOKS)}.", expression=["hook"])
     req = parse_service_request(request, hook)
-    index = ResourceIndex()
-    for key, value in req.prefetch.items():
-        if value is None:
-            continue
-        if checked_value(key, value)["resourceType"] == "Bundle":
-            for resource in bundle_resources(value):
-                index.add(resource)
-        elif value["resourceType"] != "OperationOutcome":
-            index.add(value)
+    index = ResourceIndex([r for key, value in req.prefetch.items() for r in prefetched(key, value) or ()])
     return evaluate_hook(
         index,
         hook=hook,

@@ -115,6 +115,20 @@ def checked_value(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def prefetched(key: str, value: Any) -> list[Resource] | None:
+    """The resources one prefetch value brings: none for null, a Bundle's entries, or the resource;
+    None when the EHR sent an OperationOutcome (the data must be fetched). Bad values are a 400. The
+    service's ``resolve`` and the offline evaluation read a prefetch this one way."""
+    if value is None:
+        return []
+    resource = checked_value(key, value)
+    if resource["resourceType"] == "OperationOutcome":
+        return None
+    if resource["resourceType"] == "Bundle":
+        return bundle_resources(resource)
+    return [resource]
+
+
 def _is_read(template: str) -> bool:
     return "?" not in template
 
@@ -141,28 +155,22 @@ def resolve(
             to_fetch[key] = "absent"
             continue
         value = request.prefetch[key]
-        if value is None:
-            resolution.resources[key] = []
-            resolution.source[key] = "null"
-            continue
-        rtype = checked_value(key, value)["resourceType"]
-        if rtype == "OperationOutcome":
+        resources = prefetched(key, value)
+        if resources is None:
             to_fetch[key] = "OperationOutcome"
-        elif rtype == "Bundle":
-            if next_link(value):
-                to_follow[key] = value
-            else:
-                resolution.resources[key] = bundle_resources(value)
-                resolution.source[key] = "prefetch"
-        elif _is_read(template):
-            resolution.resources[key] = [value]
-            resolution.source[key] = "prefetch"
-        else:
+            continue
+        rtype = value["resourceType"] if value is not None else None
+        if rtype == "Bundle" and next_link(value):
+            to_follow[key] = value
+            continue
+        if rtype not in (None, "Bundle") and not _is_read(template):
             raise CdsError(
                 400,
                 f"prefetch['{key}'] answers a search and must be a Bundle, not a {rtype}.",
                 expression=[f"prefetch.{key}"],
             )
+        resolution.resources[key] = resources
+        resolution.source[key] = "null" if value is None else "prefetch"
 
     if not to_fetch and not to_follow:
         return resolution

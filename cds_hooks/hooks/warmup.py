@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cds_hooks.clinical.knowledge import Knowledge
+from cds_hooks.fhir import builders as fhir
 from cds_hooks.fhir import json_codec
 from cds_hooks.fhir.json_access import bundle_resources
 from cds_hooks.fhir.resource_index import ResourceIndex, load_model_classes
@@ -33,25 +34,9 @@ PATIENT = "warm-up"
 def _observation(
     rid: str, loinc: str, display: str, value: float, unit: str, when: datetime
 ) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": "http://loinc.org", "code": loinc, "display": display}]},
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "effectiveDateTime": when.isoformat(),
-        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
-    }
+    return fhir.observation(
+        PATIENT, rid, code=loinc, display=display, when=when.isoformat(), value=value, unit=unit
+    )
 
 
 def synthetic_record(now: datetime) -> list[dict[str, Any]]:
@@ -59,53 +44,32 @@ def synthetic_record(now: datetime) -> list[dict[str, Any]]:
     result, SLE and a weight: enough to exercise every classifier, finding and card renderer."""
     day = timedelta(days=1)
     glucose = [45, 320, 60, 290, 52, 350]
+    prednisolone = fhir.concept(
+        fhir.coding(fhir.ATC, "H02AB06", "prednisolone"), text="prednisolone 5 mg tablet"
+    )
     resources: list[dict[str, Any]] = [
-        {"resourceType": "Patient", "id": PATIENT, "gender": "female", "birthDate": "1970-01-01"},
-        {
-            "resourceType": "MedicationStatement",
-            "id": "warm-porcine",
-            "status": "active",
-            "medicationCodeableConcept": {"text": "Hypurin Porcine Isophane 100 units/mL"},
-            "subject": {"reference": f"Patient/{PATIENT}"},
-            "effectivePeriod": {"start": (now - 400 * day).isoformat()},
-            "dosage": [
-                {
-                    "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
-                    "doseAndRate": [{"doseQuantity": {"value": 30, "unit": "U"}}],
-                }
-            ],
-        },
-        {
-            "resourceType": "MedicationRequest",
-            "id": "warm-prednisolone",
-            "status": "active",
-            "intent": "order",
-            "authoredOn": (now - 20 * day).isoformat(),
-            "medicationCodeableConcept": {
-                "coding": [
-                    {"system": "http://www.whocc.no/atc", "code": "H02AB06", "display": "prednisolone"}
-                ],
-                "text": "prednisolone 5 mg tablet",
-            },
-            "subject": {"reference": f"Patient/{PATIENT}"},
-            "dosageInstruction": [
-                {
-                    "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-                    "doseAndRate": [{"doseQuantity": {"value": 40, "unit": "mg"}}],
-                }
-            ],
-        },
-        {
-            "resourceType": "Condition",
-            "id": "warm-sle",
-            "clinicalStatus": {
-                "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
-                ]
-            },
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M32.9"}]},
-            "subject": {"reference": f"Patient/{PATIENT}"},
-        },
+        fhir.patient(PATIENT, birth_date="1970-01-01"),
+        fhir.medication_statement(
+            PATIENT,
+            "warm-porcine",
+            drug=fhir.concept(text="Hypurin Porcine Isophane 100 units/mL"),
+            start=(now - 400 * day).isoformat(),
+            dosage=[_daily(fhir.quantity(30, "U", None), times=2)],
+        ),
+        fhir.medication_request(
+            PATIENT,
+            "warm-prednisolone",
+            drug=prednisolone,
+            authored=(now - 20 * day).isoformat(),
+            dosage=[_daily(fhir.quantity(40, "mg", None), times=1)],
+        ),
+        fhir.condition(
+            PATIENT,
+            "warm-sle",
+            code=fhir.concept(fhir.coding(fhir.ICD10, "M32.9")),
+            verification=None,
+            category=None,
+        ),
         _observation("warm-weight", "29463-7", "Body weight", 60, "kg", now - 10 * day),
         _observation("warm-hba1c", "4548-4", "Hemoglobin A1c", 9.1, "%", now - 15 * day),
         _observation("warm-insulin", "20448-7", "Insulin", 180, "u[IU]/mL", now - 12 * day),
@@ -118,20 +82,21 @@ def synthetic_record(now: datetime) -> list[dict[str, Any]]:
     return resources
 
 
+def _daily(dose: dict[str, Any], *, times: int) -> dict[str, Any]:
+    return fhir.dosage(timing=fhir.timing(frequency=times), dose=dose)
+
+
 def _draft_orders(now: datetime) -> dict[str, Any]:
-    draft = {
-        "resourceType": "MedicationRequest",
-        "id": "warm-draft",
-        "status": "draft",
-        "intent": "order",
-        "authoredOn": now.isoformat(),
-        "medicationCodeableConcept": {
-            "coding": [{"system": "http://www.whocc.no/atc", "code": "H02AB07", "display": "prednisone"}]
-        },
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mg"}}]}],
-    }
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
+    """The order being signed in order-select / order-sign: a draft prednisone 20 mg."""
+    draft = fhir.medication_request(
+        PATIENT,
+        "warm-draft",
+        status="draft",
+        drug=fhir.concept(fhir.coding(fhir.ATC, "H02AB07", "prednisone")),
+        authored=now.isoformat(),
+        dosage=[fhir.dosage(dose=fhir.quantity(20, "mg", None))],
+    )
+    return fhir.collection([draft])
 
 
 def warm_up(knowledge: Knowledge, *, now: datetime | None = None) -> float:

@@ -114,11 +114,12 @@ def test_selected_animal_insulin_draft_gets_a_replace_suggestion(client):
     assert (
         created["medicationCodeableConcept"]["coding"][0]["code"] == "253182"
     )  # human regular (same profile)
-    # Timing kept, 12 units reduced by 10 % (porcine) and rounded down to 10.
+    # Timing kept, 12 units reduced by 10 % (porcine): 10.8 down to 10 would cut 17 %, more than 5 points
+    # beyond the target, so it rounds up to 11 and the note says the 8 % applied (issue 22 A2).
     assert created["dosageInstruction"][0]["timing"] == DOSAGE[0]["timing"]
-    assert created["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 10
+    assert created["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 11
     note = created["note"][0]["text"]
-    assert "12 units per dose reduced by 10 % to 10 units (porcine source)" in note
+    assert "12 units per dose reduced by 8 % to 11 units (porcine source)" in note
     assert "hypoglycaemia" in note.lower() and "hypoglycaemia" in card["detail"].lower()
 
 
@@ -412,5 +413,5 @@ def test_suggestion_actions_apply_cleanly_on_the_real_fhir_server(client, fhir_s
     replacement = resources[0]
     assert replacement["status"] == "draft" and replacement["intent"] == "proposal"
     assert replacement["medicationCodeableConcept"]["coding"][0]["code"] == "253182"
-    assert replacement["dosageInstruction"][0]["text"] == "10 units per dose (was 12 units, reduced by 10 %)"
+    assert replacement["dosageInstruction"][0]["text"] == "11 units per dose (was 12 units, reduced by 8 %)"
     assert fhir_server.request("GET", "MedicationRequest/ord-apply-d1").status_code in (404, 410)

@@ -22,7 +22,7 @@ from cds_hooks.bulk.stages import knowledge_env
 from cds_hooks.cli.demo import load_examples
 from cds_hooks.cli.evaluate import Evaluator
 from cds_hooks.cli.main import main
-from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.bulk.conftest import NOW
 
 pytestmark = pytest.mark.xdist_group("spark")

@@ -12,7 +12,7 @@ import pytest
 
 from cds_hooks.bulk.export import SCREEN_TYPES, ExportClient, ExportFailed, export, retry_after
 from cds_hooks.cli.main import main
-from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.bulk.bulk_server import bulk_server
 
 

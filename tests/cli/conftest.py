@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.builders import patient, porcine_statement, transaction
 
 PORK = "cli-pork"  # an active porcine-insulin MedicationStatement (ATC A10AB03)
@@ -14,7 +14,7 @@ EMPTY = "cli-empty"  # a Patient with nothing else
 UNKNOWN = "cli-unknown"  # never loaded
 OPEN_PORK = "cli-open-pork"
 OPEN_EMPTY = "cli-open-empty"
-PORK_SUMMARY = "Porcine insulin, no sign of antibody resistance: consider human insulin, starting 10 % lower"
+PORK_SUMMARY = "Porcine insulin, no sign of antibody resistance: switch to human insulin 10 % lower"
 
 
 @pytest.fixture(scope="session")

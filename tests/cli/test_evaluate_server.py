@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cds_hooks.__main__ import main
-from cds_hooks.fhir_test_server import free_port
+from cds_hooks.testing.fhir_test_server import free_port
 from tests.builders import bundle, patient, request
 from tests.cli.conftest import EMPTY, PORK, PORK_SUMMARY, UNKNOWN
 from tests.misbehaving_server import misbehaving_server

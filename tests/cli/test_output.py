@@ -90,7 +90,7 @@ def test_no_cards():
 
 
 def test_plain_shows_escaped_record_text_as_written():
-    from cds_hooks.clinical.record_text import markdown
+    from cds_hooks.clinical.cards.record_text import markdown
 
     text = "Hypurin *Porcine* <b>x</b> [a](javascript:y) www.e.example a@b.example 1. & \\"
     assert plain(markdown(text)) == text

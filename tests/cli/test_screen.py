@@ -13,7 +13,7 @@ from cds_hooks.__main__ import main
 from cds_hooks.cli import screen as cli_screen
 from cds_hooks.cli.evaluate import Evaluator
 from cds_hooks.cli.screen import Progress
-from cds_hooks.fhir_test_server import free_port
+from cds_hooks.testing.fhir_test_server import free_port
 from tests.cli.conftest import EMPTY, OPEN_EMPTY, OPEN_PORK, PORK, PORK_SUMMARY, UNKNOWN
 from tests.misbehaving_server import misbehaving_server
 

@@ -9,7 +9,7 @@ import pytest
 
 from cds_hooks.cli.main import main
 from cds_hooks.cli.screen import Backoff, is_deceased
-from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.builders import patient, porcine_statement, transaction
 from tests.misbehaving_server import misbehaving_server
 

@@ -16,7 +16,7 @@ import pytest
 
 from cds_hooks.__main__ import main
 from cds_hooks.cli.demo import load_examples
-from cds_hooks.fhir_test_server import FhirServerError, LocalFhirServer, ensure_installed
+from cds_hooks.testing.fhir_test_server import FhirServerError, LocalFhirServer, ensure_installed
 
 
 @pytest.fixture(scope="module")

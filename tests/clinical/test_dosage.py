@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cds_hooks.clinical.facts.dosage import administrations_per_day, daily_units
+from cds_hooks.clinical.facts.dosage import administrations_per_day, daily_units, given_as_rate
 
 GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 
@@ -141,12 +141,27 @@ def test_no_timing_gives_none() -> None:
     assert daily_units([{**dose(40), "text": "40 units at night"}]) is None
 
 
-def test_dose_range_or_rate_gives_none() -> None:
+def test_dose_range_gives_none() -> None:
     scale = {"low": {"value": 2, "unit": "U"}, "high": {"value": 10, "unit": "U"}}
     sliding = {"doseAndRate": [{"doseRange": scale}], **timing_code(code="TID")}
     assert daily_units([sliding]) is None
-    infusion = {"doseAndRate": [{"rateQuantity": {"value": 2, "unit": "U/h"}}], **timing_code(code="QD")}
-    assert daily_units([infusion]) is None
+
+
+def test_a_pump_basal_rate_counts_24_hours_plus_scheduled_boluses() -> None:
+    """Issue 22 A3: a basal rate in U/h is the rate × 24 a day, whatever the timing; boluses add."""
+    basal = {"doseAndRate": [{"rateQuantity": {"value": 2, "unit": "U/h"}}], **timing_code(code="QD")}
+    assert daily_units([basal]) == pytest.approx(48.0)
+    ratio = {
+        "doseAndRate": [
+            {"rateRatio": {"numerator": {"value": 3, "unit": "U"}, "denominator": {"value": 2, "unit": "h"}}}
+        ]
+    }
+    assert daily_units([ratio]) == pytest.approx(36.0)
+    bolus = {**dose(6), **timing_code(code="TID")}
+    assert daily_units([basal, bolus]) == pytest.approx(66.0)
+    assert given_as_rate([basal, bolus]) and not given_as_rate([bolus])
+    per_minute = {"doseAndRate": [{"rateQuantity": {"value": 2, "unit": "mL/min"}}]}
+    assert daily_units([per_minute]) is None
 
 
 def test_as_needed_entries_are_left_out() -> None:

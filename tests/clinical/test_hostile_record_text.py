@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_hooks.clinical import record_text
+from cds_hooks.clinical.cards import record_text
 from cds_hooks.hooks.dispatch import evaluate_offline
 from tests.clinical.card_reading import (
     CARD_TAGS,

@@ -30,6 +30,7 @@ MEDICATION_VALUESETS = {
     "insulin-any", "insulin-animal", "insulin-human-or-analogue", "insulin-rapid-short",
     "insulin-intermediate", "insulin-premixed", "insulin-long", "glucocorticoid-systemic",
     "route-non-systemic", "glucocorticoid-non-systemic-form", "insulin-autoimmune-triggers",
+    "insulin-secretagogues",  # issue 22 D11
 }  # fmt: skip
 CONDITION_VALUESETS = {
     "diabetes", "type-2-diabetes", "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid", "addison",
@@ -93,12 +94,17 @@ def test_every_concept_and_filter_carries_a_source_with_a_status() -> None:
 def test_labs_are_loaded_with_windows_units_and_valuesets(k: Knowledge) -> None:
     assert set(k.labs) == {
         "glucose", "glucose_fasting", "ogtt_2h", "hba1c", "insulin", "c_peptide", "insulin_antibody",
-        "insulin_receptor_antibody", "ana", "body_weight", "bmi",
+        "insulin_receptor_antibody", "ana", "body_weight", "bmi", "egfr", "pregnancy_status", "cgm_glucose",
+        # issue 22 D10 (type B features) and D11 (the hypoglycaemia workup)
+        "triglycerides", "shbg", "adiponectin", "proinsulin", "beta_hydroxybutyrate", "sulfonylurea_screen",
     }  # fmt: skip
     windows = {name: lab.lookback_days for name, lab in k.labs.items()}
     assert windows == {
         "glucose": 90, "glucose_fasting": 90, "ogtt_2h": 90, "hba1c": 180, "insulin": 90, "c_peptide": 90,
         "insulin_antibody": 365, "insulin_receptor_antibody": 365, "ana": 365, "body_weight": 180, "bmi": 365,
+        "egfr": 365, "pregnancy_status": 280, "cgm_glucose": 30,
+        "triglycerides": 365, "shbg": 365, "adiponectin": 365, "proinsulin": 90, "beta_hydroxybutyrate": 90,
+        "sulfonylurea_screen": 90,
     }  # fmt: skip
     assert k.labs["insulin"].unit == "uIU/mL"
     assert k.labs["glucose"].unit == "mg/dL"
@@ -161,9 +167,11 @@ def test_condition_groups_and_other_causes(k: Knowledge) -> None:
         "sle", "sjogren", "rheumatoid-arthritis", "autoimmune-thyroid", "addison", "autoimmune-polyglandular",
     }  # fmt: skip
     by_valueset = {c.valueset for c in k.other_causes if c.valueset}
+    # Issue 22 D12: hyperlipidaemia is an association (the seed: insulin resistance "may be observed"),
+    # not a cause.
     assert by_valueset == {
-        "type-2-diabetes", "pcos", "metabolic-syndrome", "hyperlipidaemia", "acromegaly", "cushing",
-        "ckd-uraemia", "obesity", "pregnancy",
+        "type-2-diabetes", "pcos", "metabolic-syndrome", "acromegaly", "cushing", "ckd-uraemia", "obesity",
+        "pregnancy",
     }  # fmt: skip
     (steroids,) = [c for c in k.other_causes if c.medication]
     assert steroids.medication == "glucocorticoid-systemic" and steroids.valueset is None
@@ -179,6 +187,10 @@ def test_workup_tests_referral_and_category(k: Knowledge) -> None:
         "insulin_antibody": (LOINC, "111329-9"),
         "insulin_receptor_antibody": (LOCAL_TESTS_SYSTEM, "INSR-AB"),
         "ana": (LOINC, "8061-4"),
+        # Issue 22 D11: the hypoglycaemia workup (Cryer et al., JCEM 2009;94:709-28).
+        "proinsulin": (LOINC, "10451-3"),
+        "beta_hydroxybutyrate": (LOINC, "29512-1"),
+        "sulfonylurea_screen": (LOCAL_TESTS_SYSTEM, "HYPOG-SCREEN"),
     }
     assert k.workup["insulin_antibody"].text == "Insulin antibodies"
     assert (

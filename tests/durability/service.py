@@ -20,9 +20,9 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, func, select
 
-from cds_hooks.fhir_test_server import free_port
 from cds_hooks.security.replay_cache import jwt_replay_table
 from cds_hooks.store.database import feedback_table
+from cds_hooks.testing.fhir_test_server import free_port
 from tests.builders import SERVICE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, func, select
 
-from cds_hooks.clinical.cards import OVERRIDE_SYSTEM
+from cds_hooks.clinical.cards.render import OVERRIDE_SYSTEM
 from cds_hooks.store.database import card_log_table
 from tests.api.test_order_hooks import DOSAGE, PORK, SELECT_URL, SIGN_URL, draft, order_request
 from tests.builders import SERVICE_URL, bundle, porcine_request, porcine_statement, topics

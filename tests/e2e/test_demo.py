@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from cds_hooks.cli.demo import load_manifest
-from cds_hooks.fhir_test_server import ensure_installed, free_port
+from cds_hooks.testing.fhir_test_server import ensure_installed, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120  # sekmet start (< 1 s) + loading the examples (a few seconds) + slack for slow CI

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from cds_hooks.cli.demo import (
     utc_today,
 )
 from cds_hooks.clinical.knowledge import default_knowledge
-from cds_hooks.fhir_test_server import LocalFhirServer
 from cds_hooks.hooks.dispatch import evaluate_offline
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.builders import SERVICE_URL, bundle, request, topics, transaction
 from tests.conftest import make_settings
 
@@ -191,18 +190,9 @@ def test_committed_examples_match_the_generator(tmp_path: Path):
     """Regenerating at the committed anchor gives the same files, patients, ids and expectations
     (background values come from carebundle's seeded draw and are not compared)."""
     pytest.importorskip("carebundle")
-    import importlib.util
+    from scripts.examples.write import generate
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "generate_examples.py"
-    spec = importlib.util.spec_from_file_location("generate_examples", script)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    module.generate(date.fromisoformat(MANIFEST["anchor_date"]), tmp_path)
+    generate(date.fromisoformat(MANIFEST["anchor_date"]), tmp_path)
     fresh = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     assert fresh == MANIFEST
     for item in EXAMPLES:

@@ -13,7 +13,7 @@ import pytest
 
 from cds_hooks.cli.demo import utc_today
 from cds_hooks.fhir.client import FhirClient, build_session
-from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.builders import transaction
 from tests.e2e.test_examples import ServerLog, call
 

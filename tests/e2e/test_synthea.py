@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cds_hooks.cli.main import main
-from cds_hooks.fhir_test_server import LocalFhirServer
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.e2e.test_examples import ServerLog
 
 FIXTURE = Path(__file__).parents[1] / "data" / "synthea-adults.json.gz"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from cds_hooks.fhir_test_server import FhirServerError, LocalFhirServer
+from cds_hooks.testing.fhir_test_server import FhirServerError, LocalFhirServer
 
 LOINC = "http://loinc.org"
 LOCAL = "urn:oid:1.2.3.4.99"  # a hospital's local code system

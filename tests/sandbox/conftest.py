@@ -35,9 +35,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from cds_hooks.app import create_app
 from cds_hooks.cli.demo import examples_dir, load_examples, load_manifest, sandbox_url
-from cds_hooks.fhir_test_server import LocalFhirServer
 from cds_hooks.process.config import Settings
 from cds_hooks.store.database import feedback_table
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from cds_hooks.app import create_app
 from cds_hooks.cli.demo import example_bundle, load_manifest
 from cds_hooks.clinical.knowledge import default_knowledge
-from cds_hooks.fhir_test_server import LocalFhirServer, free_port
+from cds_hooks.testing.fhir_test_server import LocalFhirServer, free_port
 from tests.conftest import make_settings
 
 from .smart_launcher import REPO, SmartLauncher, unavailable_reason

@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-import cds_hooks.api.smart_app as smart_app
-from cds_hooks.fhir_test_server import LocalFhirServer
+import cds_hooks.web.smart_app as smart_app
+from cds_hooks.testing.fhir_test_server import LocalFhirServer
 
 from .conftest import LiveService, screenshot, serious_violations
 from .smart_launcher import SmartLauncher, launch_parameter

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from cds_hooks.cli.demo import example_bundle, load_manifest
-from cds_hooks.clinical.criteria import CRITERIA, RULES, explain
+from cds_hooks.clinical.explain import explain
 from cds_hooks.clinical.knowledge import default_knowledge
-from cds_hooks.clinical.rules import rule_input
+from cds_hooks.clinical.rules import RULES_BY_ID, rule_input
 from cds_hooks.fhir.resource_index import ResourceIndex
 
 MANIFEST = load_manifest()
@@ -25,10 +25,10 @@ def index_of(item: dict) -> ResourceIndex:
 
 
 def test_every_rule_declares_its_criteria():
-    assert set(CRITERIA) == set(RULES) == set(MANIFEST["rule_ids"])
+    assert set(RULES_BY_ID) == set(MANIFEST["rule_ids"])
     knowledge = default_knowledge()
-    for criteria in CRITERIA.values():
-        for criterion in criteria:
+    for rule in RULES_BY_ID.values():
+        for criterion in rule.criteria:
             assert criterion.role in ("required", "any of", "supports", "against")
             assert all(t in knowledge.thresholds for t in criterion.thresholds), criterion
 
@@ -37,7 +37,7 @@ def test_every_rule_declares_its_criteria():
 def test_explanation_agrees_with_the_cards(item: dict):
     knowledge = default_knowledge()
     x = rule_input(index_of(item), knowledge, item["patient_id"], datetime.now(UTC))
-    for rule_id in CRITERIA:
+    for rule_id in RULES_BY_ID:
         explanation = explain(rule_id, x)
         assert explanation.fired == (rule_id in item["expected_rules"]), rule_id
         required = [row.met for row in explanation.rows if row.role == "required"]
@@ -112,6 +112,6 @@ def test_type_b_shows_insulin_autoimmune_syndrome_against_it():
     assert not explanation.fired
     assert ias.role == "against" and ias.met
     assert any("antibod" in v.lower() for v in ias.values), ias.values
-    assert rows["Markedly raised insulin level (counts off insulin)"].met
+    assert rows["Markedly raised insulin level (severe resistance, counts off insulin)"].met
     assert rows["Autoimmune disease (autoimmunity, needed when not confirmed)"].met
     assert explain("insulin-autoimmune-syndrome", x).fired

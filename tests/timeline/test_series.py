@@ -10,8 +10,8 @@ from flask import Flask, render_template
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.clinical.rules import rule_input
 from cds_hooks.fhir.resource_index import ResourceIndex
-from cds_hooks.timeline.page import build_page
-from cds_hooks.timeline.series import build_timeline
+from cds_hooks.web.timeline.page import build_page
+from cds_hooks.web.timeline.series import build_timeline
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 LOINC = "http://loinc.org"
@@ -125,8 +125,8 @@ def test_glucocorticoid_courses_carry_the_prednisolone_equivalent_and_trigger_dr
 
 
 def test_the_page_escapes_the_record_and_converts_units():
-    app = Flask("t", template_folder="cds_hooks/api/templates")
-    from cds_hooks.api.smart_app import bp
+    app = Flask("t", template_folder="cds_hooks/web/templates")
+    from cds_hooks.web.smart_app import bp
 
     app.register_blueprint(bp)
     page = build_page(

@@ -15,10 +15,10 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_hooks.api.app_sessions import COOKIE, app_sessions
-from cds_hooks.api.smart_launch import app_context, scopes
 from cds_hooks.app import create_app
 from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.web.app_sessions import COOKIE, app_sessions
+from cds_hooks.web.smart_launch import app_context, scopes
 from tests.conftest import make_settings
 
 from .smart_launcher import SmartLauncher, launch_parameter

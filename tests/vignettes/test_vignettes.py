@@ -5,6 +5,11 @@ Every file in ``cases/`` is one patient (see README.md in this folder for the in
 - ``expected_rules``: the exact set of rule ids (``card.source.topic.code``); ``[]`` means ``{"cards": []}``;
 - ``expect_text`` (optional): rule id -> substrings (case-insensitive) that must appear in the card's
   summary or detail;
+- ``forbid_text`` (optional): rule id -> substrings (case-insensitive) that must NOT appear there
+  (exponent notation, a dose where a specialist team decides);
+- ``expect_indicator`` (optional): rule id -> the card's indicator (``info``, ``warning``, ``critical``);
+- ``expect_no_text`` (optional): rule id -> substrings (case-sensitive) that must NOT appear in the card's
+  summary or detail (issue 22: hyperlipidaemia is not an "other cause"; no visible markdown escape);
 - ``expect_suggestions`` (optional): rule id -> checks on the draft resources the card's suggestions create:
   ``includes_service_request_loinc`` (every listed LOINC code is requested),
   ``includes_any_service_request_loinc`` (at least one of the listed codes is requested),
@@ -127,6 +132,22 @@ def test_vignette(case_file: Path) -> None:
         for needle in needles:
             assert needle.lower() in text, f"{rule_id}: {needle!r} not in card text\n{text}"
 
+    for rule_id, needles in (case.get("forbid_text") or {}).items():
+        card = by_rule[rule_id]
+        text = f"{card.get('summary', '')}\n{card.get('detail', '')}".lower()
+        for needle in needles:
+            assert needle.lower() not in text, f"{rule_id}: {needle!r} in card text\n{text}"
+
+    for rule_id, indicator in (case.get("expect_indicator") or {}).items():
+        assert by_rule[rule_id]["indicator"] == indicator, (
+            f"{rule_id}: indicator {by_rule[rule_id]['indicator']!r}, expected {indicator!r}"
+        )
+    for rule_id, needles in (case.get("expect_no_text") or {}).items():
+        card = by_rule[rule_id]
+        text = f"{card.get('summary', '')}\n{card.get('detail', '')}"
+        for needle in needles:
+            assert needle not in text, f"{rule_id}: {needle!r} in card text\n{text}"
+
     for rule_id, checks in (case.get("expect_suggestions") or {}).items():
         card = by_rule[rule_id]
         requested = service_request_loincs(card)
@@ -200,7 +221,14 @@ def test_vignette_coverage() -> None:
         expected = case["expected_rules"]
         assert set(expected) <= set(RULE_IDS), f"{path.name}: unknown rule id in {expected}"
         assert len(expected) == len(set(expected)), f"{path.name}: duplicate rule id"
-        for key in ("expect_text", "expect_suggestions", "expect_switch"):
+        for key in (
+            "expect_text",
+            "forbid_text",
+            "expect_no_text",
+            "expect_indicator",
+            "expect_suggestions",
+            "expect_switch",
+        ):
             assert set(case.get(key) or {}) <= set(expected), f"{path.name}: {key} names a rule not expected"
         counts.update(expected)
         empty += not expected

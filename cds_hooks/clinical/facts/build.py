@@ -1,4 +1,5 @@
-"""Build ``PatientFacts`` from a resource index: labs, medications, conditions, pending tests."""
+"""Build ``PatientFacts`` from a resource index: labs, medications, conditions, pending tests, the patient's
+birth date and devices."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from cds_hooks.clinical.facts.conditions import collect_conditions
 from cds_hooks.clinical.facts.labs import collect_labs
 from cds_hooks.clinical.facts.medications import collect_medications
 from cds_hooks.clinical.facts.model import PatientFacts
+from cds_hooks.clinical.facts.patient import collect_devices, patient_fact
 from cds_hooks.clinical.facts.pending import collect_pending
 from cds_hooks.clinical.knowledge import Knowledge
 from cds_hooks.fhir.resource_index import ResourceIndex
@@ -26,4 +28,6 @@ def build_facts(index: ResourceIndex, knowledge: Knowledge, patient_id: str, now
         latest_weight_kg=weights[0] if weights else None,
         last_result=last,
         pending=collect_pending(index, knowledge, now),
+        patient=patient_fact(index, patient_id),
+        devices=collect_devices(index, knowledge),
     )

@@ -24,6 +24,12 @@ RULE_CONDITION_SETS = (
     "type-b-insulin-resistance",
     "acanthosis-nigricans",
     "adrenal-insufficiency",
+    # the switch's hypoglycaemia risk and the groups it must not dose (issue 22 A1, A3)
+    "impaired-hypoglycaemia-awareness",
+    "ckd-severe",
+    "dialysis",
+    "pregnancy-current",
+    "hypopituitarism",
 )
 
 

@@ -25,6 +25,9 @@ computed only from structured data and never guessed:
   ``asNeededCodeableConcept``) are left out of the sum, so a correction scale never inflates the
   requirement; when every entry is as-needed the result is ``None``. Any other entry that cannot be
   computed makes the whole result ``None`` (a partial sum would understate the dose silently).
+- An insulin pump's basal rate (issue 22 A3): a ``doseAndRate[].rateQuantity`` in insulin units per hour
+  (``U/h``, ``[IU]/h``, "units/hour"), or a ``rateRatio`` of units over hours, counts as the rate × 24
+  a day, whatever the timing; scheduled bolus doses beside it are added as above.
 """
 
 from __future__ import annotations
@@ -232,14 +235,54 @@ def administrations_per_day(timing: Any) -> float | None:
     return _per_day_from_code(timing.get("code"))
 
 
+_RATE_UNIT = re.compile(r"^(\[?i?u\]?|units?|iu)\s*/\s*(h|hr|hour)$", re.IGNORECASE)
+_HOUR = re.compile(r"^(h|hr|hour|hours)$", re.IGNORECASE)
+
+
+def _insulin_per_hour(entry: Mapping[str, Any]) -> float | None:
+    """Units per hour of one ``doseAndRate`` entry given as a rate, else None."""
+    rate = entry.get("rateQuantity")
+    if isinstance(rate, Mapping):
+        value = _number(rate.get("value"))
+        unit = rate.get("code") if isinstance(rate.get("code"), str) else rate.get("unit")
+        if value is not None and value >= 0 and isinstance(unit, str) and _RATE_UNIT.match(unit.strip()):
+            return value
+        return None
+    ratio = entry.get("rateRatio")
+    if isinstance(ratio, Mapping):
+        num, den = ratio.get("numerator"), ratio.get("denominator")
+        if isinstance(num, Mapping) and isinstance(den, Mapping) and is_insulin_unit(num):
+            units, hours = _number(num.get("value")), _number(den.get("value"))
+            den_unit = den.get("code") if isinstance(den.get("code"), str) else den.get("unit")
+            if units is not None and hours and isinstance(den_unit, str) and _HOUR.match(den_unit.strip()):
+                return units / hours
+    return None
+
+
+def basal_rate(dosage: Mapping[str, Any]) -> float | None:
+    """An insulin pump's basal rate in units per hour, when the dosage is given as one."""
+    rates = [r for e in objects(dosage.get("doseAndRate")) if (r := _insulin_per_hour(e)) is not None]
+    return rates[0] if rates else None
+
+
+def given_as_rate(dosage_list: list[dict[str, Any]] | None) -> bool:
+    """Any entry of ``dosage_list`` is an insulin rate: the insulin runs through a pump."""
+    return isinstance(dosage_list, list) and any(
+        isinstance(d, Mapping) and basal_rate(d) is not None for d in dosage_list
+    )
+
+
 def _as_needed(dosage: Mapping[str, Any]) -> bool:
     return dosage.get("asNeededBoolean") is True or isinstance(dosage.get("asNeededCodeableConcept"), Mapping)
 
 
 def _daily_total(
-    dosage_list: list[dict[str, Any]] | None, dose_of: Callable[[Mapping[str, Any]], float | None]
+    dosage_list: list[dict[str, Any]] | None,
+    dose_of: Callable[[Mapping[str, Any]], float | None],
+    rate_of: Callable[[Mapping[str, Any]], float | None] | None = None,
 ) -> float | None:
-    """Scheduled amount per day summed over every entry of ``dosage_list`` (see module docstring)."""
+    """Scheduled amount per day summed over every entry of ``dosage_list`` (see module docstring); an
+    entry that ``rate_of`` reads as an hourly rate counts 24 hours of it, whatever its timing."""
     if not isinstance(dosage_list, list):
         return None
     total = 0.0
@@ -248,6 +291,11 @@ def _daily_total(
         if not isinstance(dosage, Mapping):
             return None
         if _as_needed(dosage):
+            continue
+        rate = rate_of(dosage) if rate_of is not None else None
+        if rate is not None:
+            total += rate * 24
+            counted += 1
             continue
         dose = dose_of(dosage)
         per_day = administrations_per_day(dosage.get("timing"))
@@ -259,8 +307,8 @@ def _daily_total(
 
 
 def daily_units(dosage_list: list[dict[str, Any]] | None) -> float | None:
-    """Total scheduled insulin units per day (see module docstring)."""
-    return _daily_total(dosage_list, lambda dosage: _single_dose(dosage, _insulin_units))
+    """Total scheduled insulin units per day, a pump's basal rate included (see module docstring)."""
+    return _daily_total(dosage_list, lambda dosage: _single_dose(dosage, _insulin_units), basal_rate)
 
 
 def daily_mg(dosage_list: list[dict[str, Any]] | None, strength_mg: float | None) -> float | None:
@@ -268,3 +316,10 @@ def daily_mg(dosage_list: list[dict[str, Any]] | None, strength_mg: float | None
     return _daily_total(
         dosage_list, lambda dosage: _single_dose(dosage, lambda q: _milligrams(q, strength_mg))
     )
+
+
+def administrations(dosage_list: list[dict[str, Any]] | None) -> float | None:
+    """Scheduled administrations per day summed over the entries (as-needed ones left out): 1 for once
+    daily, 2 for twice daily or a morning and an evening entry. None when any scheduled entry's timing is
+    unknown or nothing is scheduled: the glucocorticoid card then says nothing of the regimen."""
+    return _daily_total(dosage_list, lambda _dosage: 1.0)

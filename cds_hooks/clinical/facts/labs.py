@@ -36,16 +36,23 @@ KIND_PRECEDENCE = (
     "c_peptide",
     "body_weight",
     "bmi",
+    "triglycerides",
+    "shbg",
+    "adiponectin",
+    "proinsulin",
+    "beta_hydroxybutyrate",
+    "sulfonylurea_screen",
 )
 
 POSITIVE_INTERPRETATIONS = frozenset({"H", "HH", "HU", "POS", "A", "AA", "DET", "R", "IND"})
 NEGATIVE_INTERPRETATIONS = frozenset({"N", "NEG", "ND", "L", "NR"})
 SNOMED = "http://snomed.info/sct"
-SNOMED_POSITIVE = frozenset({"10828004", "260373001", "52101004"})  # positive, detected, present
+# positive, detected, present; and, for a pregnancy status (LOINC 82810-3), 77386006 "Pregnant"
+SNOMED_POSITIVE = frozenset({"10828004", "260373001", "52101004", "77386006"})
 SNOMED_NEGATIVE = frozenset({"260385009", "260415000", "2667000"})  # negative, not detected, absent
-_POSITIVE_TEXT = re.compile(r"^\s*(positive|pos|detected|reactive|present|abnormal)\b", re.I)
+_POSITIVE_TEXT = re.compile(r"^\s*(positive|pos|detected|reactive|present|abnormal|pregnant)\b", re.I)
 _NEGATIVE_TEXT = re.compile(
-    r"^\s*(negative|neg|not detected|undetected|non-?reactive|absent|normal|none)\b", re.I
+    r"^\s*(negative|neg|not detected|undetected|non-?reactive|absent|normal|none|not pregnant)\b", re.I
 )
 _TITRE = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
@@ -274,7 +281,35 @@ def read_observation(
         positive=positive,
         evidence=_describe(lab, obs, when, shown),
         titre=titre if is_ana else None,
+        reported_unit=_reported_unit(obs),
+        reported_value=_reported_value(obs),
     )
+
+
+def _reported_unit(obs: dict[str, Any]) -> tuple[str | None, str | None] | None:
+    """The (unit, code) of the reported quantity: the card shows a value in the unit the lab used."""
+    quantity = obs.get("valueQuantity")
+    if not isinstance(quantity, dict):
+        return None
+    unit, code = quantity.get("unit"), quantity.get("code")
+    return (unit if isinstance(unit, str) else None, code if isinstance(code, str) else None)
+
+
+def _reported_value(obs: dict[str, Any]) -> str | None:
+    """The value as the laboratory wrote it, for qualitative kinds (antibodies, ANA)."""
+    quantity = obs.get("valueQuantity")
+    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
+        unit = quantity.get("unit") or quantity.get("code") or ""
+        return f"{quantity['value']:g} {unit if isinstance(unit, str) else ''}".strip()
+    if isinstance(obs.get("valueString"), str):
+        return obs["valueString"][:40]
+    ratio = obs.get("valueRatio")
+    if isinstance(ratio, dict):
+        num = (ratio.get("numerator") or {}).get("value")
+        den = (ratio.get("denominator") or {}).get("value")
+        if isinstance(num, int | float) and isinstance(den, int | float) and num:
+            return f"1:{den / num:g}"
+    return None
 
 
 def _codings(code: Any) -> frozenset[tuple[str | None, str | None]] | str | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from cds_hooks.clinical.facts.dosage import daily_mg, daily_units
+from cds_hooks.clinical.facts.dosage import administrations, daily_mg, daily_units, given_as_rate
 from cds_hooks.clinical.facts.model import Evidence, MedicationUse, UnusableResult
 from cds_hooks.clinical.knowledge import GlucocorticoidEquivalent, Knowledge, union
 from cds_hooks.fhir.concept_memo import Memo, concept_key
@@ -30,6 +30,7 @@ PAST = frozenset({"completed", "stopped"})
 
 # Checked in this order: a premixed insulin also mentions its intermediate component.
 PROFILES = ("premixed", "long", "intermediate", "rapid-short")
+SPECIES = ("bovine", "porcine")  # the animal sources of insulin, in order of precedence
 
 # A strength printed in a product name: "prednisoLONE 5 MG Oral Tablet" (not "5 MG/ML", a liquid).
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|µg|g)\b(?!\s*/)", re.IGNORECASE)
@@ -93,6 +94,8 @@ class ConceptClass:
     glucocorticoid: bool  # by the concepts (systemic product); the route is checked per use
     equivalent: GlucocorticoidEquivalent | None  # which glucocorticoid, for the prednisolone equivalent
     insulin_autoimmune_trigger: bool  # a sulfhydryl-group drug known to trigger insulin autoimmune syndrome
+    species: str | None = None  # an animal insulin's "bovine" or "porcine", when its product says
+    insulin_secretagogue: bool = False  # a sulfonylurea or meglitinide (issue 22 D11)
 
 
 NOT_RELEVANT = ConceptClass(
@@ -117,11 +120,16 @@ class MedicationClassifier:
         self.steroid_non_systemic_form = vs["glucocorticoid-non-systemic-form"]
         self.non_systemic_route = vs["route-non-systemic"]
         self.triggers = vs["insulin-autoimmune-triggers"]
+        self.secretagogues = vs["insulin-secretagogues"]
         self.equivalents = knowledge.glucocorticoid_equivalents
         self.profiles = {p: vs[f"insulin-{p}"] for p in PROFILES}
+        # Bovine first: a mixed beef/pork product is treated as bovine (the larger dose reduction).
+        self.species_sets = tuple(
+            (name, vs[f"insulin-{name}"]) for name in SPECIES if f"insulin-{name}" in vs
+        )
         self._memo: Memo[ConceptClass] = Memo(self._classify)
         # What every positive classification starts from (an animal insulin is in insulin-any too).
-        self._any_of = union([self.animal, self.insulin, self.steroid, self.triggers])
+        self._any_of = union([self.animal, self.insulin, self.steroid, self.triggers, self.secretagogues])
 
     def _by_code(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
         return any(
@@ -153,7 +161,16 @@ class MedicationClassifier:
             glucocorticoid=steroid,
             equivalent=self.equivalent(concepts) if steroid else None,
             insulin_autoimmune_trigger=any(self.triggers.matches_concept(c) for c in concepts),
+            species=self.species(concepts) if animal else None,
+            insulin_secretagogue=any(self.secretagogues.matches_concept(c) for c in concepts),
         )
+
+    def species(self, concepts: list[dict[str, Any]]) -> str | None:
+        """``bovine``, ``porcine`` or None (not recorded), from the product's codes and names."""
+        for name, valueset in self.species_sets:
+            if any(valueset.matches_concept(c) for c in concepts):
+                return name
+        return None
 
     def is_animal_insulin(self, concepts: list[dict[str, Any]]) -> bool:
         """ATC/RxNorm codes decide first; text (pork, beef, Hypurin, …) only when no code says human or
@@ -296,7 +313,9 @@ def request_currency(resource: dict[str, Any], today: date, current_days: float)
 
 
 def _fmt(value: float) -> str:
-    return f"{round(value, 1):g}"
+    """A dose as clinicians write it: at most one decimal, never exponent notation ("1250", "7.5")."""
+    text = f"{round(value, 1):.1f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _state_text(currency: Currency, state: str | None) -> str:
@@ -330,7 +349,7 @@ def classify_use(
     kind = classifier.classify(concepts)
     animal, insulin = kind.animal_insulin, kind.insulin
     steroid = kind.glucocorticoid and classifier.is_systemic_glucocorticoid(concepts, dosages)
-    if not (insulin or steroid or kind.insulin_autoimmune_trigger):
+    if not (insulin or steroid or kind.insulin_autoimmune_trigger or kind.insulin_secretagogue):
         return None
     name = _name(concepts)
     rid = resource.get("id")
@@ -367,7 +386,15 @@ def classify_use(
         daily_mg=mg,
         prednisolone_mg=prednisolone,
         glucocorticoid=equivalent.name if equivalent else None,
+        administrations_per_day=administrations(dosages) if steroid else None,
+        all_day=bool(equivalent and equivalent.all_day),
         insulin_autoimmune_trigger=kind.insulin_autoimmune_trigger,
+        insulin_secretagogue=kind.insulin_secretagogue,
+        status=resource.get("status") if isinstance(resource.get("status"), str) else None,
+        held=resource.get("status") == "on-hold",
+        pump=insulin and given_as_rate(dosages),
+        species=kind.species,
+        source=resource,
     )
 
 
