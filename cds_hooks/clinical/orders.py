@@ -29,6 +29,7 @@ from cds_hooks.clinical.rules import (
     RuleResult,
     evaluate_until_valid,
     rule_input,
+    share_out,
 )
 from cds_hooks.fhir.json_access import bundle_resources
 from cds_hooks.fhir.resource_index import ResourceIndex
@@ -94,7 +95,9 @@ def evaluate_orders(
 
     def run() -> tuple[RuleInput, list[RuleResult]]:
         x = rule_input(index, knowledge, patient_id, now)
-        results = [r for rule in RULES if rule.order and (r := rule.order(orders, x, finding_indicator))]
+        results = share_out(
+            [r for rule in RULES if rule.order and (r := rule.order(orders, x, finding_indicator))]
+        )
         return x, results
 
     x, results = evaluate_until_valid(index, run)

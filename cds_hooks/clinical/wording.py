@@ -76,6 +76,7 @@ class RulePage:
 @dataclass(frozen=True)
 class CardWording:
     rule_id: str
+    name: str  # how another card names this one when it defers to it (issue 22 B7)
     indicator: str
     variants: dict[str, Variant]
     page: RulePage
@@ -165,6 +166,8 @@ class Wording:
     unusable_heading: str
     pending_heading: str
     pending_line: str
+    deferred_heading: str
+    deferred_line: str
     rule_link_label: str
     timeline_link_label: str
     override_reasons: tuple[tuple[str, str], ...]
@@ -270,8 +273,12 @@ def _card(path: Path) -> CardWording:
     for key in ("title", "fires", "proposes"):
         if not isinstance(page.get(key), str) or not page[key].strip():
             raise WordingError(f"{path}: [page].{key} must be a non-empty string")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise WordingError(f"{path}: name (how another card names this one) must be a non-empty string")
     return CardWording(
         rule_id=path.stem,
+        name=name.strip(),
         indicator=indicator,
         variants=variants,
         page=RulePage(
@@ -417,6 +424,8 @@ def load_wording(root: Path) -> Wording:
         unusable_heading=common["unusable_heading"],
         pending_heading=common["pending_heading"],
         pending_line=common["pending_line"],
+        deferred_heading=common["deferred_heading"],
+        deferred_line=common["deferred_line"],
         rule_link_label=common["rule_link_label"],
         timeline_link_label=common["timeline_link_label"],
         override_reasons=reasons,

@@ -83,6 +83,19 @@ def pending_lines(ctx: CardContext, pending: Iterable[PendingTest]) -> list[str]
     return list(dict.fromkeys(lines))
 
 
+def deferred_lines(ctx: CardContext, deferred: Iterable[tuple[str, str]]) -> list[str]:
+    """What this card leaves to an earlier card of the same answer, naming that card (issue 22 B7)."""
+    wording, k = ctx.knowledge.wording, ctx.knowledge
+    by_card: dict[str, list[str]] = {}
+    for kind, rule_id in deferred:
+        name = k.workup[kind].text.split(",")[0] if kind in k.workup else ctx.knowledge.referral.text
+        by_card.setdefault(rule_id, []).append(name)
+    return [
+        wording.deferred_line.format(tests=", ".join(names), card=wording.cards[rule_id].name)
+        for rule_id, names in by_card.items()
+    ]
+
+
 def lab_lines(ctx: CardContext, kind: str, results: list[LabResult]) -> list[str]:
     display = LabDisplay(ctx.knowledge)
     name = ctx.knowledge.labs[kind].display

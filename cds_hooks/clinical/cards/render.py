@@ -19,7 +19,12 @@ from typing import Any
 
 from cds_hooks.clinical.cards import record_text
 from cds_hooks.clinical.cards.context import CardContext
-from cds_hooks.clinical.cards.evidence_lines import evidence_lines, pending_lines, unusable_lines
+from cds_hooks.clinical.cards.evidence_lines import (
+    deferred_lines,
+    evidence_lines,
+    pending_lines,
+    unusable_lines,
+)
 from cds_hooks.clinical.cards.phrases import Values, upper_first
 from cds_hooks.clinical.cards.suggestions import (
     monitoring_suggestion,
@@ -82,6 +87,7 @@ def detail(ctx: CardContext, result: RuleResult, variant: Variant, switching: bo
             evidence_lines(ctx, [e for e in ctx.findings.other_causes if e not in shown]),
         ),
         _section(wording.pending_heading, pending_lines(ctx, result.pending)),
+        _section(wording.deferred_heading, deferred_lines(ctx, result.deferred)),
         _section(wording.unusable_heading, unusable_lines(ctx)),
     ]
     return "\n\n".join(s for s in sections if s)

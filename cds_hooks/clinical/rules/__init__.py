@@ -30,12 +30,13 @@ from cds_hooks.clinical.rules.base import (
     rule_input,
     tests_to_propose,
 )
+from cds_hooks.clinical.rules.one_plan import share_out
 
 __all__ = [
     "ANIMAL_INSULIN_SWITCH", "ATAXIA_TELANGIECTASIA", "GLUCOCORTICOID", "INSULIN_ANTIBODY_WORKUP",
     "INSULIN_AUTOIMMUNE_SYNDROME", "PATIENT_VIEW_RULES", "RULES", "RULES_BY_ID", "SCREENING", "TYPE_B",
     "Criterion", "Order", "Rule", "RuleInput", "RuleResult", "cited_references", "evaluate_rules",
-    "evaluate_until_valid", "required_thresholds", "rule_input", "tests_to_propose",
+    "evaluate_until_valid", "required_thresholds", "rule_input", "share_out", "tests_to_propose",
 ]  # fmt: skip
 
 RULES: tuple[Rule, ...] = (
@@ -62,7 +63,8 @@ FACT_THRESHOLDS = ("medication_request_current_days", *(t for ts in LAB_THRESHOL
 
 
 def evaluate_rules(x: RuleInput, rules: tuple[Rule, ...] = RULES) -> list[RuleResult]:
-    return [r for rule in rules if (r := rule.evaluate(x)) is not None]
+    """Every rule that fires, as one plan: a test or referral on one card only (``one_plan``)."""
+    return share_out([r for rule in rules if (r := rule.evaluate(x)) is not None])
 
 
 def required_thresholds() -> frozenset[str]:

@@ -53,6 +53,9 @@ class RuleResult:
     dose_unknown: bool = False
     # How every switch of this request is made (issue 22 A, B7): set on the rules that switch insulin.
     plan: SwitchPlan | None = None
+    # What an earlier card of the same answer proposes instead of this one (issue 22 B7): (lab kind or
+    # ``REFERRAL``, that card's rule id), set by ``one_plan.share_out``.
+    deferred: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
