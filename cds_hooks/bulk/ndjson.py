@@ -16,7 +16,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -36,8 +36,8 @@ EXPORT_TYPES = (
     "Device",
     "Medication",
 )
-# Device is exported (insulin pumps) and counted, but no rule reads it yet.
-NOT_READ_BY_RULES = frozenset({"Device"})
+# Exported types the rules do not read (none today: Device tells the switch of a pump or a CGM).
+NOT_READ_BY_RULES: frozenset[str] = frozenset()
 
 
 def read_by_rules(resource_type: str) -> bool:
@@ -283,14 +283,30 @@ def parse(line: bytes) -> Record | str:
     return Record(rtype, patient, resource)
 
 
-def read_part(part: Part, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Record | str]]:
-    """Every line of ``part`` parsed: ``(line, Record)`` or ``(line, reason)``. A file that cannot be
-    read at all (or a gzip stream that breaks off) ends with one issue for the rest of it."""
+@dataclass(frozen=True)
+class Unparsed:
+    """A line of ``resource_type`` that ``outside`` set aside from its bytes, without parsing it."""
+
+    resource_type: str
+
+
+def read_part(
+    part: Part,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    outside: Callable[[bytes], str | None] | None = None,
+) -> Iterator[tuple[int, Record | Unparsed | str]]:
+    """Every line of ``part`` parsed: ``(line, Record)`` or ``(line, reason)``; ``(line, Unparsed)`` for
+    a line ``outside`` names the type of (a record out of bounds, told from its bytes). A file that cannot
+    be read at all (or a gzip stream that breaks off) ends with one issue for the rest of it."""
     number = 0
     try:
         for number, line in lines(part, max_line_bytes):
             if line is None:
                 yield number, f"line longer than {max_line_bytes:,} bytes: not read"
+                continue
+            skipped = outside(line) if outside is not None else None
+            if skipped is not None:
+                yield number, Unparsed(skipped)
             elif line.strip():
                 yield number, parse(line)
     except (OSError, EOFError, zlib.error) as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from cds_hooks.bulk.ndjson import Issue, Part, Record, read_by_rules
+from cds_hooks.bulk.ndjson import Issue, Part, Record, Unparsed, read_by_rules
 from cds_hooks.bulk.ndjson import read_part as read_lines
 from cds_hooks.bulk.patient import NO_PATIENT, PatientOutcome, evaluate_patient
 from cds_hooks.bulk.prefilter import bounds, medication_reference
@@ -52,7 +52,11 @@ def read_part(
     ``(NEEDS_MEDICATION, ref, patient)``, ``(ISSUE, Issue)``, and last ``(COUNTS, Counter)``."""
     limits = bounds(executor_knowledge(env), now)
     counts: Counter[tuple[str, str]] = Counter()
-    for line, parsed in read_lines(part, max_line_bytes):
+    for line, parsed in read_lines(part, max_line_bytes, limits.raw_outside):
+        if isinstance(parsed, Unparsed):
+            counts["read", parsed.resource_type] += 1
+            counts["outside what the rules read", parsed.resource_type] += 1
+            continue
         if not isinstance(parsed, Record):
             counts["issues", parsed] += 1
             yield ISSUE, Issue(part.path, line, parsed, part.start)
