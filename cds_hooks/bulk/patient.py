@@ -61,6 +61,7 @@ class PatientOutcome:
     error: str | None = None
     resources: int = 0
     issues: tuple[Issue, ...] = ()  # NO_PATIENT: where each of its records was read
+    evaluated: bool = False  # whether the evaluation ran (not when nothing but the Patient was left)
 
 
 def _order(item: tuple[str, dict[str, Any]]) -> tuple[int, float]:
@@ -115,5 +116,9 @@ def evaluate_patient(
             index, patient_id=patient_id, knowledge=knowledge, now=now, base_url=base_url, shown=shown
         )
     except Exception as exc:  # one odd record must not stop a population screen
-        return PatientOutcome(patient_id, FAILED, error=f"unexpected error: {type(exc).__name__}")
-    return PatientOutcome(patient_id, SCREENED, card_rows(patient_id, shown), resources=len(items))
+        return PatientOutcome(
+            patient_id, FAILED, error=f"unexpected error: {type(exc).__name__}", evaluated=True
+        )
+    return PatientOutcome(
+        patient_id, SCREENED, card_rows(patient_id, shown), resources=len(items), evaluated=True
+    )

@@ -21,12 +21,14 @@ class Tally:
     patients_per_rule: Counter[str] = field(default_factory=Counter)
     cards_per_rule: Counter[str] = field(default_factory=Counter)
     with_cards: int = 0
+    evaluated: int = 0  # patients the evaluation ran for (the rest had nothing but their Patient left)
     orphan_records: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (patient id, error), first MAX_LISTED
     orphans: list[Issue] = field(default_factory=list)  # first MAX_LISTED
 
     def add(self, outcome: PatientOutcome) -> Tally:
         self.statuses[outcome.status] += 1
+        self.evaluated += outcome.evaluated
         if outcome.status == SCREENED:
             rules = [c.rule_id for c in outcome.cards]
             self.cards_per_rule.update(rules)
@@ -44,6 +46,7 @@ class Tally:
         self.patients_per_rule += other.patients_per_rule
         self.cards_per_rule += other.cards_per_rule
         self.with_cards += other.with_cards
+        self.evaluated += other.evaluated
         self.orphan_records += other.orphan_records
         self.failed.extend(other.failed[: MAX_LISTED - len(self.failed)])
         self.orphans.extend(other.orphans[: MAX_LISTED - len(self.orphans)])

@@ -54,7 +54,7 @@ def standalone_cluster(logs: Path) -> Iterator[str]:
             env=env, stdout=w, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 240  # two JVMs starting on a busy 2-core machine
             while "Registering worker" not in master_log.read_text(errors="replace"):
                 if time.monotonic() > deadline or master.poll() is not None or worker.poll() is not None:
                     pytest.fail(f"the standalone cluster did not start:\n{master_log.read_text()[-2000:]}")
