@@ -16,6 +16,7 @@ its own, so its start-up (JVM, Python workers) and peak memory are its own.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -109,7 +110,9 @@ def templates(cache: Path) -> Path:
     return target
 
 
+@functools.lru_cache(maxsize=1)
 def _load_templates(path: Path) -> list[dict[str, Any]]:
+    """The templates, read once per process (each writer process writes many files)."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
 
@@ -142,7 +145,7 @@ def population(size: int, cache: Path) -> Path:
     started = time.perf_counter()
     jobs = [(source, directory, first, size) for first in range(0, size, PER_FILE)]
     with ProcessPoolExecutor() as pool:
-        list(pool.map(_write_files, jobs))
+        list(pool.map(_write_files, jobs, chunksize=max(1, len(jobs) // (2 * (os.cpu_count() or 1)))))
     (directory / "DONE").write_text(str(size))
     mb = sum(p.stat().st_size for p in directory.iterdir()) / 1e6
     log(
