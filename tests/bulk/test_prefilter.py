@@ -19,19 +19,11 @@ from cds_hooks.clinical.evaluation import evaluate_index
 from cds_hooks.clinical.knowledge import default_knowledge
 from cds_hooks.fhir.resource_index import ResourceIndex
 from tests.bulk.conftest import NOW, example_resources
+from tests.bulk.test_ndjson import GLUCOSE
 
 SYNTHEA = Path(__file__).parents[1] / "data" / "synthea-adults.json.gz"
 SYNTHEA_NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
-OLD = {
-    "resourceType": "Observation",
-    "id": "o1",
-    "status": "final",
-    "subject": {"reference": "Patient/p1"},
-    "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
-    "effectiveDateTime": "2019-03-01T08:00:00Z",
-    "issued": "2019-03-01T09:00:00Z",
-    "valueQuantity": {"value": 250, "unit": "mg/dL"},
-}
+OLD = {**GLUCOSE, "effectiveDateTime": "2019-03-01T08:00:00Z", "issued": "2019-03-01T09:00:00Z"}
 
 UNDATED = {k: v for k, v in OLD.items() if k not in ("effectiveDateTime", "issued")}
 
