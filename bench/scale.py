@@ -143,7 +143,15 @@ def population(size: int, cache: Path) -> Path:
     source = templates(cache)
     directory.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    jobs = [(source, directory, first, size) for first in range(0, size, PER_FILE)]
+    # The first patients of a bigger population are those of a smaller one: its whole files are linked.
+    done = [int(d.name.rsplit("-", 1)[1]) for d in cache.glob("synthea-adults-*") if (d / "DONE").exists()]
+    smaller = max((n for n in done if n < size), default=0)
+    reuse = smaller - smaller % PER_FILE  # whole files only, never a partial last one
+    for path in (cache / f"synthea-adults-{smaller}").glob("*.ndjson.gz") if reuse else ():
+        index = int(path.name.split("-")[-1].split(".")[0])
+        if index < reuse // PER_FILE and not (directory / path.name).exists():
+            os.link(path, directory / path.name)
+    jobs = [(source, directory, first, size) for first in range(reuse, size, PER_FILE)]
     with ProcessPoolExecutor() as pool:
         list(pool.map(_write_files, jobs, chunksize=max(1, len(jobs) // (2 * (os.cpu_count() or 1)))))
     (directory / "DONE").write_text(str(size))
