@@ -168,9 +168,9 @@ def population(size: int, cache: Path) -> Path:
 
 def run_bulk(directory: Path) -> dict[str, float]:
     """One bulk screen in a process of its own: wall time (start-up included), patients, peak memory."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--one", str(directory)], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, __file__, "--one", str(directory)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the bulk run of {directory} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
