@@ -10,7 +10,8 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,scale]"
+bash scripts/install-java.sh      # Spark's JVM (tests/bulk): skipped with a reason if not installable
 bash scripts/install-fhir-server.sh
 bash scripts/install-postgres.sh  # PostgreSQL tests: a throwaway local server; skipped if not installable
 bash scripts/install-chromium.sh  # CDS Hooks Sandbox tests (tests/sandbox): skipped if not installable
@@ -22,5 +23,6 @@ bash scripts/install-node.sh || echo "scripts/install-node.sh failed: tests/clie
 # The architecture's import rules (.importlinter): layers, a pure clinical core, no cycles.
 .venv/bin/lint-imports
 # Two workers (pytest-xdist) keep the suite within 10 minutes on a 2-core machine; PYTEST_WORKERS=0 runs it
-# in one process (e.g. to debug with -x or pdb).
-exec .venv/bin/python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" "$@"
+# in one process (e.g. to debug with -x or pdb). --dist loadgroup: the tests marked xdist_group("spark")
+# run in one worker, against one SparkSession; every other test is spread as before.
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"

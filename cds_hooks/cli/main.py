@@ -1,4 +1,4 @@
-"""Command line: ``cds-hooks serve | evaluate | screen | feedback | demo | audit``
+"""Command line: ``cds-hooks serve | evaluate | screen | export | survey | feedback | demo | audit``
 
 Exit codes of ``evaluate`` and ``screen``: 0 success; 1 an evaluation problem (unreadable request, FHIR
 server unreachable or refusing the token, unknown patient, a patient that could not be screened); 2 a
@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from cds_hooks.cli import audit as cli_audit
 from cds_hooks.cli import demo
 from cds_hooks.cli import evaluate as cli_evaluate
+from cds_hooks.cli import export as cli_export
 from cds_hooks.cli import feedback as cli_feedback
 from cds_hooks.cli import screen as cli_screen
+from cds_hooks.cli import survey as cli_survey
 from cds_hooks.clinical.knowledge import KnowledgeError
 from cds_hooks.process.config import ConfigError, Settings
 
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     cli_evaluate.add_parser(sub)
     cli_screen.add_parser(sub)
+    cli_export.add_parser(sub)
+    cli_survey.add_parser(sub)
     cli_feedback.add_parser(sub)
     demo.add_parser(sub)
     cli_audit.add_parser(sub)

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from cds_hooks.cli import bulk_screen
 from cds_hooks.cli.evaluate import (
     EvaluationFailed,
     Evaluator,
@@ -32,7 +33,7 @@ from cds_hooks.cli.evaluate import (
 )
 from cds_hooks.cli.screen_report import FORMATS, PatientResult, render_results, summary_text, write_results
 from cds_hooks.fhir.client import FhirUnavailable
-from cds_hooks.fhir.dates import parse_fhir_datetime
+from cds_hooks.fhir.patient import is_deceased
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
@@ -102,16 +103,6 @@ def list_patients(evaluator: Evaluator, server: str, token: str | None) -> dict[
         if resource.get("resourceType") == "Patient" and isinstance(rid, str) and rid:
             patients.setdefault(rid, resource)
     return patients
-
-
-def is_deceased(patient: Mapping[str, Any], now: datetime) -> bool:
-    """``deceasedBoolean`` true, or a ``deceasedDateTime`` not after ``now`` (an unreadable one counts)."""
-    if patient.get("deceasedBoolean") is True:
-        return True
-    if "deceasedDateTime" not in patient:
-        return False
-    died = parse_fhir_datetime(patient["deceasedDateTime"])
-    return died is None or died <= now
 
 
 @dataclass
@@ -272,10 +263,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
             "concurrently, print patients per rule id, and write one row per patient to a CSV or JSON file."
         ),
     )
-    parser.add_argument(
-        "--fhir-server", type=fhir_base, required=True, metavar="URL", help="FHIR R4 base URL"
-    )
-    which = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument("--fhir-server", type=fhir_base, metavar="URL", help="FHIR R4 base URL")
+    # Required unless --bulk: checked in run(), so the message stays argparse's.
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--patients", type=_patient_list, metavar="ID,…", help="comma-separated patient ids")
     which.add_argument("--all", action="store_true", help="every Patient on the server")
     add_token_argument(parser)
@@ -309,13 +299,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help=f"patients evaluated at once (default {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument("--now", type=instant, metavar="ISO", help="evaluate as of this time (default: now)")
+    bulk_screen.add_arguments(parser)
     parser.set_defaults(func=run, parser=parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    parser: argparse.ArgumentParser = args.parser
-    out: Path | None = args.out
-    fmt: str | None = args.format
+def results_format(parser: argparse.ArgumentParser, out: Path | None, fmt: str | None) -> str | None:
+    """The results format from ``--format`` or the extension of ``--out`` (a usage error otherwise)."""
     if out is not None:
         if fmt is None:
             fmt = out.suffix.lower().lstrip(".")
@@ -323,6 +312,22 @@ def run(args: argparse.Namespace) -> int:
                 parser.error(f"--out must end in .csv or .json (or give --format), got '{out}'")
         if not out.parent.is_dir():
             parser.error(f"--out: the folder '{out.parent}' does not exist")
+    return fmt
+
+
+def run(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.parser
+    out: Path | None = args.out
+    fmt = results_format(parser, out, args.format)
+    if args.bulk is not None:
+        if args.fhir_server or args.patients or args.all:
+            parser.error("--bulk screens a whole export: not with --fhir-server, --patients or --all")
+        return bulk_screen.run(args, fmt)
+    bulk_screen.refuse_bulk_options(parser, args)
+    if not args.fhir_server:
+        parser.error("the following arguments are required: --fhir-server (or --bulk DIR_OR_URL)")
+    if not args.patients and not args.all:
+        parser.error("one of the arguments --patients --all is required")
 
     server: str = args.fhir_server
     evaluator = Evaluator.from_env(now=args.now, parallel_requests=args.concurrency)

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +80,21 @@ def per_thousand(count: int, screened: int) -> str:
     return f"{1000 * count / screened:.1f}" if screened else "-"
 
 
+def rule_table(
+    patients: Mapping[str, int], cards: Mapping[str, int], screened: int, errors: int
+) -> list[str]:
+    """Patients and cards per 1,000 screened per rule id (every rule listed), then the errors: the table
+    of ``screen`` and of ``screen --bulk``."""
+    width = max([len("rule id"), len("(errors)"), *(len(r) for r in patients)])
+    lines = [f"{'rule id':<{width}}  patients  cards per 1,000 screened"]
+    lines.extend(
+        f"{rule_id:<{width}}  {count:>8}  {per_thousand(cards.get(rule_id, 0), screened):>24}"
+        for rule_id, count in patients.items()
+    )
+    lines.append(f"{'(errors)':<{width}}  {errors:>8}")
+    return lines
+
+
 def summary_text(
     results: Sequence[PatientResult],
     rule_ids: Sequence[str],
@@ -109,13 +124,7 @@ def summary_text(
     ]
     counts = patients_per_rule(results, rule_ids)
     cards = cards_per_rule([r for r in results if not r.error], rule_ids)
-    width = max([len("rule id"), len("(errors)"), *(len(r) for r in counts)])
-    lines.append(f"{'rule id':<{width}}  patients  cards per 1,000 screened")
-    lines.extend(
-        f"{rule_id:<{width}}  {count:>8}  {per_thousand(cards.get(rule_id, 0), screened):>24}"
-        for rule_id, count in counts.items()
-    )
-    lines.append(f"{'(errors)':<{width}}  {len(failed):>8}")
+    lines += rule_table(counts, cards, screened, len(failed))
     if list_patients and with_cards:
         lines += ["", "Patients with cards:"]
         lines.extend(f"  {r.patient_id}: {' '.join(r.rule_ids)}" for r in with_cards)

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cds_hooks.clinical.site_codes import SiteMapError, apply_site_map
 from cds_hooks.clinical.units import Conversion, normalise_unit
 from cds_hooks.clinical.wording import Wording, WordingError, load_wording
 
@@ -829,7 +830,10 @@ def load_knowledge(
     root = Path(root)
     if not root.is_dir():
         raise KnowledgeError(f"{root}: knowledge directory not found")
-    valuesets = _load_valuesets(root / "valuesets")
+    try:  # a site's local codes (CDS_HOOKS_SITE_CONCEPT_MAP), added to the value sets of their targets
+        valuesets = apply_site_map(_load_valuesets(root / "valuesets"), env, normalise_code)
+    except SiteMapError as exc:
+        raise KnowledgeError(str(exc)) from exc
     labs = _load_labs(root / "labs.toml", valuesets)
     thresholds = _load_thresholds(root / "thresholds.toml", env, required_thresholds)
     groups, other_causes = _load_conditions(root / "conditions.toml", valuesets)

@@ -63,6 +63,9 @@ class Settings:
     log_level: str = "INFO"
     # Folder with a reviewed copy of the clinical knowledge; empty means the packaged copy.
     knowledge_dir: str = ""
+    # A site's ConceptMap (local code → LOINC/RxNorm/ATC) applied to the value sets when the knowledge is
+    # loaded (cds_hooks/clinical/site_codes.py; `cds-hooks survey` drafts one); empty means none.
+    site_concept_map: str = ""
     # Public base URL of the service (behind a reverse proxy), used to build absolute URLs.
     public_base_url: str = ""
     # "development" or "production": production requires https FHIR servers and an allowlist.

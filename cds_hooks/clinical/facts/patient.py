@@ -44,23 +44,36 @@ def _birth_date(value: Any) -> date | None:
         return None
 
 
+def device_kind(device: dict[str, Any], knowledge: Knowledge) -> tuple[str, str] | None:
+    """``(kind, name)`` of an active insulin pump or continuous glucose monitor, else None (the bulk
+    screen's prefilter asks the same question before grouping)."""
+    if device.get("status") in INACTIVE_DEVICE:
+        return None
+    concepts = [obj(device.get("type"))]
+    names = [string(n.get("name")) for n in objects(device.get("deviceName"))]
+    concepts += [{"text": n} for n in names if n]
+    for kind in DEVICE_KINDS:
+        valueset = knowledge.valuesets.get(kind)
+        if valueset is not None and any(valueset.matches_concept(c) for c in concepts if c):
+            return kind, next((n for n in names if n), None) or _display(concepts[0]) or kind.replace(
+                "-", " "
+            )
+    return None
+
+
 def collect_devices(index: ResourceIndex, knowledge: Knowledge) -> list[DeviceFact]:
     """Active insulin pumps and continuous glucose monitors on the record."""
-    valuesets = [(kind, knowledge.valuesets[kind]) for kind in DEVICE_KINDS if kind in knowledge.valuesets]
     found: list[DeviceFact] = []
     for device in index.of_type("Device"):
-        if device.get("status") in INACTIVE_DEVICE or index.rejection(device):
+        known = None if index.rejection(device) else device_kind(device, knowledge)
+        if known is None:
             continue
-        concepts = [obj(device.get("type"))]
-        names = [string(n.get("name")) for n in objects(device.get("deviceName"))]
-        concepts += [{"text": n} for n in names if n]
-        for kind, valueset in valuesets:
-            if any(valueset.matches_concept(c) for c in concepts if c):
-                name = next((n for n in names if n), None) or _display(concepts[0]) or kind.replace("-", " ")
-                rid = device.get("id")
-                reference = f"Device/{rid}" if isinstance(rid, str) else ""
-                found.append(DeviceFact(kind, name, Evidence(reference, _device_text(name, kind))))
-                break
+        kind, name = known
+        rid = device.get("id")
+        reference = f"Device/{rid}" if isinstance(rid, str) else ""
+        found.append(
+            DeviceFact(kind, name, Evidence(reference, _device_text(name, kind)))
+        )
     return found
 
 

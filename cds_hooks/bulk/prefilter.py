@@ -1,0 +1,155 @@
+"""What of an export the rules could read: the bounds applied to each record before grouping by patient.
+
+The bounds are the service's own: the look-back window its prefetch puts on the Observation searches
+(``ServiceDefinition.windows``), and the recognisers the facts start with (the lab classifier, the
+medication classifier, the condition value sets, the statuses each fact reads). A record they would skip
+at once is dropped here; anything they might read is kept. The bounds are conservative: a date that
+cannot be compared, a partial date, a medication named by a reference to a Medication elsewhere in the
+export, all stay. Rules are never re-implemented here: the patient's evaluation decides.
+
+Most of an export is history: nine in ten of a Synthea adult's Observations are years old. Parsing each
+of them only to read its date costs more than everything else the screen does, so :meth:`Bounds.raw_outside`
+answers "out of window" from the line's bytes when it can say so for certain (an Observation line whose
+dates are all before the cutoff), and such a line is counted without being parsed. Every other line is
+parsed and bounded as above.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds_hooks.clinical.facts.conditions import ACTIVE, NOT_TRUE, condition_memo
+from cds_hooks.clinical.facts.labs import VALID_STATUSES, lab_classifier
+from cds_hooks.clinical.facts.medications import NOT_RELEVANT, medication_classifier, medication_concepts
+from cds_hooks.clinical.facts.patient import device_kind
+from cds_hooks.clinical.facts.pending import OBSERVATION_PENDING, REQUEST_PENDING, request_kind
+from cds_hooks.clinical.knowledge import Knowledge
+from cds_hooks.fhir.concept_memo import concept_key
+from cds_hooks.fhir.json_access import codes, obj, string
+from cds_hooks.fhir.resource_index import ResourceIndex
+from cds_hooks.hooks.prefetch import window_start
+from cds_hooks.hooks.registry import PATIENT_VIEW_ID, build_services
+
+OBSERVATION_STATUSES = VALID_STATUSES | OBSERVATION_PENDING
+# Dates an Observation may carry; the server's ``date`` search reads effective[x], the facts also issued.
+_OBSERVATION_DATES = ("effectiveDateTime", "effectiveInstant", "issued")
+
+# The raw scan (see the module): a complete JSON object whose first member says it is an Observation, no
+# contained resource (whose own dates could stand in for missing ones), at least one top-level date member
+# and every date of a date member or a Period, at any depth, read from the bytes. Keys inside a JSON
+# string are escaped (\"issued\") and never match.
+_RAW_OBSERVATION = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"Observation"')
+# Each date member (a top-level date or a Period's start/end, at any depth) and its plain-string value
+# (empty when the value is not a plain string: then the line is parsed).
+_RAW_DATES = re.compile(rb'"(effectiveDateTime|effectiveInstant|issued|start|end)"\s*:\s*(?:"([^"\\]*)")?')
+_TOP_DATES = frozenset({b"effectiveDateTime", b"effectiveInstant", b"issued"})
+
+
+def medication_reference(resource: dict[str, Any]) -> str | None:
+    """``Medication/<id>`` for a ``medicationReference`` to a Medication outside the resource."""
+    ref = obj(resource.get("medicationReference")).get("reference")
+    if not isinstance(ref, str) or not ref or ref.startswith("#"):
+        return None
+    parts = ref.split("/_history/")[0].rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 and parts[-2] == "Medication" else None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The bounds for one screen (``now`` fixes the window for every patient, as ``--now`` does)."""
+
+    knowledge: Knowledge
+    now: datetime
+    # Observations dated before this day (UTC, one day earlier again for time zones) are out of window.
+    observation_cutoff: str
+    raw_cutoff: bytes  # the same day, for the raw scan
+
+    @classmethod
+    def for_screen(cls, knowledge: Knowledge, now: datetime) -> Bounds:
+        days = max(build_services(knowledge)[PATIENT_VIEW_ID].windows.values())
+        cutoff = window_start(days, now) - timedelta(days=1)
+        day = cutoff.date().isoformat()
+        return cls(knowledge, now, day, day.encode("ascii"))
+
+    def keep(self, resource_type: str, resource: dict[str, Any]) -> bool:
+        """Whether a rule could read this resource (Patient and Medication always: see the module)."""
+        check = _CHECKS.get(resource_type)
+        return True if check is None else check(self, resource)
+
+    # ---------------------------------------------------------------- per type
+
+    def _observation(self, resource: dict[str, Any]) -> bool:
+        if string(resource.get("status")) not in OBSERVATION_STATUSES:
+            return False
+        if lab_classifier(self.knowledge).kind_of(resource.get("code")) is None:
+            return False
+        return self.in_window(resource)
+
+    def in_window(self, resource: dict[str, Any]) -> bool:
+        """Any date of the Observation on or after the cutoff, compared at its own precision (a partial
+        "2025" stays in for a cutoff in 2025); an Observation without any date stays too."""
+        period = obj(resource.get("effectivePeriod"))
+        dates = [resource.get(name) for name in _OBSERVATION_DATES] + [period.get("start"), period.get("end")]
+        present = [d for d in dates if isinstance(d, str) and d]
+        return not present or any(self._on_or_after_cutoff(d) for d in present)
+
+    def _on_or_after_cutoff(self, day: str) -> bool:
+        return day[:10] >= self.observation_cutoff[: len(day[:10])]
+
+    def raw_outside(self, line: bytes) -> str | None:
+        """``"Observation"`` when the bytes of ``line`` show an Observation that :meth:`in_window` would
+        drop, else None (the line is parsed). Certain, never a guess: the line must be one complete object
+        opening with its resourceType, hold no contained resource and a top-level date, and every date
+        found (a superset of the ones in_window reads) must be before the cutoff."""
+        if not _RAW_OBSERVATION.match(line) or not line.rstrip().endswith(b"}") or b'"contained"' in line:
+            return None
+        cutoff, top = self.raw_cutoff, False
+        for key, value in _RAW_DATES.findall(line):
+            # bytes compare as in_window's strings do; a non-ASCII byte sorts after every digit: parsed
+            if not value or value[:10] >= cutoff[: len(value[:10])]:
+                return None
+            top = top or key in _TOP_DATES
+        return "Observation" if top else None
+
+    def _medication_use(self, resource: dict[str, Any]) -> bool:
+        if medication_reference(resource) is not None:
+            return True  # named by a Medication elsewhere in the export: the patient's evaluation decides
+        concepts = medication_concepts(resource, _EMPTY_INDEX)
+        return bool(concepts) and medication_classifier(self.knowledge).classify(concepts) is not NOT_RELEVANT
+
+    def _condition(self, resource: dict[str, Any]) -> bool:
+        if not codes(resource.get("clinicalStatus")) & ACTIVE:
+            return False
+        if codes(resource.get("verificationStatus")) & NOT_TRUE:
+            return False
+        code = resource.get("code")
+        return isinstance(code, dict) and bool(condition_memo(self.knowledge).get(concept_key(code), code))
+
+    def _service_request(self, resource: dict[str, Any]) -> bool:
+        if string(resource.get("status")) not in REQUEST_PENDING:
+            return False
+        return request_kind(resource.get("code"), self.knowledge, lab_classifier(self.knowledge)) is not None
+
+    def _device(self, resource: dict[str, Any]) -> bool:
+        return device_kind(resource, self.knowledge) is not None
+
+
+_EMPTY_INDEX = ResourceIndex()
+_CHECKS = {
+    "Observation": Bounds._observation,
+    "MedicationRequest": Bounds._medication_use,
+    "MedicationStatement": Bounds._medication_use,
+    "Condition": Bounds._condition,
+    "ServiceRequest": Bounds._service_request,
+    "Device": Bounds._device,
+}
+
+
+@functools.lru_cache(maxsize=4)
+def bounds(knowledge: Knowledge, now: datetime) -> Bounds:
+    """One ``Bounds`` per knowledge and instant in a process (an executor screens many parts)."""
+    return Bounds.for_screen(knowledge, now)

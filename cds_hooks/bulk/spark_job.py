@@ -1,0 +1,321 @@
+"""The screen as an Apache Spark job: read the parts, keep what the rules could read, group by patient,
+evaluate each patient in the executors with the service's own evaluation, write the outputs.
+
+PySpark (the ``scale`` extra) is imported only in this module, so the service runs without it. The job
+runs in local mode on this machine's cores (``--engine local``) or on a cluster (``--master``:
+``spark://…`` standalone, ``yarn``, ``k8s://…``). The export's files must be readable at the same path
+by the driver and every executor (a local disk in local mode, a shared file system on a cluster).
+
+The driver holds counts, a bounded list of examples and one result row at a time (the CSV/JSON are
+written from ``toLocalIterator``); the records and the patients stay in the executors.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import chain
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cds_hooks.bulk.ndjson import (
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_PART_BYTES,
+    Export,
+    Issue,
+    absolute_line,
+    plan,
+)
+from cds_hooks.bulk.patient import FAILED, PatientOutcome
+from cds_hooks.bulk.stages import (
+    COUNTS,
+    ISSUE,
+    MEDICATION,
+    NEEDS_MEDICATION,
+    RESOURCE,
+    read_part,
+    screen_patients,
+)
+from cds_hooks.bulk.tally import MAX_LISTED, Tally
+
+if TYPE_CHECKING:
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+APP_NAME = "cds-hooks-screen"
+LOCAL_DEFAULTS = {
+    "spark.driver.memory": "2g",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.python.worker.reuse": "true",
+    "spark.sql.session.timeZone": "UTC",
+}
+# About this many patients per evaluation task: enough tasks for every core and a moving progress bar.
+PATIENTS_PER_TASK = 500
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
+class EngineUnavailable(RuntimeError):
+    """Spark cannot run here (PySpark not installed, no Java, a Spark Connect URL); the message says how
+    to fix it."""
+
+
+def java_problem() -> str | None:
+    """Why no JVM can be started, or ``None``."""
+    home = os.environ.get("JAVA_HOME")
+    if home and Path(home, "bin", "java").exists():
+        return None
+    if shutil.which("java"):
+        return None
+    return (
+        "Spark needs Java 17 or later and none was found (java on PATH or $JAVA_HOME): on Debian or Ubuntu "
+        "run 'apt-get install -y openjdk-17-jre-headless' (or scripts/install-java.sh)"
+    )
+
+
+def active_session() -> SparkSession | None:
+    """The SparkSession already running in this process (a notebook's, a test's): used, not stopped."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return None
+    return SparkSession.getActiveSession()
+
+
+def start_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """A SparkSession: local mode on every core (``master`` None), or the given cluster."""
+    if master and master.startswith("sc://"):
+        raise EngineUnavailable(
+            "Spark Connect (sc://) is not supported: the screen uses the RDD API and the status tracker, "
+            "which Spark Connect does not offer; give the cluster's master URL (spark://, yarn, k8s://)"
+        )
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise EngineUnavailable("PySpark is not installed: pip install '.[scale]'") from exc
+    problem = java_problem()
+    if problem:
+        raise EngineUnavailable(problem)
+    # Executors run the package from this interpreter (the same virtualenv on every node).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    log4j = f"-Dlog4j2.configurationFile=file:{_LOG4J}"
+    builder = (
+        SparkSession.builder.appName(APP_NAME)
+        .master(master or f"local[{os.cpu_count() or 1}]")
+        .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
+        .config("spark.driver.extraJavaOptions", log4j)
+        .config("spark.executor.extraJavaOptions", log4j)
+    )
+    for key, value in {**LOCAL_DEFAULTS, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+# ---------------------------------------------------------------- progress
+
+
+@dataclass
+class Stage:
+    """What a progress bar shows for one step: its name and how far it is (done, total)."""
+
+    name: str
+    total: int | None
+
+
+ProgressFactory = Callable[[Stage], "ProgressSink"]
+
+
+class ProgressSink:
+    """Receives a step's progress; the command line shows it as a tqdm bar."""
+
+    def update(self, done: int) -> None:  # pragma: no cover - the default does nothing
+        pass
+
+    def close(self) -> None:  # pragma: no cover
+        pass
+
+
+def _run_tracked(
+    sc: SparkContext, action: Callable[[], Any], progress: Callable[[], int], sink: ProgressSink
+) -> Any:
+    """Run ``action`` (a Spark action) in a thread, feeding ``progress()`` to the sink twice a second."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = action()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="spark-action", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.5)
+            sink.update(progress())
+        sink.update(progress())
+    finally:
+        sink.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _tasks_done(sc: SparkContext, group: str) -> int:
+    tracker = sc.statusTracker()
+    done = 0
+    for job_id in tracker.getJobIdsForGroup(group):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in job.stageIds if job else ():
+            stage = tracker.getStageInfo(stage_id)
+            if stage is not None:
+                done += stage.numCompletedTasks
+    return done
+
+
+# ---------------------------------------------------------------- the job
+
+
+@dataclass
+class BulkScreen:
+    """What a bulk screen found, for the summary and the files."""
+
+    counts: Counter[tuple[str, str]]
+    issues: list[Issue]
+    issue_count: int
+    tally: Tally
+    ui_url: str | None
+    seconds: float = 0.0
+    rows: Callable[[], Iterator[tuple[Any, ...]]] = field(default=lambda: iter(()), repr=False)
+    # Every issue (the manifest's, each bad record's, each record without its Patient), streamed.
+    all_issues: Callable[[], Iterator[Issue]] = field(default=lambda: iter(()), repr=False)
+
+    def read(self, rtype: str) -> int:
+        return self.counts["read", rtype]
+
+
+# The columns of the per-card results (CSV, JSON and Parquet).
+CARD_COLUMNS = ("patient_id", "rule_id", "indicator", "summary", "decisive_values", "error")
+
+
+def _rows(outcome: PatientOutcome) -> list[tuple[Any, ...]]:
+    """Sortable result rows: one per card, and one for a patient that failed."""
+    if outcome.status == FAILED:
+        return [((outcome.patient_id, -1), (outcome.patient_id, "", "", "", "", outcome.error))]
+    return [
+        ((c.patient_id, i), (c.patient_id, c.rule_id, c.indicator, c.summary, c.decisive_values, None))
+        for i, c in enumerate(outcome.cards)
+    ]
+
+
+def run_screen(
+    spark: SparkSession,
+    export: Export,
+    *,
+    now: datetime,
+    env: Mapping[str, str],
+    base_url: str,
+    include_deceased: bool = False,
+    part_bytes: int = DEFAULT_PART_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    parquet: Path | None = None,
+    progress: ProgressFactory | None = None,
+) -> BulkScreen:
+    """Screen every patient of ``export``. The results stay in the executors until ``rows()`` streams
+    them (sorted by patient, cards in their order); ``parquet`` writes them there as well."""
+    from pyspark import StorageLevel
+
+    started = time.perf_counter()
+    sc = spark.sparkContext
+    env = dict(env)
+    parts = plan(export.files, part_bytes)
+    sink = progress or (lambda stage: ProgressSink())
+    group = f"screen-{uuid.uuid4().hex[:8]}"
+
+    # Small files share a task; a big export gets a task per part (one per core at least).
+    size = sum(os.path.getsize(p) for p in export.files)
+    slices = min(len(parts), max(sc.defaultParallelism, size // part_bytes + 1)) or 1
+    tagged = sc.parallelize(parts, slices).mapPartitions(
+        lambda items: chain.from_iterable(read_part(p, env, now, max_line_bytes) for p in items)
+    )
+    tagged.persist(StorageLevel.MEMORY_AND_DISK)
+
+    def count_parts() -> list[Counter[tuple[str, str]]]:
+        sc.setJobGroup(group + "-read", "reading the export")
+        return tagged.filter(lambda t: t[0] == COUNTS).map(lambda t: t[1]).collect()
+
+    per_part = _run_tracked(
+        sc,
+        count_parts,
+        lambda: _tasks_done(sc, group + "-read"),
+        sink(Stage("reading the export", len(parts))),
+    )
+    counts: Counter[tuple[str, str]] = sum(per_part, Counter())
+    issue_count = sum(n for (kind, _), n in counts.items() if kind == "issues")
+    issues = list(export.issues)
+    if issue_count:
+        found = tagged.filter(lambda t: t[0] == ISSUE).map(lambda t: t[1]).take(MAX_LISTED)
+        issues += [absolute_line(i) for i in found]
+
+    patients = counts["read", "Patient"]
+    tasks = max(sc.defaultParallelism, patients // PATIENTS_PER_TASK + 1)
+    by_patient = tagged.filter(lambda t: t[0] == RESOURCE).map(lambda t: (t[1], (t[2], t[3], t[4])))
+    needed = tagged.filter(lambda t: t[0] == NEEDS_MEDICATION).map(lambda t: (t[1], t[2])).distinct(tasks)
+    medications = tagged.filter(lambda t: t[0] == MEDICATION).map(lambda t: (t[1], t[2]))
+    medications = medications.reduceByKey(lambda first, _: first, tasks)
+    referenced = needed.join(medications, tasks).map(lambda kv: (kv[1][0], ("Medication", kv[1][1], None)))
+    evaluated = sc.accumulator(0)
+
+    def screen(groups: Iterator[tuple[str, Any]]) -> Iterator[PatientOutcome]:
+        for outcome in screen_patients(groups, env, now, include_deceased, base_url):
+            evaluated.add(1)
+            yield outcome
+
+    outcomes = by_patient.union(referenced).groupByKey(tasks).mapPartitions(screen)
+    outcomes.persist(StorageLevel.MEMORY_AND_DISK)
+
+    def tally() -> Tally:
+        sc.setJobGroup(group + "-screen", "screening the patients")
+        return outcomes.treeAggregate(Tally(), lambda t, o: t.add(o), lambda a, b: a.merge(b))
+
+    result = _run_tracked(sc, tally, lambda: evaluated.value, sink(Stage("screening", patients)))
+    issues += [absolute_line(i) for i in result.orphans]
+
+    def all_issues() -> Iterator[Issue]:
+        yield from export.issues
+        bad = tagged.filter(lambda t: t[0] == ISSUE).map(lambda t: t[1])
+        orphans = outcomes.flatMap(lambda o: o.issues)
+        for issue in bad.union(orphans).toLocalIterator():
+            yield absolute_line(issue)
+
+    rows = outcomes.flatMap(_rows).sortByKey(numPartitions=tasks).values()
+    if parquet is not None:
+        _write_parquet(spark, rows, parquet)
+    return BulkScreen(
+        counts=counts,
+        issues=issues,
+        issue_count=issue_count + len(export.issues) + result.orphan_records,
+        tally=result,
+        ui_url=sc.uiWebUrl,
+        seconds=time.perf_counter() - started,
+        rows=lambda: rows.toLocalIterator(),
+        all_issues=all_issues,
+    )
+
+
+def _write_parquet(spark: SparkSession, rows: Any, directory: Path) -> None:
+    """One row per card (and per failed patient), written by Spark's own Parquet writer."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    schema = StructType([StructField(name, StringType(), True) for name in CARD_COLUMNS])
+    spark.createDataFrame(rows, schema).write.mode("overwrite").parquet(str(directory))
