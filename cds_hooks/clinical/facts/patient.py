@@ -71,9 +71,7 @@ def collect_devices(index: ResourceIndex, knowledge: Knowledge) -> list[DeviceFa
         kind, name = known
         rid = device.get("id")
         reference = f"Device/{rid}" if isinstance(rid, str) else ""
-        found.append(
-            DeviceFact(kind, name, Evidence(reference, _device_text(name, kind)))
-        )
+        found.append(DeviceFact(kind, name, Evidence(reference, _device_text(name, kind))))
     return found
 
 
