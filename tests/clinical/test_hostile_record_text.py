@@ -153,6 +153,9 @@ def _autoimmune_patient(condition: str, value_string: str, unit: str) -> dict[st
         _observation(pid, "ins", "20448-7", valueQuantity={"value": 180, "unit": "uIU/mL"}),
         receptor,
         _observation(pid, "g1", "2345-7", valueQuantity={"value": 9, "unit": unit}),
+        # A feature obesity does not explain (issue 22 D10) that a hostile unit cannot make unusable: the
+        # card fires even when the receptor antibody's unit is not a valid FHIR string ("" or "\x0b").
+        _observation(pid, "bmi", "39156-5", valueQuantity={"value": 24, "unit": "kg/m2", "code": "kg/m2"}),
     ]
     return _request(pid, conditions=_bundle(sle), observations=_bundle(*observations))
 
