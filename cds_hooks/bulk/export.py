@@ -65,8 +65,9 @@ class ExportClient:
         types: Sequence[str] = SCREEN_TYPES,
         since: str | None = None,
         type_filters: Sequence[str] = (),
-    ) -> str:
-        """Start the export (``Group/<id>/$export``, else ``Patient/$export``); the status URL."""
+    ) -> tuple[str, str]:
+        """Start the export (``Group/<id>/$export``, else ``Patient/$export``); the status URL and the
+        kick-off URL as sent (kept in the manifest: the screen reads the ``_typeFilter`` from it)."""
         path = f"Group/{group}/$export" if group else "Patient/$export"
         params: list[tuple[str, str]] = [("_outputFormat", NDJSON), ("_type", ",".join(types))]
         if since:
@@ -79,7 +80,7 @@ class ExportClient:
         location = response.headers.get("Content-Location")
         if not location:
             raise ExportFailed(f"the $export kick-off at {self.base}/{path} gave no Content-Location")
-        return location
+        return location, str(response.request.url or "")
 
     def wait(self, status_url: str, on_progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Poll until the export is complete; its manifest. 202 (and 429) wait as ``Retry-After`` says."""
@@ -109,6 +110,7 @@ class ExportClient:
         manifest: dict[str, Any],
         out: Path,
         on_bytes: Callable[[int], None] | None = None,
+        kick_off: str | None = None,
     ) -> list[Path]:
         """Every output (and error) file into ``out``; files already complete are kept, partial ones
         resumed. Writes ``manifest.json`` (urls replaced by the local names) last."""
@@ -125,6 +127,8 @@ class ExportClient:
                 paths.append(out / name)
                 saved[kind].append({**entry, "url": name, "sourceUrl": url})
         document = {**manifest, **saved, "downloaded": datetime.now(UTC).isoformat()}
+        if kick_off:
+            document["kickOff"] = kick_off
         _write_json(out / MANIFEST, document)
         return paths
 
@@ -180,13 +184,18 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     job = out / JOB_FILE
     status_url: str | None = None
+    kick_off: str | None = None
     if job.is_file():
-        status_url = json.loads(job.read_text(encoding="utf-8")).get("status")
+        recorded = json.loads(job.read_text(encoding="utf-8"))
+        status_url, kick_off = recorded.get("status"), recorded.get("kickOff")
     if not status_url:
-        status_url = client.kick_off(group=group, types=types, since=since, type_filters=type_filters)
-        _write_json(job, {"status": status_url, "base": client.base, "group": group, "types": list(types)})
+        status_url, kick_off = client.kick_off(
+            group=group, types=types, since=since, type_filters=type_filters
+        )
+        recorded = {"status": status_url, "kickOff": kick_off, "base": client.base, "group": group}
+        _write_json(job, {**recorded, "types": list(types)})
     manifest = client.wait(status_url, on_progress)
-    return client.download(manifest, out, on_bytes)
+    return client.download(manifest, out, on_bytes, kick_off=kick_off)
 
 
 def local_file_name(kind: str, index: int, entry: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
@@ -97,6 +97,9 @@ class Export:
     files: tuple[str, ...]
     issues: tuple[Issue, ...] = ()
     manifest: str | None = None
+    # The day the export's ``_typeFilter`` started the Observations at (``Observation?date=geYYYY-MM-DD``,
+    # read from the manifest's ``request``): a screen whose window starts earlier would miss results.
+    observations_from: str | None = None
 
 
 class ExportNotFound(ValueError):
@@ -145,7 +148,28 @@ def read_manifest(path: Path) -> Export:
             files.append(str(local))
         else:
             issues.append(Issue(str(local), None, "listed in the manifest but the file is missing"))
-    return Export(tuple(files), tuple(issues), str(path))
+    # ``kickOff``: the URL ``cds-hooks export`` sent (a server's ``request`` may lack the query).
+    bound = max(
+        (b for b in (observations_bound(document.get(k)) for k in ("request", "kickOff")) if b), default=None
+    )
+    return Export(tuple(files), tuple(issues), str(path), bound)
+
+
+_DATE_GE = re.compile(r"^ge(\d{4}(?:-\d{2}(?:-\d{2})?)?)")
+
+
+def observations_bound(request: object) -> str | None:
+    """The latest ``date=ge`` day of the Observation ``_typeFilter`` queries of a kick-off URL, or None
+    when it has none (every Observation was asked for)."""
+    if not isinstance(request, str):
+        return None
+    days = []
+    for name, value in parse_qsl(urlsplit(request).query):
+        rtype, _, query = value.partition("?")
+        if name != "_typeFilter" or rtype.rsplit("/", 1)[-1] != "Observation":
+            continue
+        days += [m.group(1) for key, v in parse_qsl(query) if key == "date" and (m := _DATE_GE.match(v))]
+    return max(days) if days else None
 
 
 def local_name(url: str) -> str:

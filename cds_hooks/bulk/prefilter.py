@@ -75,6 +75,27 @@ class Bounds:
         day = cutoff.date().isoformat()
         return cls(knowledge, now, day, day.encode("ascii"))
 
+    def type_filters(self) -> tuple[str, ...]:
+        """The ``_typeFilter`` an export for this screen asks for: Observations dated within the window
+        (FHIR ``date`` search on effective[x]), any code and category, so the server's own indexes leave
+        out the history, as they do for the REST screen's date-bounded searches. One query per type: a
+        server that ANDs several filters of one type (sekmet-fhir does; the specification ORs them)
+        still returns every Observation either prefetch search would. Other types are not filtered: the
+        prefetch reads them whole."""
+        return (f"Observation?date=ge{self.observation_cutoff}",)
+
+    def window_gap(self, observations_from: str | None) -> str | None:
+        """Why an export whose Observations start at ``observations_from`` (its ``_typeFilter``) cannot be
+        screened at this instant, or None: the window would start before the export's first day, so
+        results the rules read could be missing (a card not shown is not a safe default)."""
+        if observations_from is None or observations_from[:10] <= self.observation_cutoff:
+            return None
+        return (
+            f"the export holds Observations dated from {observations_from} only (its _typeFilter), but a "
+            f"screen at {self.now.date().isoformat()} reads them from {self.observation_cutoff}: export "
+            "again, or screen with a later --now"
+        )
+
     def keep(self, resource_type: str, resource: dict[str, Any]) -> bool:
         """Whether a rule could read this resource (Patient and Medication always: see the module)."""
         check = _CHECKS.get(resource_type)

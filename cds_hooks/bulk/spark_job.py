@@ -35,12 +35,14 @@ from cds_hooks.bulk.ndjson import (
     plan,
 )
 from cds_hooks.bulk.patient import FAILED, PatientOutcome
+from cds_hooks.bulk.prefilter import bounds
 from cds_hooks.bulk.stages import (
     COUNTS,
     ISSUE,
     MEDICATION,
     NEEDS_MEDICATION,
     RESOURCE,
+    executor_knowledge,
     read_part,
     screen_patients,
 )
@@ -48,7 +50,6 @@ from cds_hooks.bulk.tally import MAX_LISTED, Tally
 
 if TYPE_CHECKING:
     from pyspark import SparkContext
-    from pyspark.sql import SparkSession
 
 APP_NAME = "cds-hooks-screen"
 LOCAL_DEFAULTS = {
@@ -60,6 +61,10 @@ LOCAL_DEFAULTS = {
 # About this many patients per evaluation task: enough tasks for every core and a moving progress bar.
 PATIENTS_PER_TASK = 500
 _LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
+class ExportTooNarrow(ValueError):
+    """The export's ``_typeFilter`` left out Observations the screen's window reads."""
 
 
 class EngineUnavailable(RuntimeError):
@@ -80,24 +85,26 @@ def java_problem() -> str | None:
     )
 
 
-def active_session() -> SparkSession | None:
-    """The SparkSession already running in this process (a notebook's, a test's): used, not stopped."""
+def active_context() -> SparkContext | None:
+    """The SparkContext already running in this process (a notebook's, a test's): used, not stopped."""
     try:
-        from pyspark.sql import SparkSession
+        from pyspark import SparkContext
     except ImportError:
         return None
-    return SparkSession.getActiveSession()
+    return SparkContext._active_spark_context
 
 
-def start_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
-    """A SparkSession: local mode on every core (``master`` None), or the given cluster."""
+def start_spark(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkContext:
+    """A SparkContext: local mode on every core (``master`` None), or the given cluster. A context, not
+    a SparkSession: the job uses the RDD API, and a session's SQL start-up (about 2 s) is paid only when
+    Parquet is written (or reused when one is already active)."""
     if master and master.startswith("sc://"):
         raise EngineUnavailable(
             "Spark Connect (sc://) is not supported: the screen uses the RDD API and the status tracker, "
             "which Spark Connect does not offer; give the cluster's master URL (spark://, yarn, k8s://)"
         )
     try:
-        from pyspark.sql import SparkSession
+        from pyspark import SparkConf, SparkContext
     except ImportError as exc:
         raise EngineUnavailable("PySpark is not installed: pip install '.[scale]'") from exc
     problem = java_problem()
@@ -107,18 +114,19 @@ def start_session(master: str | None = None, conf: Mapping[str, str] | None = No
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     log4j = f"-Dlog4j2.configurationFile=file:{_LOG4J}"
-    builder = (
-        SparkSession.builder.appName(APP_NAME)
-        .master(master or f"local[{os.cpu_count() or 1}]")
-        .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
-        .config("spark.driver.extraJavaOptions", log4j)
-        .config("spark.executor.extraJavaOptions", log4j)
+    settings = (
+        SparkConf()
+        .setAppName(APP_NAME)
+        .setMaster(master or f"local[{os.cpu_count() or 1}]")
+        .set("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
+        .set("spark.driver.extraJavaOptions", log4j)
+        .set("spark.executor.extraJavaOptions", log4j)
     )
     for key, value in {**LOCAL_DEFAULTS, **(conf or {})}.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+        settings = settings.set(key, value)
+    sc = SparkContext.getOrCreate(settings)
+    sc.setLogLevel("ERROR")
+    return sc
 
 
 # ---------------------------------------------------------------- progress
@@ -219,7 +227,7 @@ def _rows(outcome: PatientOutcome) -> list[tuple[Any, ...]]:
 
 
 def run_screen(
-    spark: SparkSession,
+    sc: SparkContext,
     export: Export,
     *,
     now: datetime,
@@ -236,8 +244,10 @@ def run_screen(
     from pyspark import StorageLevel
 
     started = time.perf_counter()
-    sc = spark.sparkContext
     env = dict(env)
+    gap = bounds(executor_knowledge(env), now).window_gap(export.observations_from)
+    if gap:
+        raise ExportTooNarrow(gap)
     parts = plan(export.files, part_bytes)
     sink = progress or (lambda stage: ProgressSink())
     group = f"screen-{uuid.uuid4().hex[:8]}"
@@ -300,7 +310,7 @@ def run_screen(
 
     rows = outcomes.flatMap(_rows).sortByKey(numPartitions=tasks).values()
     if parquet is not None:
-        _write_parquet(spark, rows, parquet)
+        _write_parquet(rows, parquet)
     return BulkScreen(
         counts=counts,
         issues=issues,
@@ -313,9 +323,12 @@ def run_screen(
     )
 
 
-def _write_parquet(spark: SparkSession, rows: Any, directory: Path) -> None:
+def _write_parquet(rows: Any, directory: Path) -> None:
     """One row per card (and per failed patient), written by Spark's own Parquet writer."""
+    from pyspark.sql import SparkSession
     from pyspark.sql.types import StringType, StructField, StructType
+
+    spark = SparkSession.builder.getOrCreate()  # on the running SparkContext
 
     schema = StructType([StructField(name, StringType(), True) for name in CARD_COLUMNS])
     spark.createDataFrame(rows, schema).write.mode("overwrite").parquet(str(directory))

@@ -116,7 +116,7 @@ def classify(knowledge: Knowledge, kind: str, system: str, code: str, display: s
 
 
 def survey(
-    spark: Any,
+    sc: Any,
     export: Export,
     env: Mapping[str, str],
     *,
@@ -124,8 +124,8 @@ def survey(
     part_bytes: int | None = None,
     max_line_bytes: int = 32 * 1024 * 1024,
 ) -> list[SurveyedCode]:
-    """The ``top`` most frequent lab and medication codings of the export, each classified."""
-    sc = spark.sparkContext
+    """The ``top`` most frequent lab and medication codings of the export, each classified (``sc``: a
+    SparkContext)."""
     parts = plan(export.files, part_bytes) if part_bytes else plan(export.files)
     counted = (
         sc.parallelize(parts, max(1, min(len(parts), sc.defaultParallelism * 4)))

@@ -30,11 +30,12 @@ from cds_hooks.bulk.spark_job import (
     CARD_COLUMNS,
     BulkScreen,
     EngineUnavailable,
+    ExportTooNarrow,
     ProgressSink,
     Stage,
-    active_session,
+    active_context,
     run_screen,
-    start_session,
+    start_spark,
 )
 from cds_hooks.bulk.stages import knowledge_env
 from cds_hooks.cli.screen_report import rule_table
@@ -126,15 +127,15 @@ def run(args: argparse.Namespace, fmt: str | None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cds-hooks-export-"))
     try:
         export = _source(args, workdir, progress)
-        owned = active_session() is None
-        spark = start_session(args.master, conf)
+        owned = active_context() is None
+        spark = start_spark(args.master, conf)
     except (ExportNotFound, ExportFailed, EngineUnavailable) as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         print(f"cds-hooks: {exc}", file=sys.stderr)
         return 1
     try:
         if args.master:
-            print(f"Spark UI: {spark.sparkContext.uiWebUrl}", file=sys.stderr)
+            print(f"Spark UI: {spark.uiWebUrl}", file=sys.stderr)
         outcome = run_screen(
             spark,
             export,
@@ -156,6 +157,9 @@ def run(args: argparse.Namespace, fmt: str | None) -> int:
             print(f"Issues ({outcome.issue_count}) written to {issues_path(args.out)}")
         if args.parquet is not None:
             print(f"Parquet written to {args.parquet}")
+    except ExportTooNarrow as exc:
+        print(f"cds-hooks: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ncds-hooks: interrupted; no results written", file=sys.stderr)
         return 130

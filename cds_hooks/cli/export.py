@@ -8,13 +8,17 @@ complete, resumed where they stopped) instead of starting another one.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from cds_hooks.bulk.export import SCREEN_TYPES, ExportClient, ExportFailed, export
 from cds_hooks.bulk.ndjson import EXPORT_TYPES
+from cds_hooks.bulk.prefilter import bounds
+from cds_hooks.bulk.stages import executor_knowledge, knowledge_env
 from cds_hooks.cli.evaluate import add_token_argument, fhir_base
 
 
@@ -51,15 +55,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     parser.add_argument(
         "--type-filter",
         action="append",
-        default=[],
+        default=None,
         metavar="QUERY",
-        help="a _typeFilter, e.g. 'Observation?category=laboratory' (repeatable; if the server supports it)",
+        help="a _typeFilter, e.g. 'Observation?category=laboratory' (repeatable; replaces the default, "
+        "'Observation?date=ge<the start of the screen's look-back window>')",
+    )
+    parser.add_argument(
+        "--no-type-filter",
+        action="store_true",
+        help="send no _typeFilter: export every Observation of the patients' history",
     )
     add_token_argument(parser)
     parser.set_defaults(func=run, parser=parser)
 
 
+def type_filters(args: argparse.Namespace) -> list[str]:
+    """The ``_typeFilter`` queries to send: the user's, none, or by default the screen's own window on
+    Observations (the bounds ``screen --bulk`` applies, so the server leaves the history out)."""
+    if args.no_type_filter:
+        if args.type_filter:
+            args.parser.error("--type-filter and --no-type-filter exclude each other")
+        return []
+    if args.type_filter is not None:
+        return list(args.type_filter)
+    if "Observation" not in args.types:
+        return []
+    knowledge = executor_knowledge(knowledge_env(os.environ))
+    return list(bounds(knowledge, datetime.now(UTC)).type_filters())
+
+
 def run(args: argparse.Namespace) -> int:
+    filters = type_filters(args)
     client = ExportClient(base=args.fhir_server, token=args.token)
     progress = sys.stderr.isatty()
     waiting = tqdm(
@@ -73,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 group=args.group,
                 types=args.types,
                 since=args.since,
-                type_filters=args.type_filter,
+                type_filters=filters,
                 on_progress=lambda text: waiting.set_postfix_str(text[:60]),
                 on_bytes=bar.update,
             )
@@ -86,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         waiting.close()
     total = sum(f.stat().st_size for f in files)
+    if filters:
+        print(f"_typeFilter: {' '.join(filters)}")
     print(f"Exported {len(files)} files ({total:,} bytes) from {args.fhir_server} into {args.out}")
     print(f"Screen it with: cds-hooks screen --bulk {args.out}")
     return 0

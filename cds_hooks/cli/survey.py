@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cds_hooks.bulk.concept_map import draft_concept_map
 from cds_hooks.bulk.ndjson import ExportNotFound, discover
-from cds_hooks.bulk.spark_job import EngineUnavailable, active_session, start_session
+from cds_hooks.bulk.spark_job import EngineUnavailable, active_context, start_spark
 from cds_hooks.bulk.stages import executor_knowledge, knowledge_env
 from cds_hooks.bulk.survey import DEFAULT_TOP, OTHER, SurveyedCode, survey
 
@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     env = knowledge_env(os.environ)
     try:
         export = discover(args.bulk)
-        owned = active_session() is None
-        spark = start_session(args.master)
+        owned = active_context() is None
+        spark = start_spark(args.master)
     except (ExportNotFound, EngineUnavailable) as exc:
         print(f"cds-hooks: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
 """Fixtures of the bulk screen tests: the example patients as a Bulk Data export (NDJSON, some files
-gzip), a real local SparkSession shared by every Spark test of the session, and a fixed instant.
+gzip), a real local SparkContext shared by every Spark test of the session, and a fixed instant.
 
 Every Spark test carries ``xdist_group("spark")`` (scripts/test.sh runs pytest with ``--dist loadgroup``),
-so one xdist worker runs them all against the one SparkSession."""
+so one xdist worker runs them all against the one SparkContext."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cds_hooks.bulk.ndjson import EXPORT_TYPES
-from cds_hooks.bulk.spark_job import java_problem, start_session
+from cds_hooks.bulk.spark_job import java_problem, start_spark
 from cds_hooks.cli.demo import example_bundle, load_manifest
 
 # The instant every test evaluates at; the examples' dates are shifted to today, as load_examples does.
@@ -65,11 +65,11 @@ def examples_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    """One real local SparkSession (two cores) for the session's Spark tests."""
+    """One real local SparkContext (two cores) for the session's Spark tests."""
     problem = java_problem()
     if problem:
         pytest.skip(f"no Java runtime for Spark: {problem}")
-    session = start_session(None, {"spark.driver.memory": "1g"})
+    session = start_spark(None, {"spark.driver.memory": "1g"})
     try:
         yield session
     finally:

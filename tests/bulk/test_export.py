@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from cds_hooks.bulk.export import SCREEN_TYPES, ExportClient, ExportFailed, export, retry_after
+from cds_hooks.bulk.ndjson import observations_bound
 from cds_hooks.cli.main import main
+from cds_hooks.clinical.knowledge import default_knowledge
+from cds_hooks.hooks.registry import lookback_days
 from cds_hooks.testing.fhir_test_server import LocalFhirServer
 from tests.bulk.bulk_server import bulk_server
 
@@ -74,6 +78,11 @@ def test_an_interrupted_download_resumes_with_range(tmp_path, examples_export, c
     assert len(server.kickoffs) == 1  # the second run continued the same export
     kickoff = server.kickoffs[0]
     assert kickoff["group"] == "g1" and kickoff["_type"] == [",".join(SCREEN_TYPES)]
+    # the default _typeFilter: the screen's own window on Observations, nothing else
+    day = (datetime.now(UTC) - timedelta(days=lookback_days(default_knowledge()) + 1)).date().isoformat()
+    assert kickoff["_typeFilter"] == [f"Observation?date=ge{day}"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert observations_bound(manifest["kickOff"]) == day
     assert server.status_calls == 4  # 2 × 202 then the manifest, and the manifest again on the second run
     assert "bytes=1000-" in server.ranges
     got = {p.name.rsplit("-", 1)[0]: p.stat().st_size for p in out.glob("*.ndjson")}
@@ -95,3 +104,25 @@ def test_a_refused_token_is_reported_without_it(tmp_path, examples_export):
 )
 def test_retry_after(header, seconds):
     assert retry_after(header) == seconds
+
+
+@pytest.mark.parametrize(
+    ("options", "sent"),
+    [
+        (["--no-type-filter"], None),
+        (["--type-filter", "Observation?category=laboratory"], ["Observation?category=laboratory"]),
+        (["--types", "Patient,Condition"], None),
+    ],
+)
+def test_the_type_filter_can_be_replaced_or_left_out(tmp_path, examples_export, options, sent):
+    with bulk_server(examples_export, "t0k") as server:
+        args = ["export", "--fhir-server", server.base_url, "--token=t0k", "--out", str(tmp_path / "o")]
+        assert main([*args, *options]) == 0
+    assert server.kickoffs[0].get("_typeFilter") == sent
+
+
+def test_type_filter_and_no_type_filter_exclude_each_other(tmp_path, capsys):
+    args = ["export", "--fhir-server", "http://127.0.0.1:9/fhir", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit):
+        main([*args, "--no-type-filter", "--type-filter", "Observation?code=x"])
+    assert "exclude each other" in capsys.readouterr().err
