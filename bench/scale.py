@@ -290,8 +290,16 @@ def _children(pid: int) -> list[int]:
     found, pending = [], [pid]
     while pending:
         parent = pending.pop()
-        for task in Path(f"/proc/{parent}/task").iterdir():
-            for child in (task / "children").read_text().split():
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue  # the process ended meanwhile
+        for task in tasks:
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            for child in children:
                 found.append(int(child))
                 pending.append(int(child))
     return found

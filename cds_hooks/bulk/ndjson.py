@@ -323,6 +323,7 @@ def read_part(
     a line ``outside`` names the type of (a record out of bounds, told from its bytes). A file that cannot
     be read at all (or a gzip stream that breaks off) ends with one issue for the rest of it."""
     number = 0
+    unparsed: dict[str, Unparsed] = {}  # one per type: most lines of an export are set aside
     try:
         for number, line in lines(part, max_line_bytes):
             if line is None:
@@ -330,7 +331,7 @@ def read_part(
                 continue
             skipped = outside(line) if outside is not None else None
             if skipped is not None:
-                yield number, Unparsed(skipped)
+                yield number, unparsed.get(skipped) or unparsed.setdefault(skipped, Unparsed(skipped))
             elif line.strip():
                 yield number, parse(line)
     except (OSError, EOFError, zlib.error) as exc:

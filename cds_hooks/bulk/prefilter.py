@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_hooks.clinical.facts.conditions import ACTIVE, NOT_TRUE, condition_memo
+from cds_hooks.clinical.facts.conditions import ACTIVE, NOT_TRUE, condition_memo, condition_valueset_ids
 from cds_hooks.clinical.facts.labs import VALID_STATUSES, lab_classifier
 from cds_hooks.clinical.facts.medications import NOT_RELEVANT, medication_classifier, medication_concepts
 from cds_hooks.clinical.facts.patient import device_kind
 from cds_hooks.clinical.facts.pending import OBSERVATION_PENDING, REQUEST_PENDING, request_kind
-from cds_hooks.clinical.knowledge import Knowledge
+from cds_hooks.clinical.knowledge import Knowledge, ValueSet, normalise_code, union
 from cds_hooks.fhir.concept_memo import concept_key
 from cds_hooks.fhir.json_access import codes, obj, string
 from cds_hooks.fhir.resource_index import ResourceIndex
@@ -42,11 +42,68 @@ _OBSERVATION_DATES = ("effectiveDateTime", "effectiveInstant", "issued")
 # contained resource (whose own dates could stand in for missing ones), at least one top-level date member
 # and every date of a date member or a Period, at any depth, read from the bytes. Keys inside a JSON
 # string are escaped (\"issued\") and never match.
-_RAW_OBSERVATION = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"Observation"')
+_RAW_TYPE = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
 # Each date member (a top-level date or a Period's start/end, at any depth) and its plain-string value
 # (empty when the value is not a plain string: then the line is parsed).
 _RAW_DATES = re.compile(rb'"(effectiveDateTime|effectiveInstant|issued|start|end)"\s*:\s*(?:"([^"\\]*)")?')
 _TOP_DATES = frozenset({b"effectiveDateTime", b"effectiveInstant", b"issued"})
+# The raw scan of a Condition: every coding's code and every text or display, read from the bytes of a
+# line without a backslash (so each string is as the parser would give it).
+_RAW_STRINGS = re.compile(rb'"(code|text|display)"\s*:\s*"([^"\\]*)"')
+# Distinct codes and names remembered per worker; past this many the scan still answers, unmemoised.
+_RAW_MEMO_ENTRIES = 100_000
+
+
+class RawConcepts:
+    """Whether any code or name in a line could match one of ``valuesets``: each code against every
+    system's codes and filters (whatever system it is listed under), each name against every text
+    pattern (exclusions left out), so it may say yes when the facts say no, never the other way round.
+    Memoised by the bytes, as the facts' own classifiers are memoised by concept: a population repeats
+    the same few hundred condition codes and names."""
+
+    def __init__(self, valuesets: list[ValueSet]) -> None:
+        any_of = union(valuesets)
+        self._systems = [(s, any_of.exact.get(s, frozenset()), any_of.filters.get(s)) for s in any_of.systems]
+        self._text = any_of.text_pattern
+        self._codes: dict[bytes, bool] = {}
+        self._names: dict[bytes, bool] = {}
+
+    def may_match(self, line: bytes) -> bool:
+        for member, value in _RAW_STRINGS.findall(line):
+            if self._code(value) if member == b"code" else self._name(value):
+                return True
+        return False
+
+    def _code(self, raw: bytes) -> bool:
+        known = self._codes.get(raw)
+        if known is None:
+            try:
+                code = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return True  # not valid text: the parser decides (it makes the line an issue)
+            known = any(self._listed(s, exact, pattern, code) for s, exact, pattern in self._systems)
+            if len(self._codes) < _RAW_MEMO_ENTRIES:
+                self._codes[raw] = known
+        return known
+
+    @staticmethod
+    def _listed(system: str, exact: frozenset[str], pattern: re.Pattern[str] | None, code: str) -> bool:
+        normalised = normalise_code(system, code)
+        return normalised in exact or (pattern is not None and pattern.search(normalised) is not None)
+
+    def _name(self, raw: bytes) -> bool:
+        if self._text is None:
+            return False
+        known = self._names.get(raw)
+        if known is None:
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return True
+            known = self._text.search(name) is not None
+            if len(self._names) < _RAW_MEMO_ENTRIES:
+                self._names[raw] = known
+        return known
 
 
 def medication_reference(resource: dict[str, Any]) -> str | None:
@@ -67,13 +124,20 @@ class Bounds:
     # Observations dated before this day (UTC, one day earlier again for time zones) are out of window.
     observation_cutoff: str
     raw_cutoff: bytes  # the same day, for the raw scan
+    # The value sets the facts classify each type with, for the raw scan.
+    raw_conditions: RawConcepts
+    raw_labs: RawConcepts
+    raw_medications: RawConcepts
 
     @classmethod
     def for_screen(cls, knowledge: Knowledge, now: datetime) -> Bounds:
         days = max(build_services(knowledge)[PATIENT_VIEW_ID].windows.values())
         cutoff = window_start(days, now) - timedelta(days=1)
         day = cutoff.date().isoformat()
-        return cls(knowledge, now, day, day.encode("ascii"))
+        conditions = RawConcepts([knowledge.valuesets[i] for i in condition_valueset_ids(knowledge)])
+        labs = RawConcepts([lab.valueset for lab in knowledge.labs.values()])
+        medications = RawConcepts(medication_classifier(knowledge).relevant)
+        return cls(knowledge, now, day, day.encode("ascii"), conditions, labs, medications)
 
     def type_filters(self) -> tuple[str, ...]:
         """The ``_typeFilter`` an export for this screen asks for: Observations dated within the window
@@ -122,19 +186,49 @@ class Bounds:
         return day[:10] >= self.observation_cutoff[: len(day[:10])]
 
     def raw_outside(self, line: bytes) -> str | None:
-        """``"Observation"`` when the bytes of ``line`` show an Observation that :meth:`in_window` would
-        drop, else None (the line is parsed). Certain, never a guess: the line must be one complete object
-        opening with its resourceType, hold no contained resource and a top-level date, and every date
-        found (a superset of the ones in_window reads) must be before the cutoff."""
-        if not _RAW_OBSERVATION.match(line) or not line.rstrip().endswith(b"}") or b'"contained"' in line:
+        """The resource type when the bytes of ``line`` show a record the bounds would drop, else None
+        (the line is parsed). Certain, never a guess: the line must be one complete object opening with
+        its resourceType, and then either
+
+        - an Observation with no contained resource, a top-level date, and every date found (a superset
+          of the ones in_window reads) before the cutoff; or
+        - an Observation, a Condition, or a MedicationRequest/Statement naming no Medication by reference,
+          with no backslash in the line, none of whose codes and names could match a value set the facts
+          classify that type with (:class:`RawConcepts`: the lab kinds, the condition value sets, the
+          medication classifier's).
+        """
+        if not line.rstrip().endswith(b"}"):
             return None
+        opening = _RAW_TYPE.match(line)
+        if opening is None:
+            return None
+        rtype = opening.group(1)
+        if rtype == b"Observation":
+            if self._raw_old_observation(line):
+                return "Observation"
+            concepts = self.raw_labs
+        elif rtype == b"Condition":
+            concepts = self.raw_conditions
+        elif rtype in (b"MedicationRequest", b"MedicationStatement"):
+            if b'"medicationReference"' in line:
+                return None  # the Medication it names decides: parsed
+            concepts = self.raw_medications
+        else:
+            return None
+        if b"\\" in line or concepts.may_match(line):
+            return None
+        return rtype.decode("ascii")
+
+    def _raw_old_observation(self, line: bytes) -> bool:
+        if b'"contained"' in line:
+            return False
         cutoff, top = self.raw_cutoff, False
         for key, value in _RAW_DATES.findall(line):
             # bytes compare as in_window's strings do; a non-ASCII byte sorts after every digit: parsed
             if not value or value[:10] >= cutoff[: len(value[:10])]:
-                return None
+                return False
             top = top or key in _TOP_DATES
-        return "Observation" if top else None
+        return top
 
     def _medication_use(self, resource: dict[str, Any]) -> bool:
         if medication_reference(resource) is not None:

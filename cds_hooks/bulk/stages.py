@@ -78,6 +78,7 @@ def read_part(
         if rtype in ("MedicationRequest", "MedicationStatement"):
             ref = medication_reference(resource)
             if ref is not None:
+                counts["referenced", "Medication"] += 1
                 yield NEEDS_MEDICATION, ref, parsed.patient_id
     yield COUNTS, counts
 

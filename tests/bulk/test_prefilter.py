@@ -37,24 +37,91 @@ def bounds() -> Bounds:
     return Bounds.for_screen(default_knowledge(), SYNTHEA_NOW)
 
 
-def _synthea_observations() -> list[dict[str, Any]]:
+def _synthea_resources() -> list[dict[str, Any]]:
     with gzip.open(SYNTHEA, "rt", encoding="utf-8") as fh:
         records = json.load(fh)
-    resources = [e["resource"] for r in records for e in r["entry"]]
-    return [r for r in resources if r["resourceType"] == "Observation"]
+    return [e["resource"] for r in records for e in r["entry"]]
+
+
+RAW_TYPES = ("Observation", "Condition", "MedicationRequest", "MedicationStatement")
 
 
 def test_the_raw_scan_never_sets_aside_what_the_parsed_bounds_keep(bounds):
-    observations = _synthea_observations()
-    set_aside = 0
-    for resource in observations:
+    """Over the Synthea adults and every example (whose records fire every rule), in two layouts."""
+    resources = _synthea_resources() + example_resources()
+    set_aside: dict[str, int] = dict.fromkeys(RAW_TYPES, 0)
+    for resource in resources:
+        rtype = resource["resourceType"]
         for line in (_raw(resource), _raw(resource, separators=(",", ":"))):
             if bounds.raw_outside(line) is not None:
-                assert not bounds.keep("Observation", resource), resource["id"]
-                set_aside += 1
-    # and it is worth having: most of a Synthea record is history
+                assert bounds.raw_outside(line) == rtype
+                assert not bounds.keep(rtype, resource), (rtype, resource["id"])
+                set_aside[rtype] += 1
+    # and it is worth having: most of a Synthea record is history, or concepts no rule reads
+    observations = [r for r in resources if r["resourceType"] == "Observation"]
     outside = sum(1 for r in observations if not bounds.in_window(r))
-    assert set_aside == 2 * outside > len(observations)
+    assert set_aside["Observation"] > 2 * outside > len(observations)
+    conditions = [r for r in resources if r["resourceType"] == "Condition"]
+    assert set_aside["Condition"] > len(conditions)  # of the two layouts of each, more than half
+    assert set_aside["MedicationRequest"] > 0
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {
+            "resourceType": "Condition",
+            "id": "c1",
+            "subject": {"reference": "Patient/p"},
+            "code": {"text": "Insulin resistance, type B \\u2014 anti-receptor antibodies"},
+        },  # a backslash
+        {
+            "resourceType": "Condition",
+            "id": "c2",
+            "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "55464009"}]},
+        },  # SLE, by code
+        {
+            "resourceType": "Condition",
+            "id": "c3",
+            "subject": {"reference": "Patient/p"},
+            "code": {"text": "systemic lupus erythematosus"},
+        },  # by name only
+        {
+            "resourceType": "MedicationRequest",
+            "id": "m1",
+            "subject": {"reference": "Patient/p"},
+            "medicationReference": {"reference": "Medication/x"},
+        },  # the Medication decides
+        {
+            "resourceType": "MedicationStatement",
+            "id": "m2",
+            "subject": {"reference": "Patient/p"},
+            "medicationCodeableConcept": {"text": "Hypurin Porcine Neutral"},
+        },
+        {**OLD, "effectiveDateTime": "2026-11-30", "code": {"text": "Insulin antibody"}},
+    ],
+)
+def test_the_raw_scan_leaves_what_a_rule_could_read_to_the_parser(bounds, resource):
+    assert bounds.raw_outside(_raw(resource)) is None
+
+
+def test_the_raw_scan_sets_aside_concepts_no_rule_reads(bounds):
+    sprain = {"resourceType": "Condition", "id": "c9", "subject": {"reference": "Patient/p"},
+              "clinicalStatus": {"coding": [{"code": "active"}]},
+              "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44465007",
+                                   "display": "Sprain of ankle"}]}}  # fmt: skip
+    heart_rate = {**OLD, "effectiveDateTime": "2026-11-30",
+                  "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4",
+                                       "display": "Heart rate"}]},
+                  "valueQuantity": {"value": 70, "unit": "/min", "code": "/min"}}  # fmt: skip
+    lisinopril = {"resourceType": "MedicationRequest", "id": "m9", "subject": {"reference": "Patient/p"},
+                  "status": "active", "medicationCodeableConcept": {"coding": [
+                      {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076",
+                       "display": "lisinopril 10 MG Oral Tablet"}]}}  # fmt: skip
+    for resource in (sprain, heart_rate, lisinopril):
+        assert bounds.raw_outside(_raw(resource)) == resource["resourceType"]
+        assert not bounds.keep(resource["resourceType"], resource)
 
 
 @pytest.mark.parametrize(

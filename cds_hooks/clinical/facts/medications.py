@@ -128,8 +128,10 @@ class MedicationClassifier:
             (name, vs[f"insulin-{name}"]) for name in SPECIES if f"insulin-{name}" in vs
         )
         self._memo: Memo[ConceptClass] = Memo(self._classify)
-        # What every positive classification starts from (an animal insulin is in insulin-any too).
-        self._any_of = union([self.animal, self.insulin, self.steroid, self.triggers, self.secretagogues])
+        # What every positive classification starts from (an animal insulin is in insulin-any too); a
+        # concept none of them matches is NOT_RELEVANT (the bulk screen's raw scan reads the same list).
+        self.relevant = (self.animal, self.insulin, self.steroid, self.triggers, self.secretagogues)
+        self._any_of = union(self.relevant)
 
     def _by_code(self, valueset: Any, concepts: list[dict[str, Any]]) -> bool:
         return any(
