@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
+import itertools
 import json
 import os
 import resource
@@ -416,6 +417,14 @@ def main() -> None:
                 f"{per_b * 1000:.2f} ms vs {per_a * 1000:.2f} ms ({100 * (per_b / per_a - 1):+.0f} %); "
                 f"time {b['seconds'] / a['seconds']:.2f} x for {big / small:.0f} x the patients; "
                 f"driver peak {a['python_peak_mb']} -> {b['python_peak_mb']} MB")  # fmt: skip
+        # The marginal cost per patient between consecutive sizes: constant when time grows linearly
+        # (the fixed start-up cancels out).
+        steps = itertools.pairwise(figures)
+        marginal = [(b["seconds"] - a["seconds"]) / (m - n) * 1000 for (n, a), (m, b) in steps]
+        if len(marginal) > 1:
+            spread = 100 * (max(marginal) / min(marginal) - 1)
+            log(f"  marginal ms per patient between sizes: {', '.join(f'{x:.2f}' for x in marginal)} "
+                f"(largest {spread:.0f} % above the smallest)")  # fmt: skip
 
 
 if __name__ == "__main__":
