@@ -104,7 +104,8 @@ def reduced_dosage(
         if not isinstance(dosage, dict):
             continue
         new_dosage = copy.deepcopy(dosage)
-        entries = [e for e in new_dosage.get("doseAndRate") or [] if isinstance(e, dict)]
+        given = new_dosage.get("doseAndRate")  # a damaged record may hold anything: no list, no entries
+        entries = [e for e in given if isinstance(e, dict)] if isinstance(given, list) else []
         if _unit_doses(entries):
             for entry in entries:
                 quantity = entry["doseQuantity"]
