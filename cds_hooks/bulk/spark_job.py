@@ -264,8 +264,9 @@ def run_screen(
     group = f"screen-{uuid.uuid4().hex[:8]}"
 
     # Parts share a task, balanced by size (largest first into the lightest task).
-    slices = min(len(parts), _tasks(sc, sum(_weight(p) for p in parts), BYTES_PER_TASK)) or 1
-    groups = balanced(parts, slices)
+    weights = {p: _weight(p) for p in parts}  # each file looked at once
+    slices = min(len(parts), _tasks(sc, sum(weights.values()), BYTES_PER_TASK)) or 1
+    groups = balanced(weights, slices)
     tagged = sc.parallelize(groups, max(1, len(groups))).mapPartitions(
         lambda items: (
             tagged_item
@@ -359,15 +360,15 @@ def _weight(part: Part) -> int:
     return (size if part.end < 0 else part.end) - part.start
 
 
-def balanced(parts: list[Part], slices: int) -> list[list[Part]]:
-    """``parts`` in ``slices`` groups of about the same weight (longest-processing-time first: each
-    part, largest first, to the lightest group); one reading task per group."""
+def balanced(weights: dict[Part, int], slices: int) -> list[list[Part]]:
+    """The parts (with their weights) in ``slices`` groups of about the same weight (longest-processing-
+    time first: each part, largest first, to the lightest group); one reading task per group."""
     groups: list[list[Part]] = [[] for _ in range(slices)]
     loads = [0] * slices
-    for part in sorted(parts, key=_weight, reverse=True):
+    for part in sorted(weights, key=weights.__getitem__, reverse=True):
         lightest = loads.index(min(loads))
         groups[lightest].append(part)
-        loads[lightest] += _weight(part)
+        loads[lightest] += weights[part]
     return [g for g in groups if g]
 
 
