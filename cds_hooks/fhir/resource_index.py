@@ -318,7 +318,9 @@ def _validate(resource: Resource) -> Validation:
             )
             dropped = {str(e) for e in elements} | {f"_{e}" for e in elements}
             candidate = {k: v for k, v in candidate.items() if k not in dropped}
-        except (ValueError, TypeError, RecursionError):
+        except (ValueError, TypeError, LookupError, AttributeError, RecursionError):
+            # fhir.resources raises more than ValidationError on some damaged input: a contained
+            # resource of an unknown or empty type is a KeyError inside its type lookup.
             return Validation("not valid FHIR R4", tuple(set_aside))
         else:
             return Validation(None, tuple(set_aside))

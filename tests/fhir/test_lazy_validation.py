@@ -58,3 +58,18 @@ def test_model_classes_of_every_element_type_load_at_warm_up():
     assert loaded > len(RULE_ELEMENTS) * 5
     for module in ("meta", "narrative", "identifier", "dosage", "timing", "quantity", "reference"):
         assert f"fhir.resources.R4B.{module}" in sys.modules
+
+
+def test_a_contained_resource_of_an_unknown_type_makes_the_resource_invalid_not_a_crash():
+    """fhir.resources answers a contained ``resourceType`` it cannot look up with a KeyError, not a
+    ValidationError (a 500 the prefetch fuzz test found): the resource is set aside as invalid."""
+    from cds_hooks.fhir.resource_index import validate_read
+
+    for kind in ("", "Nonsense"):
+        bad = porcine_statement("p", "ms-bad")
+        bad["contained"] = [{"resourceType": kind, "id": "med"}]
+        validation, _ = validate_read(bad)
+        assert validation.problem == "not valid FHIR R4"
+        index = ResourceIndex([bad])
+        assert evaluate_index(index, patient_id="p", knowledge=default_knowledge(), now=NOW) == {"cards": []}
+        assert "not valid FHIR R4" in (index.rejection(bad) or "")
