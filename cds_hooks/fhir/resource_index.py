@@ -13,6 +13,7 @@ runs in a background thread (``cds_hooks.fhir.deferred_validation``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import typing
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 
 from cds_hooks.fhir.concept_memo import Memo
 from cds_hooks.fhir.deferred_validation import DeferredValidator, defer, drain_at_exit
+from cds_hooks.fhir.element_validation import ElementMemo
 from cds_hooks.fhir.json_access import objects
 
 Resource = dict[str, Any]
@@ -239,7 +241,7 @@ def validate_read(resource: Resource) -> tuple[Validation, bool]:
     read = RULE_ELEMENTS.get(resource.get("resourceType"))  # type: ignore[arg-type]
     if read is None:
         return validate(resource), False
-    subset = {k: v for k, v in resource.items() if _is_read(k[1:] if k[:1] == "_" else k, read)}
+    subset = {k: v for k, v in resource.items() if _is_read_key(k, read)}
     return _validate(subset), len(subset) < len(resource)
 
 
@@ -273,6 +275,12 @@ def _element(loc: tuple[Any, ...]) -> str | None:
     return name or None
 
 
+@functools.lru_cache(maxsize=4096)  # JSON keys are few (hostile ones are bounded by the cache)
+def _is_read_key(key: str, read: frozenset[str]) -> bool:
+    """Whether a top-level JSON key (``_status``: the extension of ``status``) is one the rules read."""
+    return _is_read(key[1:] if key[:1] == "_" else key, read)
+
+
 def _is_read(element: str, read: frozenset[str]) -> bool:
     if element in read:
         return True
@@ -293,6 +301,14 @@ def _validate(resource: Resource) -> Validation:
         model = get_fhir_model_class(resource["resourceType"])
     except (KeyError, ValueError, TypeError):
         return Validation(f"unknown resource type {str(resource.get('resourceType'))[:40]!r}")
+    if ELEMENTS.is_valid(model, resource):  # the common case, element by element from the memo
+        return Validation(None, ())
+    return validate_model(model, resource)
+
+
+def validate_model(model: Any, resource: Resource) -> Validation:
+    """Validate ``resource`` as one ``model``, setting aside invalid elements the rules do not read; what
+    :class:`ElementMemo` falls back to, and so the reference its fast path must agree with."""
     read = RULE_ELEMENTS.get(str(resource["resourceType"]))
     candidate, set_aside = resource, []
     for _ in range(MAX_SET_ASIDE_ROUNDS):
@@ -328,5 +344,6 @@ def _validate(resource: Resource) -> Validation:
 
 
 _VALIDATION_MEMO: Memo[Validation] = Memo(_validate)
+ELEMENTS = ElementMemo()
 DEFERRED = DeferredValidator(_check_whole)
 drain_at_exit(DEFERRED)
