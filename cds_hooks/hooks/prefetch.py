@@ -171,7 +171,7 @@ def resolve(
     request: CdsRequest,
     templates: dict[str, str],
     client: FhirClient | None,
-    max_workers: int = 6,
+    max_workers: int = 8,
     *,
     windows: Mapping[str, int] | None = None,
     now: datetime | None = None,
@@ -253,7 +253,7 @@ def resolve(
 
 
 def resolve_medication_references(
-    index: ResourceIndex, client: FhirClient | None, max_workers: int = 6
+    index: ResourceIndex, client: FhirClient | None, max_workers: int = 8
 ) -> list[str]:
     """Read the Medications that MedicationStatements/Requests reference but nobody sent.
 

@@ -41,7 +41,7 @@ class Settings:
     fhir_connect_timeout: float = 3.05
     fhir_read_timeout: float = 10.0
     fhir_max_pages: int = 20
-    fhir_max_workers: int = 6
+    fhir_max_workers: int = 8  # the service's eight prefetch keys, all fetched at once when all are missing
     fhir_retries: int = 1
     # One FHIR answer: total time from request to last byte, and largest size accepted.
     fhir_total_timeout: float = 20.0
