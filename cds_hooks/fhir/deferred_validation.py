@@ -65,10 +65,12 @@ class DeferredValidator:
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued resource is checked (tests, and a command's exit); True if done."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
+        with self._queue.all_tasks_done:  # woken by the last task_done, not by polling
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
         return True
 
     def pending(self) -> int:
