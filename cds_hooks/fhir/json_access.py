@@ -40,12 +40,13 @@ def number(value: Any) -> float | None:
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources in a Bundle's entries, without OperationOutcome entries (search.mode outcome)."""
-    out: list[dict[str, Any]] = []
-    for entry in objects(bundle.get("entry")):
-        if not isinstance(entry, dict):
-            continue
-        resource = entry.get("resource")
-        if not isinstance(resource, dict) or resource.get("resourceType") == "OperationOutcome":
-            continue
-        out.append(resource)
-    return out
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return []
+    return [
+        resource
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(resource := entry.get("resource"), dict)
+        and resource.get("resourceType") != "OperationOutcome"
+    ]

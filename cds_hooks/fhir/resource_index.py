@@ -116,7 +116,6 @@ class ResourceIndex:
     def __init__(self, resources: Iterable[Resource] = ()) -> None:
         self._by_type: dict[str, list[Resource]] = defaultdict(list)
         self._by_ref: dict[str, Resource] = {}
-        self._seen: set[str] = set()
         self._validations: dict[int, Validation] = {}
         self._rejected: dict[int, str] = {}
         # Set (by the service) once the index holds the whole record; any later ``add`` drops it.
@@ -135,9 +134,8 @@ class ResourceIndex:
         rid = resource.get("id")
         if isinstance(rid, str) and rid:
             ref = f"{rtype}/{rid}"
-            if ref in self._seen:
+            if ref in self._by_ref:
                 return
-            self._seen.add(ref)
             self._by_ref[ref] = resource
         self._by_type[rtype].append(resource)
 

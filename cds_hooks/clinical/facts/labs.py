@@ -95,13 +95,16 @@ class LabClassifier:
     def kind_of(self, code: Any) -> str | None:
         if not isinstance(code, dict):
             return None
-        for coding in objects(code.get("coding")):
-            kind = self._by_code.get((string(coding.get("system")), string(coding.get("code"))))
-            if kind:
-                return kind
-        if self._any_text is None or not any(
-            self._text_may_match(t)
-            for t in (code.get("text"), *(c.get("display") for c in objects(code.get("coding"))))
+        codings = objects(code.get("coding"))
+        for coding in codings:  # every Observation of the record passes here: kept to dict look-ups
+            system, value = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(value, str):
+                kind = self._by_code.get((system, value))
+                if kind:
+                    return kind
+        if self._any_text is None or not (
+            self._text_may_match(code.get("text"))
+            or any(self._text_may_match(c.get("display")) for c in codings)
         ):
             return None
         return self._memo.get(concept_key(code), code)
