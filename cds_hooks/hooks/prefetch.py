@@ -133,7 +133,8 @@ def _is_read(template: str) -> bool:
     return "?" not in template
 
 
-_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+_PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR id
+_PATIENT_REFERENCE = re.compile(rf"(?:^|/)Patient/({_PATIENT_ID.pattern})(?:/_history/[^/]+)?$")
 
 
 def patient_of(resource: Mapping[str, Any]) -> str | None:
@@ -155,7 +156,13 @@ def patient_of(resource: Mapping[str, Any]) -> str | None:
 def check_patient(key: str, resources: list[Resource], patient_id: str) -> None:
     """400 when a prefetched resource is about another patient than ``context.patientId``: a card built
     on it would be shown, and its draft orders written, for the wrong patient."""
+    # The common case without the regular expression: ``subject`` is exactly ``Patient/<the patient>``
+    # (what ``patient_of`` would find first, for an id its pattern accepts).
+    own = f"Patient/{patient_id}" if _PATIENT_ID.fullmatch(patient_id) else None
     for resource in resources:
+        subject = resource.get("subject")
+        if own is not None and isinstance(subject, dict) and subject.get("reference") == own:
+            continue
         other = patient_of(resource)
         if other is not None and other != patient_id:
             name = f"{resource.get('resourceType')}/{str(resource.get('id', '?'))[:64]}"

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.builders import SERVICE_URL, bundle, empty_prefetch, request, topics
 
@@ -70,3 +72,35 @@ def test_p6_resources_naming_no_patient_and_the_patient_in_context_are_accepted(
     r = client.post(SERVICE_URL, json=request("ex01", prefetch))
     assert r.status_code == 200, r.get_data(as_text=True)
     assert topics(r.get_json()) == ["animal-insulin-switch"]
+
+
+_REFS = st.one_of(
+    st.sampled_from(["Patient/p1", "Patient/p2", "https://ehr/fhir/Patient/p1", "Patient/p1/_history/2"]),
+    st.sampled_from(["Patient/a/Patient/p1", "Group/p1", "", "Patient/", "p1"]),
+    st.text(max_size=12),
+)
+
+
+@given(
+    patient_id=st.sampled_from(["p1", "a/Patient/p1", "p 1", "x" * 65]),
+    subject=st.one_of(st.none(), _REFS),
+    other=st.one_of(st.none(), _REFS),
+)
+def test_p6_the_check_without_the_pattern_refuses_what_the_pattern_refuses(patient_id, subject, other):
+    """``check_patient`` skips the pattern when ``subject`` is exactly ``Patient/<id>``: that must refuse
+    exactly the resources whose ``patient_of`` names another patient."""
+    from cds_hooks.hooks.prefetch import check_patient, patient_of
+    from cds_hooks.hooks.protocol import CdsError
+
+    resource: dict = {"resourceType": "Observation", "id": "o"}
+    if subject is not None:
+        resource["subject"] = {"reference": subject}
+    if other is not None:
+        resource["patient"] = {"reference": other}
+    named = patient_of(resource)
+    try:
+        check_patient("observations", [resource], patient_id)
+        refused = False
+    except CdsError:
+        refused = True
+    assert refused == (named is not None and named != patient_id)
