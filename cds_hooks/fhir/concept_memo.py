@@ -16,25 +16,26 @@ T = TypeVar("T")
 MAX_ENTRIES = 50_000  # a bound, so hostile input cannot grow the memo without limit
 
 
-def _part(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def concept_key(concept: Any) -> Hashable:
-    """What a classification can depend on: text and (system, code, display) of each coding."""
+    """What a classification can depend on: text and (system, code, display) of each coding (a part
+    that is not a string counts as absent). Called for most resources of every request: no helpers."""
     if not isinstance(concept, dict):
         return None
     codings = concept.get("coding")
-    coding_key = (
-        tuple(
-            (_part(c.get("system")), _part(c.get("code")), _part(c.get("display")))
-            for c in codings
-            if isinstance(c, dict)
-        )
-        if isinstance(codings, list)
-        else ()
-    )
-    return (_part(concept.get("text")), coding_key)
+    parts = []
+    if isinstance(codings, list):
+        for c in codings:
+            if isinstance(c, dict):
+                system, code, display = c.get("system"), c.get("code"), c.get("display")
+                parts.append(
+                    (
+                        system if isinstance(system, str) else None,
+                        code if isinstance(code, str) else None,
+                        display if isinstance(display, str) else None,
+                    )
+                )
+    text = concept.get("text")
+    return (text if isinstance(text, str) else None, tuple(parts))
 
 
 class Memo(Generic[T]):

@@ -120,24 +120,29 @@ class ResourceIndex:
         self._rejected: dict[int, str] = {}
         # Set (by the service) once the index holds the whole record; any later ``add`` drops it.
         self.memo: RecordMemo | None = None
-        for resource in resources:
-            self.add(resource)
+        self.extend(resources)
 
     def add(self, resource: Resource) -> None:
         """Add one resource; a second copy of the same ``Type/id`` (from two prefetch keys) is dropped."""
+        self.extend((resource,))
+
+    def extend(self, resources: Iterable[Resource]) -> None:
+        """Add resources (``add``, one loop for a whole record)."""
         self.memo = None  # the content the memo was found for has changed
-        if not isinstance(resource, dict):
-            return
-        rtype = resource.get("resourceType")
-        if not isinstance(rtype, str):
-            return
-        rid = resource.get("id")
-        if isinstance(rid, str) and rid:
-            ref = f"{rtype}/{rid}"
-            if ref in self._by_ref:
-                return
-            self._by_ref[ref] = resource
-        self._by_type[rtype].append(resource)
+        by_ref, by_type = self._by_ref, self._by_type
+        for resource in resources:
+            if not isinstance(resource, dict):
+                continue
+            rtype = resource.get("resourceType")
+            if not isinstance(rtype, str):
+                continue
+            rid = resource.get("id")
+            if isinstance(rid, str) and rid:
+                ref = f"{rtype}/{rid}"
+                if ref in by_ref:
+                    continue
+                by_ref[ref] = resource
+            by_type[rtype].append(resource)
 
     def validation(self, resource: Resource) -> Validation:
         """Validate the elements the rules read of one resource against its FHIR R4 (R4B) model, once per
