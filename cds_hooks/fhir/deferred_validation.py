@@ -14,6 +14,13 @@ flight in its process (between resources it yields, so a request arriving waits 
 resource's check), at most ``MAX_PENDING`` resources wait, and when a saturated worker produces more the
 extra ones are not checked (counted in ``dropped``, reported in one WARNING per minute at most). A
 worker that is never idle thus spends nothing on it, instead of queueing work behind its requests.
+
+Bounded in CPU too: the checks may use ``CPU_SHARE`` of one core over time (a token bucket of CPU
+seconds, refilled at that rate, holding at most ``CPU_BURST_S``). A worker answering a new patient
+every few milliseconds would otherwise spend about a fifth of its CPU on a diagnostic; past the budget a
+resource is not checked and is counted in ``dropped`` like a full queue. An EHR that sends a malformed
+element sends it again and again, so a sample of its resources still earns the warning within seconds,
+and a worker that is not busy (or a test) checks every resource.
 """
 
 from __future__ import annotations
@@ -31,15 +38,24 @@ Resource = dict[str, Any]
 log = logging.getLogger("cds_hooks.fhir.resource_index")  # the warning keeps its logger name
 
 MAX_PENDING = 64
+CPU_SHARE = 0.02  # of one core, over time, for the checks of one process
+CPU_BURST_S = 0.25  # CPU seconds the checks may take at once after a quiet spell
 DROP_REPORT_INTERVAL_S = 60.0
-IDLE_POLL_S = 0.002  # how often a waiting check looks whether the process is idle
 
 
 class DeferredValidator:
     """One daemon thread running ``check`` on queued resources; ``submit`` never waits."""
 
-    def __init__(self, check: Callable[[Resource], None], max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        check: Callable[[Resource], None],
+        max_pending: int = MAX_PENDING,
+        cpu_share: float = CPU_SHARE,
+        cpu_burst_s: float = CPU_BURST_S,
+    ) -> None:
         self._check = check
+        self._share, self._burst = cpu_share, cpu_burst_s
+        self._tokens, self._refilled = cpu_burst_s, time.monotonic()  # CPU seconds the checks may spend
         self._queue: queue.Queue[Resource] = queue.Queue(maxsize=max_pending)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -87,16 +103,30 @@ class DeferredValidator:
     def _run(self) -> None:
         while True:
             resource = self._queue.get()
-            while _in_flight[0] > 0:  # requests first: wait until this process is idle
-                time.sleep(IDLE_POLL_S)
+            with _idle:  # requests first: wait until this process is idle (woken, not polling)
+                while _in_flight[0] > 0:
+                    _idle.wait()
             try:
-                self._check(resource)
+                if self._within_budget():
+                    started = time.thread_time()
+                    self._check(resource)
+                    self._tokens -= time.thread_time() - started
+                else:
+                    with self._lock:
+                        self.dropped += 1
             except Exception:  # a check that fails must not end the thread; the reason, never the data
                 log.exception("deferred FHIR validation failed")
             finally:
                 self._queue.task_done()
             self._report_drops()
             time.sleep(0)  # let a request that arrived meanwhile take the GIL
+
+    def _within_budget(self) -> bool:
+        """Refill the CPU budget for the time since the last check; whether any of it is left."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self._share)
+        self._refilled = now
+        return self._tokens > 0
 
     def _report_drops(self) -> None:
         now = time.monotonic()
@@ -106,7 +136,8 @@ class DeferredValidator:
                 return
             self._dropped_reported, self._last_report = self.dropped, now
         log.warning(
-            "%d resource(s) not checked for invalid elements the rules do not read (validation queue full)",
+            "%d resource(s) not checked for invalid elements the rules do not read (queue full or CPU "
+            "budget spent)",
             new,
         )
 
@@ -116,6 +147,7 @@ class DeferredValidator:
 _request_scope = threading.local()
 _in_flight = [0]
 _scope_lock = threading.Lock()
+_idle = threading.Condition(_scope_lock)  # notified when the last request in flight is answered
 
 
 def begin_request() -> None:
@@ -144,8 +176,10 @@ def flush_after_response() -> None:
     if pending is None:
         return
     _request_scope.pending = None
-    with _scope_lock:
+    with _idle:
         _in_flight[0] -= 1
+        if _in_flight[0] == 0:
+            _idle.notify_all()
     for resource, validator in pending:
         validator.submit(resource)
 

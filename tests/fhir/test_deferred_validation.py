@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -121,3 +122,29 @@ def test_a_failing_check_does_not_end_the_thread(caplog):
     assert validator.drain(timeout=10)
     assert seen == ["fine"]
     assert any("deferred FHIR validation failed" in r.getMessage() for r in caplog.records)
+
+
+def test_the_checks_keep_to_their_cpu_budget_and_count_what_they_skip():
+    """Past its CPU budget the thread skips resources (counted as dropped) instead of spending a busy
+    worker's CPU on a diagnostic; with budget left, every resource is checked."""
+    checked: list[str] = []
+
+    def costly_check(resource: dict[str, Any]) -> None:
+        started = time.thread_time()
+        while time.thread_time() - started < 0.02:  # 20 ms of CPU
+            pass
+        checked.append(resource["id"])
+
+    validator = dv.DeferredValidator(costly_check, cpu_share=0.0, cpu_burst_s=0.05)
+    for i in range(6):
+        assert validator.submit(statement(id=str(i)))
+    assert validator.drain(timeout=10)
+    # 0.05 s of budget: the 1st, 2nd and 3rd checks start with budget left (20, 40, 60 ms spent)
+    assert checked == ["0", "1", "2"] and validator.dropped == 3
+
+    generous = dv.DeferredValidator(costly_check, cpu_share=1.0, cpu_burst_s=1.0)
+    checked.clear()
+    for i in range(6):
+        generous.submit(statement(id=str(i)))
+    assert generous.drain(timeout=10)
+    assert checked == [str(i) for i in range(6)] and generous.dropped == 0
