@@ -346,9 +346,9 @@ def _maker(row: dict[str, Any]) -> ObsMaker:
     return MAKERS[row["make"]]
 
 
-# (weight, prefetch key, maker), from filler.toml.
-OBSERVATION_MIX: list[tuple[float, str, ObsMaker]] = [
-    (row["weight"], row["key"], _maker(row)) for row in FILLER["observation"]
+# (weight, prefetch key, maker, fewest days ago), from filler.toml.
+OBSERVATION_MIX: list[tuple[float, str, ObsMaker, float]] = [
+    (row["weight"], row["key"], _maker(row), row.get("older_than_days", 1)) for row in FILLER["observation"]
 ]
 
 ROUTES = {"oral": ROUTE_ORAL, "subcutaneous": ROUTE_SC, "topical": ROUTE_TOPICAL, "inhaled": ROUTE_INHALED}
@@ -379,9 +379,9 @@ VERIFICATION_STATUSES = (
 )
 
 
-def _when(rng: random.Random, now: datetime) -> datetime:
+def _when(rng: random.Random, now: datetime, older_than_days: float = 1) -> datetime:
     """A filler timestamp, uniform over the history, on a day's clinic hours (never in the future)."""
-    days = rng.uniform(1, HISTORY_DAYS)
+    days = rng.uniform(older_than_days, HISTORY_DAYS)
     moment = now - timedelta(days=days)
     return moment.replace(
         hour=rng.randint(7, 18), minute=rng.choice((0, 15, 30, 45)), second=0, microsecond=0
@@ -442,10 +442,10 @@ def generate_prefetch(
     rng = random.Random(f"{seed}:{n}")
     counts = split_counts(n)
     keys: dict[str, list[Resource]] = {k: [] for k in PREFETCH_KEYS if k != "patient"}
-    weights = [w for w, _, _ in OBSERVATION_MIX]
+    weights = [w for w, _, _, _ in OBSERVATION_MIX]
     for i in range(counts["observations"]):
-        _, key, make = rng.choices(OBSERVATION_MIX, weights)[0]
-        keys[key].append(make(rng, f"{pid}-obs-{i:05d}", pid, _when(rng, now)))
+        _, key, make, older_than = rng.choices(OBSERVATION_MIX, weights)[0]
+        keys[key].append(make(rng, f"{pid}-obs-{i:05d}", pid, _when(rng, now, older_than)))
     for i in range(counts["medications"]):
         rtype = rng.choice(("MedicationStatement", "MedicationRequest"))
         key = "medicationStatements" if rtype == "MedicationStatement" else "medicationRequests"
