@@ -25,6 +25,9 @@ import orjson
 from pydantic import ValidationError
 
 MAX_ELEMENTS = 20_000  # distinct element contents kept (~0.2 KB each); emptied when full (hostile input)
+# What a fhir.resources model raises on damaged input: more than ValidationError (a contained resource of
+# an unknown or empty type is a KeyError inside its type lookup).
+MODEL_ERRORS = (ValidationError, ValueError, TypeError, LookupError, AttributeError, RecursionError)
 
 # The JSON name of a top-level element → (its model class, whether the element is a list).
 ElementFields = dict[str, tuple[type, bool]]
@@ -40,7 +43,7 @@ def complex_elements(model: type) -> ElementFields:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if args and typing.get_origin(annotation) is not None:
             annotation = args[0] if len(args) == 1 else None
-        if typing.get_origin(annotation) in (list, typing.List):  # noqa: UP006 - the models use typing.List
+        if typing.get_origin(annotation) is list:  # typing.List[X] too
             annotation, many = typing.get_args(annotation)[0], True
         lazy = getattr(annotation, "get_model_klass", None) if isinstance(annotation, type) else None
         if lazy is None:
@@ -83,7 +86,7 @@ class ElementMemo:
             try:
                 klass.model_validate(value)  # type: ignore[attr-defined]
                 valid = True
-            except (ValidationError, ValueError, TypeError, LookupError, AttributeError, RecursionError):
+            except MODEL_ERRORS:
                 valid = False
             if len(self._valid) >= self._max:
                 self._valid.clear()
@@ -112,6 +115,6 @@ class ElementMemo:
                 return False
         try:
             model.model_validate(candidate)  # type: ignore[attr-defined]
-        except (ValidationError, ValueError, TypeError, LookupError, AttributeError, RecursionError):
+        except MODEL_ERRORS:
             return False
         return True

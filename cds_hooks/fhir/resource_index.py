@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from cds_hooks.fhir.concept_memo import Memo
 from cds_hooks.fhir.deferred_validation import DeferredValidator, defer, drain_at_exit
-from cds_hooks.fhir.element_validation import ElementMemo
+from cds_hooks.fhir.element_validation import MODEL_ERRORS, ElementMemo
 from cds_hooks.fhir.json_access import objects
 
 Resource = dict[str, Any]
@@ -337,9 +337,7 @@ def validate_model(model: Any, resource: Resource) -> Validation:
             )
             dropped = {str(e) for e in elements} | {f"_{e}" for e in elements}
             candidate = {k: v for k, v in candidate.items() if k not in dropped}
-        except (ValueError, TypeError, LookupError, AttributeError, RecursionError):
-            # fhir.resources raises more than ValidationError on some damaged input: a contained
-            # resource of an unknown or empty type is a KeyError inside its type lookup.
+        except MODEL_ERRORS:  # not a ValidationError (handled above): unusable as a whole
             return Validation("not valid FHIR R4", tuple(set_aside))
         else:
             return Validation(None, tuple(set_aside))
