@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
 
+from cds_hooks.fhir.json_access import patient_reference_id
+
 # The resource types an export for the rules holds (the $export ``_type``), and the ones they read.
 EXPORT_TYPES = (
     "Patient",
@@ -62,7 +64,6 @@ DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
 _SKIP_BLOCK = 1024 * 1024
 _FILE_NAME = re.compile(r"\.(?:ndjson|jsonl)(?:\.gz)?$", re.IGNORECASE)
-_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,7 @@ def is_fhir_type(name: str) -> bool:
 def patient_of(resource: dict[str, Any], resource_type: str) -> str | None:
     """The patient id a patient-compartment resource refers to (``Patient/<id>``, relative or absolute)."""
     reference = resource.get(SUBJECT_ELEMENT[resource_type])
-    ref = reference.get("reference") if isinstance(reference, dict) else None
-    match = _PATIENT_REF.search(ref) if isinstance(ref, str) else None
-    return match.group(1) if match else None
+    return patient_reference_id(reference.get("reference")) if isinstance(reference, dict) else None
 
 
 def parse(line: bytes) -> Record | str:

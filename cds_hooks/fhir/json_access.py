@@ -3,7 +3,11 @@ every field may hold the wrong type: these return ``None`` or empty instead of r
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_PATIENT_REFERENCE = re.compile(rf"(?:^|/)Patient/({_FHIR_ID.pattern})(?:/_history/[^/]+)?$")
 
 
 def string(value: Any) -> str | None:
@@ -50,3 +54,14 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         and isinstance(resource := entry.get("resource"), dict)
         and resource.get("resourceType") != "OperationOutcome"
     ]
+
+
+def patient_reference_id(reference: Any) -> str | None:
+    """The id in a ``Patient/<id>`` reference (relative or absolute, with or without ``/_history/n``),
+    else ``None``. Most references are exactly ``Patient/<id>``: those skip the search."""
+    if not isinstance(reference, str):
+        return None
+    if reference.startswith("Patient/") and _FHIR_ID.fullmatch(reference, 8):
+        return reference[8:]
+    match = _PATIENT_REFERENCE.search(reference)
+    return match.group(1) if match else None

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from cds_hooks.fhir.client import FhirClient, FhirUnavailable, next_link
-from cds_hooks.fhir.json_access import bundle_resources, obj
+from cds_hooks.fhir.json_access import bundle_resources, obj, patient_reference_id
 from cds_hooks.fhir.resource_index import Resource, ResourceIndex, resolve_reference
 from cds_hooks.hooks.protocol import CdsError, CdsRequest
 
@@ -133,10 +133,6 @@ def _is_read(template: str) -> bool:
     return "?" not in template
 
 
-_PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR id
-_PATIENT_REFERENCE = re.compile(rf"(?:^|/)Patient/({_PATIENT_ID.pattern})(?:/_history/[^/]+)?$")
-
-
 def patient_of(resource: Mapping[str, Any]) -> str | None:
     """The id of the patient a resource is about: a Patient's own id, else the ``Patient/<id>`` of its
     ``subject`` or ``patient`` reference (relative or absolute); ``None`` when it names none (a Medication,
@@ -145,24 +141,16 @@ def patient_of(resource: Mapping[str, Any]) -> str | None:
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
     for element in ("subject", "patient"):
-        reference = obj(resource.get(element)).get("reference")
-        if isinstance(reference, str):
-            match = _PATIENT_REFERENCE.search(reference)
-            if match:
-                return match.group(1)
+        found = patient_reference_id(obj(resource.get(element)).get("reference"))
+        if found is not None:
+            return found
     return None
 
 
 def check_patient(key: str, resources: list[Resource], patient_id: str) -> None:
     """400 when a prefetched resource is about another patient than ``context.patientId``: a card built
     on it would be shown, and its draft orders written, for the wrong patient."""
-    # The common case without the regular expression: ``subject`` is exactly ``Patient/<the patient>``
-    # (what ``patient_of`` would find first, for an id its pattern accepts).
-    own = f"Patient/{patient_id}" if _PATIENT_ID.fullmatch(patient_id) else None
     for resource in resources:
-        subject = resource.get("subject")
-        if own is not None and isinstance(subject, dict) and subject.get("reference") == own:
-            continue
         other = patient_of(resource)
         if other is not None and other != patient_id:
             name = f"{resource.get('resourceType')}/{str(resource.get('id', '?'))[:64]}"

@@ -76,31 +76,18 @@ def test_p6_resources_naming_no_patient_and_the_patient_in_context_are_accepted(
 
 _REFS = st.one_of(
     st.sampled_from(["Patient/p1", "Patient/p2", "https://ehr/fhir/Patient/p1", "Patient/p1/_history/2"]),
-    st.sampled_from(["Patient/a/Patient/p1", "Group/p1", "", "Patient/", "p1"]),
+    st.sampled_from(["Patient/a/Patient/p1", "Patient/p 1", "Patient/" + "x" * 65, "Group/p1", ""]),
+    st.just("Patient/"),
+    st.builds(lambda a, b: f"{a}Patient/{b}", st.sampled_from(["", "x/", "Patient/"]), st.text(max_size=12)),
     st.text(max_size=12),
 )
 
 
-@given(
-    patient_id=st.sampled_from(["p1", "a/Patient/p1", "p 1", "x" * 65]),
-    subject=st.one_of(st.none(), _REFS),
-    other=st.one_of(st.none(), _REFS),
-)
-def test_p6_the_check_without_the_pattern_refuses_what_the_pattern_refuses(patient_id, subject, other):
-    """``check_patient`` skips the pattern when ``subject`` is exactly ``Patient/<id>``: that must refuse
-    exactly the resources whose ``patient_of`` names another patient."""
-    from cds_hooks.hooks.prefetch import check_patient, patient_of
-    from cds_hooks.hooks.protocol import CdsError
+@given(reference=_REFS)
+def test_p6_a_patient_reference_is_read_the_same_with_or_without_the_pattern(reference):
+    """``patient_reference_id`` reads ``Patient/<id>`` without the regular expression: it must find exactly
+    the id the pattern finds (the wrong-patient check refuses on it)."""
+    from cds_hooks.fhir.json_access import _PATIENT_REFERENCE, patient_reference_id
 
-    resource: dict = {"resourceType": "Observation", "id": "o"}
-    if subject is not None:
-        resource["subject"] = {"reference": subject}
-    if other is not None:
-        resource["patient"] = {"reference": other}
-    named = patient_of(resource)
-    try:
-        check_patient("observations", [resource], patient_id)
-        refused = False
-    except CdsError:
-        refused = True
-    assert refused == (named is not None and named != patient_id)
+    match = _PATIENT_REFERENCE.search(reference)
+    assert patient_reference_id(reference) == (match.group(1) if match else None)
